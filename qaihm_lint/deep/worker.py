@@ -1,0 +1,703 @@
+"""The deep-mode worker: runs the runtime stages of one model in a process of its own.
+
+Run as ``python path/to/worker.py REQUEST.json EVENTS_FD`` (or ``python -m
+qaihm_lint.deep.worker ...``). It imports only the standard library, torch, onnx, onnxruntime and
+the checked ``qai_hub_models`` package, because it may run under another interpreter (``--python``)
+that has no qaihm-lint installed; the parent (``runner.py``) owns everything else.
+
+Every stage writes a ``start`` event and then a result event, one JSON object per line, to the
+events pipe. The parent enforces the per-stage timeout from those events, so a stage that hangs or
+crashes the interpreter is still attributed to the right stage. The model's own output goes to
+stdout/stderr, which the parent keeps in a log file: the events pipe carries nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import importlib
+import json
+import os
+import re
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+# The upstream trace test (utils/testing.assert_most_close): at most 0.5 % of the elements may
+# fail |a - b| <= atol + rtol * |b|.
+ATOL = 1e-4
+RTOL = 0.0
+MAX_MISMATCH_FRACTION = 0.005
+TRACE_SEED = 42  # what make_torch_inputs uses by default, so the trace sees upstream's inputs
+FRESH_SEED = 2024  # a second, independent input set
+
+# Types AI Hub accepts in input specs.
+HUB_DTYPES = frozenset(
+    {"float32", "float16", "int8", "int16", "int32", "int64", "uint8", "uint16", "bool"}
+)
+
+_URL = re.compile(r"https?://[^\s'\"<>)\]]+")
+_NETWORK_NAMES = (
+    "ConnectionError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "URLError",
+    "HTTPError",
+    "gaierror",
+    "MaxRetryError",
+    "NewConnectionError",
+    "LocalEntryNotFoundError",
+    "OfflineModeIsEnabled",
+    "socket.timeout",
+)
+_NETWORK_WORDS = (
+    "name resolution",
+    "network is unreachable",
+    "connection refused",
+    "failed to establish a new connection",
+    "max retries exceeded",
+    "nodename nor servname",
+    "temporary failure",
+    "could not resolve host",
+    "urlopen error",
+)
+
+
+class StageFailed(Exception):
+    """A stage's verdict: the model failed it; ``str(self)`` says what and what to do."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details
+        # Set when the stage failed for a reason with its own code (trace divergence).
+        self.code: str | None = details.pop("code", None)
+
+
+class Emitter:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, **event: Any) -> None:
+        data = (json.dumps(event, default=str) + "\n").encode()
+        # One write per event; the parent reads whole lines.
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+
+class Worker:
+    def __init__(self, request: Mapping[str, Any], emitter: Emitter) -> None:
+        self.request = request
+        self.emit = emitter
+        self.repo_root = Path(request["repo_root"])
+        self.model_id: str = request["model_id"]
+        self.manifest = request["layout"] == "manifest"
+        self.groups = frozenset(request["stages"])
+        self.workdir = Path(request["workdir"])
+        self.want_artifacts: bool = request.get("artifacts", False)
+        self.memory_limit_mb: int | None = request.get("memory_limit_mb")
+
+    # ----------------------------------------------------------------- stage plumbing
+
+    @contextlib.contextmanager
+    def stage(self, name: str, component: str | None = None) -> Iterator[list[str]]:
+        """Run one stage: report start, then ok or its failure, and collect its warnings.
+
+        Raises StageFailed again after reporting it, so the caller skips the stages that depend
+        on this one.
+        """
+        self.emit.send(event="start", stage=name, component=component)
+        started = time.monotonic()
+        notes: list[str] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    yield notes
+                finally:
+                    for item in caught:
+                        text = f"{item.category.__name__}: {item.message}".splitlines()[0]
+                        if text not in notes and len(notes) < 5:
+                            notes.append(text)
+        except StageFailed as failure:
+            self.emit.send(
+                event="result",
+                stage=name,
+                component=component,
+                status="fail",
+                code=failure.code,
+                message=str(failure),
+                details=failure.details,
+                seconds=round(time.monotonic() - started, 3),
+            )
+            raise
+        except Exception as exc:
+            failure = StageFailed(self.describe(name, exc))
+            self.emit.send(
+                event="result",
+                stage=name,
+                component=component,
+                status="fail",
+                code=None,
+                message=str(failure),
+                details={},
+                seconds=round(time.monotonic() - started, 3),
+            )
+            raise failure from exc
+        self.emit.send(
+            event="result",
+            stage=name,
+            component=component,
+            status="ok",
+            message="",
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def skip(self, name: str, component: str | None, why: str) -> None:
+        self.emit.send(event="result", stage=name, component=component, status="skip", message=why)
+
+    def describe(self, stage: str, exc: BaseException) -> str:
+        """One paragraph: what the model raised, where, and what to do about it."""
+        where = self.location(exc)
+        raised = _one_line(exc)
+        text = f"{raised}{f' (at {where})' if where else ''}"
+        if _is_cuda_error(exc):
+            return (
+                f"{text}. The model needs a GPU, but deep workers run with CUDA hidden "
+                '(CUDA_VISIBLE_DEVICES=""): models must run on CPU. Pick the device with '
+                '`"cuda" if torch.cuda.is_available() else "cpu"` instead of .cuda()/"cuda".'
+            )
+        if _is_memory_error(exc):
+            limit = f" of {self.memory_limit_mb} MiB" if self.memory_limit_mb else ""
+            return (
+                f"{text}. The worker ran out of memory (address-space limit{limit}): the model "
+                "allocates more than a CPU export can afford, or without bound."
+            )
+        network = _network_url(exc)
+        if network is not None:
+            url = f" {network}" if network else ""
+            return (
+                f"{text}. This is a network error: fetching{url} failed. Deep mode downloads "
+                "nothing itself; run it where the model's assets are reachable or already cached."
+            )
+        if isinstance(exc, FileNotFoundError):
+            missing = exc.filename or ""
+            return f"{text}. A model asset is missing{f': {missing}' if missing else ''}."
+        if isinstance(exc, ModuleNotFoundError) and stage == "import":
+            requirements = self.repo_root / "qai_hub_models" / "models" / self.model_id
+            requirements = requirements / "requirements.txt"
+            hint = (
+                f"pip install -r {requirements}"
+                if requirements.is_file()
+                else f"install the package that provides {exc.name!r}"
+            )
+            return f"{text}. A dependency is missing from this environment: {hint}."
+        return text
+
+    def location(self, exc: BaseException) -> str:
+        """The innermost traceback frame inside the checked tree, relative to its root."""
+        found = ""
+        for frame in traceback.extract_tb(exc.__traceback__):
+            try:
+                relative = Path(frame.filename).resolve().relative_to(self.repo_root)
+            except (ValueError, OSError):
+                continue
+            found = f"{relative.as_posix()}:{frame.lineno}"
+        return found
+
+    # ----------------------------------------------------------------- the stages
+
+    def run(self) -> None:
+        try:
+            with self.stage("import"):
+                model_cls = self.import_model()
+            with self.stage("from_pretrained"):
+                instance = self.load(model_cls)
+        except StageFailed:
+            return
+        components = list(self.components(instance))
+        if not components:
+            with contextlib.suppress(StageFailed), self.stage("input_spec"):
+                raise StageFailed(
+                    f"{type(instance).__name__} is neither a torch.nn.Module nor a collection "
+                    "with components: nothing to run."
+                )
+        for name, component in components:
+            self.run_component(name, component)
+
+    def import_model(self) -> Any:
+        module_name = f"qai_hub_models.models.{self.model_id}"
+        module = importlib.import_module(module_name)
+        package = sys.modules["qai_hub_models"]
+        package_file = Path(getattr(package, "__file__", "") or "").resolve()
+        if self.repo_root not in package_file.parents:
+            raise StageFailed(
+                f"qai_hub_models was imported from {package_file.parent}, not from the tree "
+                f"being checked ({self.repo_root}); remove the other copy from the import path."
+            )
+        model_cls = getattr(module, "Model", None)
+        if model_cls is None:
+            raise StageFailed(
+                f"{module_name} imports but does not export `Model`: add "
+                "`from .model import <YourModel> as Model` to its __init__.py."
+            )
+        return model_cls
+
+    def load(self, model_cls: Any) -> Any:
+        name = getattr(model_cls, "__name__", "Model")
+        for method in ("from_pretrained", "from_precompiled"):
+            factory = getattr(model_cls, method, None)
+            if factory is None:
+                continue
+            try:
+                return factory()
+            except TypeError as exc:
+                if _is_missing_argument(exc):
+                    raise StageFailed(
+                        f"{name}.{method}() cannot be called without arguments ({exc}): give "
+                        "every parameter a default so export, tests and demos can load the "
+                        "model as is."
+                    ) from exc
+                raise
+        raise StageFailed(f"{name} has neither from_pretrained() nor from_precompiled().")
+
+    def components(self, instance: Any) -> Iterator[tuple[str | None, Any]]:
+        import torch
+
+        if isinstance(instance, torch.nn.Module):
+            yield None, instance
+            return
+        components = getattr(instance, "components", None)
+        if isinstance(components, Mapping):
+            for key, value in components.items():
+                yield str(key), value
+        elif hasattr(instance, "get_input_spec"):
+            # A precompiled model on its own: only the input spec applies.
+            yield None, instance
+
+    def run_component(self, name: str | None, component: Any) -> None:
+        import torch
+
+        if not isinstance(component, torch.nn.Module):
+            # Precompiled: there is no PyTorch graph to run, trace or export.
+            with contextlib.suppress(StageFailed), self.stage("input_spec", name):
+                self.input_spec(component)
+            for stage in ("forward", "trace", "onnx"):
+                self.skip(stage, name, "precompiled: no PyTorch source")
+            return
+        try:
+            with self.stage("input_spec", name):
+                spec = self.input_spec(component)
+                inputs = self.make_inputs(spec, TRACE_SEED)
+            with self.stage("forward", name):
+                eager, output_names = self.forward(component, inputs)
+        except StageFailed:
+            return
+        artifact: dict[str, Any] | None = None
+        if "trace" in self.groups:
+            try:
+                with self.stage("trace", name) as notes:
+                    artifact = self.trace(component, name, spec, inputs, eager, notes)
+            except StageFailed:
+                artifact = None
+        if "onnx" in self.groups:
+            with contextlib.suppress(StageFailed), self.stage("onnx", name):
+                self.onnx(component, name, spec, inputs, eager, output_names)
+        if artifact is not None:
+            artifact["component"] = name
+            self.emit.send(event="artifact", **artifact)
+
+    def input_spec(self, component: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+        getter = getattr(component, "get_input_spec", None)
+        if getter is None:
+            raise StageFailed(f"{type(component).__name__} has no get_input_spec().")
+        try:
+            raw = getter()
+        except TypeError as exc:
+            if _is_missing_argument(exc):
+                raise StageFailed(
+                    f"get_input_spec() cannot be called without arguments ({exc}): give its "
+                    "parameters defaults that describe the exported shapes."
+                ) from exc
+            raise
+        if not isinstance(raw, Mapping) or not raw:
+            raise StageFailed(
+                f"get_input_spec() returned {type(raw).__name__} {_short(raw)}; expected a "
+                "non-empty dict {input_name: (shape, dtype)}."
+            )
+        spec: dict[str, tuple[tuple[int, ...], str]] = {}
+        for key, entry in raw.items():
+            shape, dtype = _shape_and_dtype(entry)
+            where = f"get_input_spec()[{key!r}]"
+            if not isinstance(key, str) or not key:
+                raise StageFailed(f"input name {key!r} is not a non-empty string.")
+            if shape is None or dtype is None:
+                raise StageFailed(f"{where} is {_short(entry)}; expected (shape, dtype).")
+            if not all(isinstance(dim, int) and not isinstance(dim, bool) for dim in shape):
+                raise StageFailed(f"{where} shape {shape!r} is not a tuple of ints.")
+            if any(dim < 1 for dim in shape):
+                raise StageFailed(f"{where} shape {shape!r} has a dimension below 1.")
+            if dtype not in HUB_DTYPES:
+                raise StageFailed(
+                    f"{where} dtype {dtype!r} is not one AI Hub accepts "
+                    f"({', '.join(sorted(HUB_DTYPES))})."
+                )
+            spec[key] = (tuple(shape), dtype)
+        return spec
+
+    def make_inputs(self, spec: Mapping[str, tuple[tuple[int, ...], str]], seed: int) -> list[Any]:
+        """Random inputs for ``spec``: the package's own make_torch_inputs when it imports."""
+        maker = None
+        try:
+            module = importlib.import_module("qai_hub_models.utils.input_spec")
+            maker = getattr(module, "make_torch_inputs", None)
+        except Exception:
+            maker = None
+        if maker is not None:
+            try:
+                tensors = list(maker(dict(spec), seed=seed))
+            except (KeyError, TypeError):
+                # Older or narrower helpers (e.g. no float16 in its dtype table): ours covers
+                # every type AI Hub accepts.
+                tensors = _make_inputs(spec, seed)
+        else:
+            tensors = _make_inputs(spec, seed)
+        if len(tensors) != len(spec):
+            raise StageFailed(
+                f"make_torch_inputs() made {len(tensors)} tensors for {len(spec)} inputs."
+            )
+        return tensors
+
+    def forward(self, component: Any, inputs: Sequence[Any]) -> tuple[list[Any], list[str]]:
+        import torch
+
+        with torch.no_grad():
+            output = component(*inputs)
+        flat = _flatten(output)
+        if not flat:
+            raise StageFailed(
+                f"the forward pass returned {type(output).__name__}, which holds no tensor."
+            )
+        getter = getattr(component, "get_output_names", None)
+        if getter is None:
+            raise StageFailed(f"{type(component).__name__} has no get_output_names().")
+        names = list(getter())
+        if len(flat) != len(names):
+            raise StageFailed(
+                f"the eager forward pass returns {len(flat)} tensor(s) "
+                f"({_shapes(flat)}) but get_output_names() names {len(names)} "
+                f"({', '.join(map(str, names)) or 'none'}): make them agree, one name per "
+                "flattened output, in order.",
+                outputs=len(flat),
+                names=len(names),
+            )
+        return flat, [str(name) for name in names]
+
+    def trace(
+        self,
+        component: Any,
+        component_name: str | None,
+        spec: Mapping[str, tuple[tuple[int, ...], str]],
+        inputs: Sequence[Any],
+        eager: Sequence[Any],
+        notes: list[str],
+    ) -> dict[str, Any] | None:
+        import torch
+
+        method = "torch.export" if self.manifest else "torch.jit.trace"
+        try:
+            with torch.no_grad():
+                if self.manifest:
+                    exported = torch.export.export(component, tuple(inputs))
+                    traced = exported.module()
+                else:
+                    exported = torch.jit.trace(component, tuple(inputs), check_trace=False)
+                    traced = exported
+        except Exception as exc:
+            raise StageFailed(f"{method} failed: {self.describe('trace', exc)}") from exc
+        fresh = self.make_inputs(spec, FRESH_SEED)
+        with torch.no_grad():
+            fresh_eager = _flatten(component(*fresh))
+        for label, args, expected in (
+            ("the trace inputs", inputs, eager),
+            (f"a fresh input set (seed {FRESH_SEED})", fresh, fresh_eager),
+        ):
+            with torch.no_grad():
+                got = _flatten(traced(*args))
+            verdict = _compare(expected, got)
+            if verdict is not None:
+                hint = ""
+                tracer_notes = [note for note in notes if "Tracer" in note or "trace" in note]
+                if "fresh" in label:
+                    hint = (
+                        " The traced graph baked in data-dependent control flow (Python `if`/"
+                        "loops on tensor values): rewrite it with tensor ops (torch.where) so "
+                        "the graph is the same for every input."
+                    )
+                if tracer_notes:
+                    hint += f" The tracer warned: {tracer_notes[0]}"
+                raise StageFailed(
+                    f"{method} output differs from eager on {label}: {verdict}.{hint}",
+                    code="QAI806",
+                )
+        if not self.want_artifacts:
+            return None
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        stem = self.workdir / (component_name or "model")
+        if self.manifest:
+            path = stem.with_suffix(".pt2")
+            torch.export.save(exported, str(path))
+        else:
+            path = stem.with_suffix(".pt")
+            torch.jit.save(exported, str(path))
+        return {"path": str(path), "input_specs": {k: [list(v[0]), v[1]] for k, v in spec.items()}}
+
+    def onnx(
+        self,
+        component: Any,
+        name: str | None,
+        spec: Mapping[str, tuple[tuple[int, ...], str]],
+        inputs: Sequence[Any],
+        eager: Sequence[Any],
+        output_names: Sequence[str],
+    ) -> None:
+        import numpy
+        import onnx
+        import onnxruntime
+        import torch
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / f"{name or 'model'}.onnx"
+        try:
+            with torch.no_grad():
+                torch.onnx.export(
+                    component,
+                    tuple(inputs),
+                    str(path),
+                    dynamo=False,
+                    input_names=list(spec),
+                    output_names=list(output_names),
+                )
+        except Exception as exc:
+            raise StageFailed(
+                f"torch.onnx.export(dynamo=False) failed: {self.describe('onnx', exc)}"
+            ) from exc
+        try:
+            # By path, so models over 2 GB (external data) are checked too.
+            onnx.checker.check_model(str(path))
+        except Exception as exc:
+            raise StageFailed(f"onnx.checker rejected the exported model: {_one_line(exc)}") from exc
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        try:
+            session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+            feeds = {
+                arg.name: tensor.numpy()
+                for arg, tensor in zip(session.get_inputs(), inputs, strict=False)
+            }
+            results = session.run(None, feeds)
+        except Exception as exc:
+            raise StageFailed(f"onnxruntime could not run the exported model: {_one_line(exc)}") from exc
+        got = [torch.from_numpy(numpy.asarray(result)) for result in results]
+        verdict = _compare(eager, got)
+        if verdict is not None:
+            raise StageFailed(f"onnxruntime output differs from eager: {verdict}.")
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if len(first) > 300:
+        first = first[:297] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_missing_argument(exc: TypeError) -> bool:
+    text = str(exc)
+    return "required positional argument" in text or "required keyword-only argument" in text
+
+
+def _is_cuda_error(exc: BaseException) -> bool:
+    for item in _chain(exc):
+        text = str(item)
+        if "CUDA" in text or "NVIDIA driver" in text or "compiled with CUDA" in text:
+            return True
+    return False
+
+
+def _is_memory_error(exc: BaseException) -> bool:
+    for item in _chain(exc):
+        if isinstance(item, MemoryError):
+            return True
+        text = str(item)
+        if "can't allocate memory" in text or "DefaultCPUAllocator" in text or "bad_alloc" in text:
+            return True
+    return False
+
+
+def _network_url(exc: BaseException) -> str | None:
+    """The URL a network failure was fetching ('' when unknown), or None when not a network error."""
+    is_network = False
+    url = ""
+    for item in _chain(exc):
+        name = type(item).__name__
+        text = str(item)
+        if name in _NETWORK_NAMES or isinstance(item, (ConnectionError, TimeoutError)):
+            is_network = True
+        elif any(word in text.lower() for word in _NETWORK_WORDS):
+            is_network = True
+        candidate = getattr(item, "url", None) or getattr(
+            getattr(item, "request", None), "url", None
+        )
+        if not url and isinstance(candidate, str) and candidate.startswith("http"):
+            url = candidate
+        if not url:
+            match = _URL.search(text)
+            if match:
+                url = match.group(0).rstrip(".,;:")
+    return url if is_network else None
+
+
+def _shape_and_dtype(entry: Any) -> tuple[tuple[Any, ...] | None, str | None]:
+    shape = getattr(entry, "shape", None)
+    dtype = getattr(entry, "dtype", None)
+    if shape is None and isinstance(entry, (tuple, list)) and len(entry) == 2:
+        shape, dtype = entry
+    if not isinstance(shape, (tuple, list)):
+        return None, None
+    return tuple(shape), dtype if isinstance(dtype, str) else None
+
+
+def _make_inputs(spec: Mapping[str, tuple[tuple[int, ...], str]], seed: int) -> list[Any]:
+    import torch
+
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(seed)
+    tensors = []
+    for shape, dtype in spec.values():
+        torch_dtype = getattr(torch, dtype)
+        if dtype == "bool":
+            tensors.append(torch.randint(0, 2, shape, generator=generator).to(torch.bool))
+        elif dtype.startswith(("int", "uint")):
+            # Like upstream: small non-negative ints are valid indices and ids for most models.
+            tensors.append(torch.randint(2, shape, generator=generator).to(torch_dtype))
+        else:
+            tensors.append(torch.rand(shape, generator=generator).to(torch_dtype))
+    return tensors
+
+
+def _flatten(value: Any) -> list[Any]:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, Mapping):
+        return [tensor for item in value.values() for tensor in _flatten(item)]
+    if isinstance(value, (tuple, list)):
+        return [tensor for item in value for tensor in _flatten(item)]
+    return []
+
+
+def _shapes(tensors: Sequence[Any]) -> str:
+    return ", ".join(str(tuple(tensor.shape)) for tensor in tensors)
+
+
+def _compare(expected: Sequence[Any], got: Sequence[Any]) -> str | None:
+    """None when ``got`` matches ``expected`` within the trace-test tolerance, else why not."""
+    import torch
+
+    if len(expected) != len(got):
+        return f"{len(got)} outputs instead of {len(expected)}"
+    for index, (want, have) in enumerate(zip(expected, got, strict=True)):
+        if tuple(want.shape) != tuple(have.shape):
+            return f"output {index} has shape {tuple(have.shape)} instead of {tuple(want.shape)}"
+        if want.numel() == 0:
+            continue
+        a = want.detach().to(torch.float64)
+        b = have.detach().to(torch.float64)
+        not_close = ~torch.isclose(b, a, rtol=RTOL, atol=ATOL, equal_nan=True)
+        fraction = float(not_close.to(torch.float64).mean())
+        if fraction > MAX_MISMATCH_FRACTION:
+            finite = torch.isfinite(a) & torch.isfinite(b)
+            diff = (a - b).abs()[finite]
+            max_diff = float(diff.max()) if diff.numel() else float("nan")
+            return (
+                f"output {index}: max abs diff {max_diff:.3g}, {fraction:.1%} of elements "
+                f"beyond atol {ATOL:g} (at most {MAX_MISMATCH_FRACTION:.1%} allowed)"
+            )
+    return None
+
+
+def _prepare_environment(repo_root: Path, memory_limit_mb: int | None) -> None:
+    if memory_limit_mb:
+        try:
+            import resource
+
+            limit = memory_limit_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):
+            pass  # not enforceable here (e.g. macOS): the timeout still bounds the model
+    # Running as a script put this file's folder first on sys.path; the checked tree must win
+    # over any installed qai_hub_models.
+    here = str(Path(__file__).resolve().parent)
+    sys.path[:] = [entry for entry in sys.path if entry and Path(entry).resolve() != Path(here)]
+    sys.path.insert(0, str(repo_root))
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: worker.py REQUEST.json EVENTS_FD", file=sys.stderr)
+        return 2
+    request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    emitter = Emitter(int(args[1]))
+    # A segfault in native code then leaves a Python stack in the log, which the parent quotes.
+    faulthandler.enable(all_threads=False)
+    repo_root = Path(request["repo_root"]).resolve()
+    request = {**request, "repo_root": str(repo_root)}
+    _prepare_environment(repo_root, request.get("memory_limit_mb"))
+    emitter.send(event="hello", pid=os.getpid(), python=sys.version.split()[0])
+    worker = Worker(request, emitter)
+    worker.repo_root = repo_root
+    try:
+        import torch
+
+        threads = request.get("threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+    except Exception as exc:
+        emitter.send(event="fatal", message=f"cannot import torch: {_one_line(exc)}")
+        return 3
+    worker.run()
+    emitter.send(event="done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
