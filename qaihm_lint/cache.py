@@ -1,0 +1,137 @@
+"""The result cache: a folder's findings, reused while nothing they depend on has changed.
+
+One JSON file per model folder under ``<repo>/.qaihm_lint_cache/``. The key covers the linter's
+version, the enabled rules and settings, every file of the folder (by content), and a fingerprint
+of what lies outside it (inherited classes, global requirements). A corrupt, truncated or
+concurrently written entry is a miss, never an error: it is rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qaihm_lint import __version__
+from qaihm_lint.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from qaihm_lint.engine import Plan
+    from qaihm_lint.workspace import ModelFolder
+
+CACHE_DIR = ".qaihm_lint_cache"
+_FORMAT = "1"
+# Files whose content rules read; anything else in a folder (assets, images) is keyed by stat.
+_HASHED_SUFFIXES = (".py", ".txt", ".yaml", ".yml", ".diff", ".patch", ".toml", ".cfg", ".in")
+
+
+def _settings_fingerprint(plan: Plan) -> str:
+    settings = plan.settings
+    parts = [
+        __version__,
+        _FORMAT,
+        ",".join(sorted(plan.enabled)),
+        repr(sorted(settings.per_model_ignores.items())),
+        ",".join(settings.known_pip_installable),
+    ]
+    return "\0".join(parts)
+
+
+def folder_key(folder: ModelFolder, plan: Plan, outside: str) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(_settings_fingerprint(plan).encode())
+    digest.update(folder.layout.value.encode())
+    digest.update(outside.encode())
+    if folder.package is not None:
+        source = folder.package.global_requirements
+        digest.update(_file_digest(source, folder.overlay).encode())
+    for name in folder.names():
+        path = folder.path / name
+        digest.update(name.encode() + b"\0")
+        source_file = folder.file(name) if name.endswith(_HASHED_SUFFIXES) else None
+        if source_file is not None:
+            digest.update(source_file.digest.encode())
+        else:
+            # Nested folders (patches/, external_repos/): names, sizes and times are enough.
+            digest.update(_tree_stamp(path).encode())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path, overlay: Any) -> str:
+    if path in overlay:
+        return hashlib.blake2b(overlay[path], digest_size=16).hexdigest()
+    try:
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def _tree_stamp(path: Path) -> str:
+    parts = []
+    try:
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                try:
+                    stat = os.stat(os.path.join(root, name))
+                except OSError:
+                    continue
+                rel = os.path.relpath(os.path.join(root, name), path)
+                parts.append(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}")
+    except OSError:
+        return "unreadable"
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+
+class ResultCache:
+    def __init__(self, repo_root: Path) -> None:
+        self.directory = repo_root / CACHE_DIR
+        self._ready = False
+
+    def _entry(self, folder: Path) -> Path:
+        name = hashlib.blake2b(str(folder).encode(), digest_size=12).hexdigest()
+        return self.directory / "results" / f"{name}.json"
+
+    def get(self, folder: Path, key: str) -> list[Diagnostic] | None:
+        try:
+            data = json.loads(self._entry(folder).read_text(encoding="utf-8"))
+            if data.get("key") != key:
+                return None
+            return [Diagnostic.from_cache(item) for item in data["diagnostics"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _prepare(self) -> bool:
+        if self._ready:
+            return True
+        try:
+            (self.directory / "results").mkdir(parents=True, exist_ok=True)
+            ignore = self.directory / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by qaihm-lint.\n*\n", encoding="utf-8")
+        except OSError:
+            return False
+        self._ready = True
+        return True
+
+    def put(self, folder: Path, key: str, diagnostics: list[Diagnostic]) -> None:
+        if not self._prepare():
+            return  # a read-only tree simply runs uncached
+        payload = json.dumps(
+            {"key": key, "diagnostics": [d.to_cache() for d in diagnostics]},
+            separators=(",", ":"),
+        )
+        target = self._entry(folder)
+        try:
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(payload)
+            os.replace(temporary, target)
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except (OSError, UnboundLocalError):
+                pass

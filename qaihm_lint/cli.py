@@ -1,0 +1,384 @@
+"""Command line: argv -> Settings -> run -> report -> exit code.
+
+Exit codes: 0 nothing left to report, 1 findings left, 2 usage, configuration or internal
+error (one line on stderr; the traceback only with --verbose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import textwrap
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from qaihm_lint import __version__, baseline
+from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Settings, load_settings
+from qaihm_lint.diagnostics import Diagnostic
+from qaihm_lint.engine import lint, lint_with_fixes, make_plan
+from qaihm_lint.fixers.apply import WriteError, unified_diff, write_atomic
+from qaihm_lint.report import ReportContext, renderer, statistics_table
+from qaihm_lint.rules import UnknownSelector, all_rules
+from qaihm_lint.workspace import GLOBAL_REQUIREMENTS, Workspace, WorkspaceError, discover
+
+PROG = "qaihm-lint"
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other error of ours, instead of argparse's usage block.
+        raise UsageError(f"{message} (see {PROG} --help)")
+
+
+def _codes(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Lint and fix the model folders of Qualcomm AI Hub Models.",
+        epilog="Exit status: 0 no findings, 1 findings left, 2 usage or internal error.",
+    )
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="repository, qai_hub_models/, models/, model folders or files "
+                        "(default: the package found from the current directory)")
+    fixing = parser.add_argument_group("fixing")
+    fixing.add_argument("--fix", action="store_true", help="apply safe fixes")
+    fixing.add_argument("--unsafe-fixes", action="store_true",
+                        help="apply unsafe fixes too (implies --fix)")
+    fixing.add_argument("--diff", action="store_true",
+                        help="print the fixes as a unified diff and write nothing")
+    selection = parser.add_argument_group("rule selection")
+    selection.add_argument("--select", type=_codes, metavar="CODES",
+                           help="comma-separated codes or prefixes (QAI3 = requirements rules)")
+    selection.add_argument("--ignore", type=_codes, metavar="CODES", default=[],
+                           help="codes or prefixes to leave out")
+    output = parser.add_argument_group("output")
+    output.add_argument("--output-format", default=None, metavar="FORMAT",
+                        help=f"one of {', '.join(OUTPUT_FORMATS)} (default: full)")
+    output.add_argument("--statistics", action="store_true", help="print counts per code")
+    output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    output.add_argument("--verbose", action="store_true",
+                        help="show tracebacks of internal errors")
+    running = parser.add_argument_group("running")
+    running.add_argument("--jobs", type=int, default=None, metavar="N",
+                         help="worker processes (default: one per core; 1 runs in-process)")
+    running.add_argument("--no-cache", action="store_true",
+                         help="neither read nor write .qaihm_lint_cache/")
+    running.add_argument("--config", type=Path, metavar="FILE",
+                         help="config file (default: nearest pyproject.toml with "
+                         "[tool.qaihm-lint])")
+    running.add_argument("--changed-since", metavar="REF",
+                         help="only model folders changed since a git ref (and the models "
+                         "that depend on changed shared code)")
+    adoption = parser.add_argument_group("adopting on a legacy tree")
+    adoption.add_argument("--baseline", type=Path, metavar="FILE",
+                          help="report only findings not recorded in FILE")
+    adoption.add_argument("--write-baseline", type=Path, metavar="FILE",
+                          help="record every current finding in FILE and exit 0")
+    deep = parser.add_argument_group("deep mode (needs the [deep] extra)")
+    deep.add_argument("--deep", action="store_true",
+                      help="load, trace, export and compile each model in a subprocess")
+    deep.add_argument("--targets", type=_codes, metavar="DEVICES",
+                      help="AI Hub devices or chipset:… attributes to compile for")
+    deep.add_argument("--stages", type=_codes, metavar="STAGES",
+                      help="comma-separated deep stages: load,trace,onnx,compile")
+    deep.add_argument("--timeout", type=float, metavar="S", help="per-stage limit in seconds")
+    deep.add_argument("--no-compile", action="store_true",
+                      help="stop before the AI Hub compile stage")
+    deep.add_argument("--python", metavar="PATH",
+                      help="interpreter whose environment runs the deep workers")
+    info = parser.add_argument_group("information")
+    info.add_argument("--list-rules", action="store_true", help="list every rule and exit")
+    info.add_argument("--explain", metavar="CODE", help="explain a rule and exit")
+    info.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def list_rules() -> str:
+    lines = []
+    for code, rule in all_rules().items():
+        fix = {None: "   ", "safe": "[*]", "unsafe": "[U]"}[
+            rule.fix_applicability.value if rule.fix_applicability else None
+        ]
+        state = "" if rule.enabled_by_default else " (off by default)"
+        severity = "" if rule.severity.value == "error" else " (warning)"
+        lines.append(f"{code}  {fix}  {rule.slug:<42} {rule.summary}{severity}{state}")
+    lines.append("")
+    lines.append("[*] safe fix (--fix)   [U] fix only with --unsafe-fixes")
+    return "\n".join(lines) + "\n"
+
+
+def explain(code: str) -> str:
+    rules = all_rules()
+    by_slug = {rule.slug: rule for rule in rules.values()}
+    rule = rules.get(code.upper()) or by_slug.get(code)
+    if rule is None:
+        raise UsageError(f"unknown rule {code!r} (see {PROG} --list-rules)")
+    out = [f"{rule.code} ({rule.slug})", "", rule.summary, ""]
+    out += ["Why it matters:", textwrap.fill(rule.why, 88, initial_indent="  ",
+                                            subsequent_indent="  "), ""]
+    state = "on" if rule.enabled_by_default else "off (enable with --select " + rule.code + ")"
+    out.append(f"Severity: {rule.severity.value}. Enabled by default: {state}.")
+    if rule.fix_applicability is None:
+        out.append("Fix: none.")
+    else:
+        out.append(f"Fix: {rule.fix_applicability.value}. {rule.fix_note}".rstrip())
+    for title, examples in (("Valid", rule.valid), ("Invalid", rule.invalid)):
+        for example in examples:
+            out += ["", f"{title} ({example.path}):"]
+            if example.note:
+                out.append(textwrap.fill(example.note, 88, initial_indent="  # ",
+                                         subsequent_indent="  # "))
+            for name, text in sorted(example.package_files.items()):
+                out.append(f"  # with qai_hub_models/{name}:")
+                out += ["  #   " + line for line in text.rstrip("\n").split("\n")]
+            body = example.source
+            if body is None:
+                out.append(f"  ({example.path} absent)")
+            else:
+                out += ["    " + line for line in body.rstrip("\n").split("\n")]
+            if example.fixed is not None:
+                out += ["", "  Fixed:"]
+                out += ["    " + line for line in example.fixed.rstrip("\n").split("\n")]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    start = args.paths[0] if args.paths else Path.cwd()
+    if args.config is not None and not args.config.is_file():
+        raise ConfigError(f"{args.config}: config file not found")
+    settings = load_settings(args.config, start if start.exists() else Path.cwd())
+    output_format = args.output_format or "full"
+    if output_format not in OUTPUT_FORMATS:
+        raise UsageError(
+            f"unknown output format {output_format!r} (choose from {', '.join(OUTPUT_FORMATS)})"
+        )
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    deep = settings.deep
+    if args.targets:
+        deep = DeepSettings(tuple(args.targets), deep.timeout)
+    if args.timeout is not None:
+        deep = DeepSettings(deep.targets, args.timeout)
+    color = (
+        output_format == "full"
+        and sys.stdout.isatty()
+        and "NO_COLOR" not in os.environ
+        and os.environ.get("TERM") != "dumb"
+    )
+    return settings.with_overrides(
+        select=tuple(args.select) if args.select is not None else settings.select,
+        ignore=(*settings.ignore, *args.ignore),
+        fix=args.fix or args.unsafe_fixes,
+        unsafe_fixes=args.unsafe_fixes,
+        diff=args.diff,
+        output_format=output_format,
+        statistics=args.statistics,
+        exit_zero=args.exit_zero,
+        jobs=args.jobs if args.jobs is not None else settings.jobs,
+        use_cache=not args.no_cache,
+        baseline=args.baseline,
+        write_baseline=args.write_baseline,
+        verbose=args.verbose,
+        color=color,
+        deep=deep,
+    )
+
+
+def _changed_files(ref: str, cwd: Path) -> list[Path]:
+    def git(*command: str) -> str:
+        try:
+            completed = subprocess.run(
+                ["git", *command], cwd=cwd, capture_output=True, text=True, check=False
+            )
+        except OSError as exc:
+            raise UsageError(f"--changed-since needs git: {exc}") from exc
+        if completed.returncode != 0:
+            detail = completed.stderr.strip().splitlines()
+            raise UsageError(f"--changed-since {ref}: {detail[-1] if detail else 'git failed'}")
+        return completed.stdout
+
+    top = Path(git("rev-parse", "--show-toplevel").strip())
+    names = git("diff", "--name-only", ref, "--").splitlines()
+    names += git("ls-files", "--others", "--exclude-standard").splitlines()
+    return [top / name for name in names if name]
+
+
+def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace:
+    resolved = {path.resolve() for path in changed}
+    keep = []
+    shared_changed = False
+    for package in workspace.packages:
+        for path in resolved:
+            try:
+                relative = path.relative_to(package.root)
+            except ValueError:
+                continue
+            parts = relative.parts
+            if parts == (GLOBAL_REQUIREMENTS,) or parts[:1] == ("utils",) or (
+                parts[:1] == ("models",) and len(parts) > 2 and (
+                    parts[1].startswith("_") or parts[1] == "templates")
+            ):
+                shared_changed = True
+    if shared_changed:
+        # Shared code or the global environment changed: every model may be affected.
+        return workspace
+    for folder in workspace.folders:
+        if any(path == folder.path or folder.path in path.parents for path in resolved):
+            keep.append(folder)
+    return Workspace(workspace.packages, keep, workspace.skipped)
+
+
+def _write_fixes(changed: dict[Path, bytes]) -> list[str]:
+    errors = []
+    for path, data in sorted(changed.items()):
+        try:
+            write_atomic(path, data)
+        except WriteError as exc:
+            errors.append(str(exc))
+    return errors
+
+
+def _run_deep(workspace: Workspace, settings: Settings, args: argparse.Namespace
+              ) -> list[Diagnostic]:
+    try:
+        from qaihm_lint import deep
+    except ImportError as exc:  # pragma: no cover - the module ships with the package
+        raise UsageError(f"--deep is unavailable: {exc}") from exc
+    run_deep = getattr(deep, "run_deep", None)
+    if run_deep is None:
+        raise UsageError("--deep is not available in this build yet")
+    options_cls = deep.DeepOptions
+    kwargs: dict[str, object] = {
+        "targets": settings.deep.targets,
+        "compile": not args.no_compile,
+        "use_cache": settings.use_cache,
+    }
+    if settings.deep.timeout is not None:
+        kwargs["timeout"] = settings.deep.timeout
+    if args.stages:
+        kwargs["stages"] = frozenset(args.stages)
+    if args.python:
+        kwargs["python"] = args.python
+    if settings.jobs:
+        kwargs["jobs"] = settings.jobs
+    try:
+        options = options_cls(**kwargs)
+        found: list[Diagnostic] = run_deep(workspace.folders, options)
+    except deep.DeepError as exc:
+        raise UsageError(str(exc)) from exc
+    return found
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_rules:
+        sys.stdout.write(list_rules())
+        return 0
+    if args.explain:
+        sys.stdout.write(explain(args.explain))
+        return 0
+    settings = _settings_from_args(args)
+    plan = make_plan(settings)
+    paths = list(args.paths) or [Path.cwd()]
+    workspace = discover(paths, settings.exclude)
+    if args.changed_since:
+        workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
+    if not workspace.folders and not workspace.skipped and not args.changed_since:
+        raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
+
+    fixed = 0
+    pending_diff = False
+    if settings.fix or settings.diff:
+        outcome = lint_with_fixes(workspace, plan)
+        diagnostics = outcome.result.diagnostics
+        fixed = outcome.fixed_count
+        for note in outcome.skipped:
+            print(f"{PROG}: {note}", file=sys.stderr)
+        if settings.diff:
+            cwd = Path.cwd()
+            for path, data in sorted(outcome.changed.items()):
+                sys.stdout.write(unified_diff(path, outcome.originals.get(path), data,
+                                              Path(os.path.relpath(path, cwd)).as_posix()))
+            pending_diff = bool(outcome.changed)
+            print(f"Would fix {fixed} error{'s' * (fixed != 1)}.", file=sys.stderr)
+            return 1 if (pending_diff or diagnostics) and not settings.exit_zero else 0
+        errors = _write_fixes(outcome.changed)
+        for error in errors:
+            print(f"{PROG}: {error}", file=sys.stderr)
+    else:
+        diagnostics = lint(workspace, plan).diagnostics
+
+    if args.deep:
+        deep_findings = _run_deep(workspace, settings, args)
+        diagnostics = sorted([*diagnostics, *deep_findings], key=Diagnostic.sort_key)
+
+    if settings.write_baseline is not None:
+        count = baseline.write(settings.write_baseline, diagnostics)
+        print(f"Wrote {count} finding{'s' * (count != 1)} to {settings.write_baseline}.",
+              file=sys.stderr)
+        return 0
+    if settings.baseline is not None:
+        diagnostics = baseline.filter_new(diagnostics, settings.baseline)
+
+    context = ReportContext(
+        diagnostics=diagnostics,
+        model_ids=[folder.model_id for folder in workspace.folders],
+        enabled=plan.enabled,
+        fixed=fixed,
+        statistics=settings.statistics,
+        color=settings.color,
+    )
+    if settings.statistics and settings.output_format not in ("json", "sarif", "junit"):
+        sys.stdout.write(statistics_table(context))
+    else:
+        sys.stdout.write(renderer(settings.output_format)(context))
+    sys.stdout.flush()
+    if settings.exit_zero:
+        return 0
+    return 1 if diagnostics else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    verbose = "--verbose" in (sys.argv[1:] if argv is None else argv)
+    try:
+        return run(argv)
+    except (UsageError, ConfigError, WorkspaceError, UnknownSelector,
+            baseline.BaselineError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the exit-time flush
+        except OSError:
+            pass
+        return 1
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --verbose for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 2

@@ -1,0 +1,165 @@
+"""Settings: ``[tool.qaihm-lint]`` in the nearest pyproject.toml, overridden by CLI flags.
+
+Unknown keys and ill-typed values are configuration errors (exit 2, one line), not silently
+ignored: a misspelt ``ignore`` key would otherwise quietly re-enable every rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SECTION = "qaihm-lint"
+OUTPUT_FORMATS = ("full", "concise", "json", "github", "sarif", "junit")
+
+
+class ConfigError(Exception):
+    """Bad configuration or usage: one line on stderr, exit 2."""
+
+
+@dataclass(frozen=True)
+class DeepSettings:
+    targets: tuple[str, ...] = ("Samsung Galaxy S25 (Family)",)
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    # From the config file (and CLI overrides).
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    per_model_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    known_pip_installable: tuple[str, ...] = ()
+    deep: DeepSettings = DeepSettings()
+    config_path: Path | None = None
+    # Run options (CLI only).
+    fix: bool = False
+    unsafe_fixes: bool = False
+    diff: bool = False
+    output_format: str = "full"
+    statistics: bool = False
+    exit_zero: bool = False
+    jobs: int = 0  # 0: one per core
+    use_cache: bool = True
+    baseline: Path | None = None
+    write_baseline: Path | None = None
+    verbose: bool = False
+    color: bool = False
+
+    def ignored_for_model(self, model_id: str) -> tuple[str, ...]:
+        codes: list[str] = []
+        for pattern, ignored in self.per_model_ignores.items():
+            if fnmatch.fnmatchcase(model_id, pattern):
+                codes.extend(ignored)
+        return tuple(codes)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _string_list(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"[tool.{SECTION}] {key} must be a list of strings")
+    return tuple(value)
+
+
+def _key_error(section: str, key: str, known: Sequence[str]) -> ConfigError:
+    hint = difflib.get_close_matches(key, known, n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return ConfigError(f"unknown key {key!r} in [{section}]{suggestion}")
+
+
+_KEYS = ("select", "ignore", "exclude", "per-model-ignores", "known-pip-installable", "deep")
+_DEEP_KEYS = ("targets", "timeout")
+
+
+def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings:
+    settings = Settings(config_path=path)
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _KEYS:
+            raise _key_error(f"tool.{SECTION}", key, _KEYS)
+        if key == "per-model-ignores":
+            if not isinstance(value, dict):
+                raise ConfigError(f"[tool.{SECTION}] per-model-ignores must be a table")
+            changes["per_model_ignores"] = {
+                str(pattern): _string_list(f"per-model-ignores.{pattern}", codes)
+                for pattern, codes in value.items()
+            }
+        elif key == "deep":
+            if not isinstance(value, dict):
+                raise ConfigError(f"[tool.{SECTION}] deep must be a table")
+            deep = DeepSettings()
+            for deep_key, deep_value in value.items():
+                if deep_key not in _DEEP_KEYS:
+                    raise _key_error(f"tool.{SECTION}.deep", deep_key, _DEEP_KEYS)
+                if deep_key == "targets":
+                    deep = replace(deep, targets=_string_list("deep.targets", deep_value))
+                else:
+                    if isinstance(deep_value, bool) or not isinstance(deep_value, (int, float)) \
+                            or deep_value <= 0:
+                        raise ConfigError(
+                            f"[tool.{SECTION}.deep] timeout must be a positive number of seconds"
+                        )
+                    deep = replace(deep, timeout=float(deep_value))
+            changes["deep"] = deep
+        else:
+            changes[key.replace("-", "_")] = _string_list(key, value)
+    return replace(settings, **changes)
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` that has a [tool.qaihm-lint] table."""
+    directory = start if start.is_dir() else start.parent
+    for candidate in (directory, *directory.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                # A broken pyproject.toml that is not ours to read: keep looking upwards.
+                continue
+            if SECTION in data.get("tool", {}):
+                return path
+    return None
+
+
+def load_settings(config: Path | None, start: Path) -> Settings:
+    """Settings from ``config`` (an explicit --config file) or the nearest pyproject.toml."""
+    path = config if config is not None else find_config(start)
+    if path is None:
+        return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: config is not valid UTF-8") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    if config is not None and path.name != "pyproject.toml":
+        # A dedicated config file: the table may be at the top level or under [tool.qaihm-lint].
+        table = data.get("tool", {}).get(SECTION, data)
+    else:
+        table = data.get("tool", {}).get(SECTION, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.{SECTION}] must be a table")
+    try:
+        return settings_from_table(table, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

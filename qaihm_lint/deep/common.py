@@ -1,0 +1,68 @@
+"""Names shared by the deep-mode parent modules: stages, their codes, and the usage error."""
+
+from __future__ import annotations
+
+
+class DeepError(Exception):
+    """A usage or setup problem (missing [deep] extra, missing token, unknown target).
+
+    The CLI prints ``str(exc)`` as one line and exits 2; no model was checked.
+    """
+
+
+INSTALL_HINT = "pip install 'qaihm-lint[deep]'"
+CONFIGURE_HINT = "qai-hub configure --api_token <YOUR_TOKEN>"
+
+# The fine-grained stages, in the order a worker runs them (DESIGN §7, numbered from 1).
+STAGES = ("import", "from_pretrained", "input_spec", "forward", "trace", "onnx", "compile")
+STAGE_NUMBER = {name: index for index, name in enumerate(STAGES, start=1)}
+
+# What ``--stages`` selects. "load" (stages 1-4) is what every other group needs, so it always
+# runs; "compile" needs the traced model, so it brings "trace" along.
+STAGE_GROUPS: dict[str, tuple[str, ...]] = {
+    "load": ("import", "from_pretrained", "input_spec", "forward"),
+    "trace": ("trace",),
+    "onnx": ("onnx",),
+    "compile": ("compile",),
+}
+ALL_GROUPS = frozenset(STAGE_GROUPS)
+
+STAGE_CODE = {
+    "import": "QAI801",
+    "from_pretrained": "QAI802",
+    "input_spec": "QAI803",
+    "forward": "QAI804",
+    "trace": "QAI805",
+    "onnx": "QAI807",
+    "compile": "QAI808",
+}
+TRACE_DIVERGENCE = "QAI806"
+TIMEOUT = "QAI809"
+
+SLUGS = {
+    "QAI801": "import-failed",
+    "QAI802": "from-pretrained-failed",
+    "QAI803": "invalid-input-spec",
+    "QAI804": "output-names-mismatch",
+    "QAI805": "trace-failed",
+    "QAI806": "trace-divergence",
+    "QAI807": "onnx-export-failed",
+    "QAI808": "compile-failed",
+    "QAI809": "deep-timeout",
+}
+
+
+def normalise_groups(groups: frozenset[str] | set[str], compile_on: bool) -> frozenset[str]:
+    """The stage groups a run really needs for ``groups`` (see STAGE_GROUPS)."""
+    unknown = sorted(set(groups) - ALL_GROUPS)
+    if unknown:
+        raise DeepError(
+            f"unknown deep stage(s) {', '.join(unknown)}: choose from "
+            f"{', '.join(sorted(ALL_GROUPS))}"
+        )
+    result = set(groups) | {"load"}
+    if not compile_on:
+        result.discard("compile")
+    if "compile" in result:
+        result.add("trace")
+    return frozenset(result)

@@ -1,0 +1,381 @@
+"""The AI Hub boundary: everything deep mode asks of the ``qai_hub`` client, behind one interface.
+
+``HubClient`` is deliberately narrow (preflight, submit, poll, result) so that the runner never
+touches ``qai_hub`` directly. ``QaiHubClient`` adapts the real client; ``FakeHubClient`` replays
+scripted job histories for tests using the real client's own ``Device`` and ``JobStatus`` types,
+and both share the code that builds the submit call, normalises what it returns and translates
+the client's errors, so the tests exercise that code too.
+
+``qai_hub`` is imported lazily: static linting must work without the [deep] extra.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+from qaihm_lint.deep.common import CONFIGURE_HINT, INSTALL_HINT, DeepError
+
+InputSpecs = Mapping[str, tuple[tuple[int, ...], str]]
+
+# How long preflight waits for AI Hub before calling it unreachable; the client's own retries
+# would take most of a minute.
+PREFLIGHT_TIMEOUT = 15.0
+
+
+class HubError(Exception):
+    """AI Hub refused or failed a request about one model (reported as that model's QAI808)."""
+
+
+class HubRateLimited(HubError):
+    """AI Hub asked us to slow down; the caller retries later."""
+
+
+@dataclass(frozen=True)
+class HubJob:
+    job_id: str
+    url: str
+    target: str
+    # The client's own job object, opaque to the runner.
+    handle: Any = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    state: str  # the JobStatus.State name: CREATED, OPTIMIZING_MODEL, SUCCESS, FAILED, ...
+    finished: bool
+    success: bool
+    message: str = ""
+
+
+class HubClient(Protocol):
+    """What deep mode needs from AI Hub."""
+
+    def preflight(self, targets: Sequence[str]) -> None:
+        """Fail fast with DeepError when compiling cannot work: no or bad token, AI Hub
+        unreachable, an unknown target."""
+
+    def submit(
+        self, model: Path, targets: Sequence[str], *, name: str, input_specs: InputSpecs, options: str
+    ) -> list[HubJob]:
+        """One compile job per target, all submitted in one call; in ``targets`` order."""
+
+    def poll(self, job: HubJob) -> HubStatus:
+        """The job's current status, without waiting."""
+
+    def result(self, job: HubJob) -> HubStatus:
+        """The final status of a finished job, with the server's failure reason."""
+
+
+def import_qai_hub() -> ModuleType:
+    try:
+        import qai_hub
+    except ImportError as exc:
+        raise DeepError(
+            f"the compile stage needs the qai-hub client ({exc}): {INSTALL_HINT}, "
+            "or pass --no-compile"
+        ) from exc
+    return qai_hub
+
+
+def make_device(hub: ModuleType, target: str) -> Any:
+    """``"Samsung Galaxy S25 (Family)"`` names a device; ``"chipset:..."`` (any ``key:value``
+    attribute) selects by attribute, as the qai-hub CLI does."""
+    if ":" in target and not target.endswith(")"):
+        return hub.Device(attributes=[part.strip() for part in target.split(",") if part.strip()])
+    return hub.Device(name=target)
+
+
+def compile_job_kwargs(
+    model: Path,
+    devices: Sequence[Any],
+    *,
+    name: str,
+    input_specs: InputSpecs,
+    options: str,
+) -> dict[str, Any]:
+    """The keyword arguments of ``qai_hub.submit_compile_job`` (checked against its real
+    signature by the tests)."""
+    return {
+        "model": str(model),
+        "device": list(devices),
+        "name": name,
+        "input_specs": {key: (tuple(shape), dtype) for key, (shape, dtype) in input_specs.items()},
+        "options": options,
+        # One job per device, so each target gets its own verdict and URL.
+        "single_compile": False,
+    }
+
+
+def status_from_qai_hub(status: Any) -> HubStatus:
+    return HubStatus(
+        state=str(status.code),
+        finished=bool(status.finished),
+        success=bool(status.success),
+        message=str(status.message or ""),
+    )
+
+
+class _QaiHubBoundary:
+    """What the real adapter and the fake share: the call shapes and the error translation."""
+
+    def _submit_compile_job(self, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def _translate(self, exc: Exception) -> HubError:
+        hub = import_qai_hub()
+        rate_limited = getattr(getattr(hub, "client", None), "RateLimitedError", None)
+        if rate_limited is not None and isinstance(exc, rate_limited):
+            return HubRateLimited(f"rate limited by AI Hub: {_first_line(exc)}")
+        return HubError(f"{type(exc).__name__}: {_first_line(exc)}")
+
+    def submit(
+        self, model: Path, targets: Sequence[str], *, name: str, input_specs: InputSpecs, options: str
+    ) -> list[HubJob]:
+        hub = import_qai_hub()
+        devices = [make_device(hub, target) for target in targets]
+        kwargs = compile_job_kwargs(
+            model, devices, name=name, input_specs=input_specs, options=options
+        )
+        try:
+            returned = self._submit_compile_job(**kwargs)
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        # The client returns a bare job when only one was made.
+        jobs = list(returned) if isinstance(returned, (list, tuple)) else [returned]
+        if len(jobs) != len(targets):
+            raise HubError(f"AI Hub made {len(jobs)} compile jobs for {len(targets)} targets")
+        return [
+            HubJob(job_id=str(job.job_id), url=str(job.url), target=target, handle=job)
+            for target, job in zip(targets, jobs, strict=True)
+        ]
+
+    def poll(self, job: HubJob) -> HubStatus:
+        try:
+            return status_from_qai_hub(job.handle.get_status())
+        except Exception as exc:
+            raise self._translate(exc) from exc
+
+    def result(self, job: HubJob) -> HubStatus:
+        return self.poll(job)
+
+
+class QaiHubClient(_QaiHubBoundary):
+    """The real AI Hub, through the installed ``qai_hub`` client.
+
+    The token comes from where ``qai-hub configure`` put it (``~/.qai_hub/client.ini``, or the
+    file named by ``QAIHUB_CLIENT_INI``).
+    """
+
+    def __init__(self, preflight_timeout: float = PREFLIGHT_TIMEOUT) -> None:
+        self.preflight_timeout = preflight_timeout
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = import_qai_hub().Client()
+        return self._client
+
+    def preflight(self, targets: Sequence[str]) -> None:
+        hub = import_qai_hub()
+        try:
+            config = self.client.config  # reads the ini now: no network, fails at once
+        except Exception as exc:
+            raise DeepError(
+                f"no AI Hub API token ({_first_line(exc)}): run `{CONFIGURE_HINT}`, "
+                "or pass --no-compile to skip the compile stage"
+            ) from exc
+        api_url = getattr(config, "api_url", "AI Hub")
+
+        def check() -> None:
+            for target in targets:
+                device = make_device(hub, target)
+                found = self.client.get_devices(
+                    name=device.name, os=device.os, attributes=device.attributes
+                )
+                if not found:
+                    raise DeepError(
+                        f"unknown AI Hub target {target!r}: no such device "
+                        "(list them with `qai-hub list-devices`)"
+                    )
+
+        outcome = _run_with_deadline(check, self.preflight_timeout)
+        if outcome is _TIMED_OUT:
+            raise DeepError(
+                f"AI Hub at {api_url} did not answer within {self.preflight_timeout:g} s: check the "
+                "network, or pass --no-compile"
+            )
+        if isinstance(outcome, DeepError):
+            raise outcome
+        if isinstance(outcome, Exception):
+            text = _first_line(outcome)
+            if "authenticat" in text.lower() or "401" in text:
+                raise DeepError(
+                    f"AI Hub rejected the API token ({text}): run `{CONFIGURE_HINT}` with a "
+                    "valid token, or pass --no-compile"
+                ) from outcome
+            raise DeepError(
+                f"AI Hub at {api_url} is not usable ({text}): check the network, or pass "
+                "--no-compile"
+            ) from outcome
+
+    def _submit_compile_job(self, **kwargs: Any) -> Any:
+        return self.client.submit_compile_job(**kwargs)
+
+
+_TIMED_OUT = object()
+
+
+def _run_with_deadline(function: Callable[[], None], timeout: float) -> object:
+    """Run ``function`` in a daemon thread; its exception, None, or _TIMED_OUT.
+
+    The client cannot be interrupted mid-retry, so a thread that misses the deadline is
+    abandoned (daemon: it never holds the process open).
+    """
+    box: list[object] = []
+
+    def target() -> None:
+        try:
+            function()
+            box.append(None)
+        except Exception as exc:
+            box.append(exc)
+
+    thread = threading.Thread(target=target, name="qaihm-lint-hub-preflight", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return box[0] if box else _TIMED_OUT
+
+
+_BOX = "─│┌┐└┘-+=|* "
+
+
+def _first_line(exc: BaseException) -> str:
+    """The message as one line: qai_hub frames its messages in boxes over several lines."""
+    parts = []
+    for line in str(exc).splitlines():
+        text = line.strip().strip("│|").strip()
+        if text and set(text) - set(_BOX):
+            parts.append(text)
+    joined = " ".join(parts)
+    if len(joined) > 300:
+        joined = joined[:297] + "..."
+    return joined or type(exc).__name__
+
+
+# --------------------------------------------------------------------- the fake
+
+
+@dataclass(frozen=True)
+class FakeJobScript:
+    """The history of one fake compile job: one state per poll, the last one repeating.
+
+    State names are ``qai_hub.JobStatus.State`` members. A script that never reaches SUCCESS or
+    FAILED plays a job that outlives the compile timeout.
+    """
+
+    states: tuple[str, ...] = ("CREATED", "OPTIMIZING_MODEL", "SUCCESS")
+    message: str = ""
+
+
+FAKE_WEB_URL = "https://workbench.aihub.qualcomm.com"
+
+
+class _FakeJob:
+    def __init__(self, hub: ModuleType, job_id: str, device: Any, script: FakeJobScript) -> None:
+        self._hub = hub
+        self.job_id = job_id
+        self.url = f"{FAKE_WEB_URL}/jobs/{job_id}/"
+        self.device = device
+        self.script = script
+        self.polls = 0
+        self.fail_polls = 0  # rate-limit the next N polls
+
+    def get_status(self) -> Any:
+        if self.fail_polls:
+            self.fail_polls -= 1
+            raise self._hub.client.RateLimitedError("Too many requests; retry later")
+        state_name = self.script.states[min(self.polls, len(self.script.states) - 1)]
+        self.polls += 1
+        state = self._hub.JobStatus.State[state_name]
+        message = self.script.message if state_name == "FAILED" else None
+        return self._hub.JobStatus(state, message)
+
+
+class FakeHubClient(_QaiHubBoundary):
+    """A scripted AI Hub for tests; never touches the network.
+
+    ``scripts`` maps a target (device name or attribute string) to its job's history; other
+    targets follow ``default``. ``rate_limited_submits`` makes that many first submit calls fail
+    with the client's RateLimitedError; ``rate_limited_polls`` does the same to each job's first
+    polls. ``preflight_error`` makes preflight fail with that message (a missing token, say).
+    """
+
+    def __init__(
+        self,
+        scripts: Mapping[str, FakeJobScript] | None = None,
+        *,
+        default: FakeJobScript | None = None,
+        rate_limited_submits: int = 0,
+        rate_limited_polls: int = 0,
+        preflight_error: str | None = None,
+        known_targets: Sequence[str] | None = None,
+    ) -> None:
+        self.hub = import_qai_hub()
+        self.scripts = dict(scripts or {})
+        self.default = default or FakeJobScript()
+        self.rate_limited_submits = rate_limited_submits
+        self.rate_limited_polls = rate_limited_polls
+        self.preflight_error = preflight_error
+        self.known_targets = None if known_targets is None else set(known_targets)
+        self.submissions: list[dict[str, Any]] = []
+        self.jobs: list[_FakeJob] = []
+        self.preflights = 0
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def preflight(self, targets: Sequence[str]) -> None:
+        self.preflights += 1
+        if self.preflight_error is not None:
+            raise DeepError(self.preflight_error)
+        for target in targets:
+            make_device(self.hub, target)  # the real constructor validates the shape
+            if self.known_targets is not None and target not in self.known_targets:
+                raise DeepError(f"unknown AI Hub target {target!r}: no such device")
+
+    def _submit_compile_job(self, **kwargs: Any) -> Any:
+        with self._lock:
+            if self.rate_limited_submits:
+                self.rate_limited_submits -= 1
+                raise self.hub.client.RateLimitedError("Too many requests; retry later")
+            model = kwargs["model"]
+            if not Path(model).is_file():
+                raise self.hub.UserError(f"{model} does not exist")
+            self.submissions.append(kwargs)
+            jobs = []
+            for device in kwargs["device"]:
+                target = device.name or ",".join(device.attributes)
+                job = _FakeJob(
+                    self.hub,
+                    f"jfake{next(self._ids):05d}",
+                    device,
+                    self.scripts.get(target, self.default),
+                )
+                job.fail_polls = self.rate_limited_polls
+                jobs.append(job)
+            self.jobs.extend(jobs)
+        # Like the real client: a bare job when only one was made.
+        return jobs[0] if len(jobs) == 1 else jobs
+
+
+def wait_briefly(seconds: float) -> None:
+    """Sleep used between polls; a function so tests can see it is bounded."""
+    if seconds > 0:
+        time.sleep(seconds)

@@ -1,0 +1,208 @@
+"""Progress of a deep run, on stderr (stdout belongs to the report).
+
+On a terminal: a live rich table, one row per model, one column per stage, with the elapsed
+time and the failures so far. Elsewhere (CI logs, pipes): one plain line per finished stage.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import IO, Any, Protocol
+
+from qaihm_lint.deep.common import STAGES
+
+SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "–", "timeout": "⏱", "crash": "✗", "running": "…"}
+STYLES = {"ok": "green", "fail": "red", "timeout": "red", "crash": "red", "skip": "dim"}
+SHORT = {
+    "import": "import",
+    "from_pretrained": "load",
+    "input_spec": "spec",
+    "forward": "forward",
+    "trace": "trace",
+    "onnx": "onnx",
+    "compile": "compile",
+}
+
+
+class Progress(Protocol):
+    def model_started(self, model_id: str) -> None: ...
+
+    def stage_started(self, model_id: str, stage: str, component: str | None) -> None: ...
+
+    def stage_finished(
+        self,
+        model_id: str,
+        stage: str,
+        component: str | None,
+        status: str,
+        seconds: float | None = None,
+        detail: str = "",
+    ) -> None: ...
+
+    def model_finished(self, model_id: str, cached: bool) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _label(model_id: str, component: str | None) -> str:
+    return f"{model_id}[{component}]" if component else model_id
+
+
+class PlainProgress:
+    """One line per finished stage; safe to interleave from several threads."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self._lock = threading.Lock()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+    def model_started(self, model_id: str) -> None:
+        pass
+
+    def stage_started(self, model_id: str, stage: str, component: str | None) -> None:
+        pass
+
+    def stage_finished(
+        self,
+        model_id: str,
+        stage: str,
+        component: str | None,
+        status: str,
+        seconds: float | None = None,
+        detail: str = "",
+    ) -> None:
+        timing = f" ({seconds:.1f}s)" if seconds is not None else ""
+        extra = f": {detail}" if detail else ""
+        self._write(f"deep: {_label(model_id, component)} {stage} {status}{timing}{extra}")
+
+    def model_finished(self, model_id: str, cached: bool) -> None:
+        if cached:
+            self._write(f"deep: {model_id} unchanged, results from cache")
+
+    def note(self, text: str) -> None:
+        self._write(f"deep: {text}")
+
+    def close(self) -> None:
+        pass
+
+
+class RichProgress:
+    """A live models × stages table (needs rich; falls back to plain lines without it)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=stream if stream is not None else sys.stderr)
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self.rows: dict[str, dict[str, str]] = {}
+        self.cached: set[str] = set()
+        self.done: set[str] = set()
+        self.failures = 0
+        self.notes: list[str] = []
+        self.live = Live(
+            self._render(), console=self.console, refresh_per_second=4, transient=False
+        )
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        elapsed = time.monotonic() - self.started
+        table = Table(
+            title=(
+                f"qaihm-lint --deep: {len(self.done)}/{len(self.rows)} models, "
+                f"{self.failures} failure(s), {elapsed:.0f}s"
+            ),
+            title_justify="left",
+        )
+        table.add_column("model")
+        for stage in STAGES:
+            table.add_column(SHORT[stage], justify="center")
+        for model_id, cells in self.rows.items():
+            name = f"{model_id} (cached)" if model_id in self.cached else model_id
+            rendered = []
+            for stage in STAGES:
+                status = cells.get(stage, "")
+                symbol = SYMBOLS.get(status, "")
+                style = STYLES.get(status)
+                rendered.append(f"[{style}]{symbol}[/]" if style and symbol else symbol)
+            table.add_row(name, *rendered)
+        return table
+
+    def _refresh(self) -> None:
+        self.live.update(self._render())
+
+    def model_started(self, model_id: str) -> None:
+        with self._lock:
+            self.rows.setdefault(model_id, {})
+            self._refresh()
+
+    def stage_started(self, model_id: str, stage: str, component: str | None) -> None:
+        with self._lock:
+            cells = self.rows.setdefault(model_id, {})
+            if cells.get(stage) not in ("fail", "timeout", "crash"):
+                cells[stage] = "running"
+            self._refresh()
+
+    def stage_finished(
+        self,
+        model_id: str,
+        stage: str,
+        component: str | None,
+        status: str,
+        seconds: float | None = None,
+        detail: str = "",
+    ) -> None:
+        with self._lock:
+            cells = self.rows.setdefault(model_id, {})
+            # A collection's stage is as bad as its worst component.
+            if cells.get(stage) not in ("fail", "timeout", "crash"):
+                cells[stage] = status
+            if status in ("fail", "timeout", "crash"):
+                self.failures += 1
+            self._refresh()
+
+    def model_finished(self, model_id: str, cached: bool) -> None:
+        with self._lock:
+            self.rows.setdefault(model_id, {})
+            self.done.add(model_id)
+            if cached:
+                self.cached.add(model_id)
+            self._refresh()
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.console.print(f"deep: {text}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._refresh()
+            self.live.stop()
+
+
+def make_progress(enabled: bool | None, stream: IO[str] | None = None) -> Progress:
+    """``enabled=None`` picks the live display on a terminal and plain lines elsewhere."""
+    target = stream if stream is not None else sys.stderr
+    live = enabled if enabled is not None else _isatty(target)
+    if live:
+        try:
+            return RichProgress(target)
+        except ImportError:
+            pass
+    return PlainProgress(target)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

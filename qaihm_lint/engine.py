@@ -1,0 +1,591 @@
+"""Runs the rules: one model folder at a time, in worker processes, cached by content.
+
+Per folder: folder rules, then one ast walk per hand-written Python file feeding every Python
+rule, then suppressions. Package rules (cross-model) run once in the parent afterwards. The fix
+loop applies non-overlapping fixes and re-checks the folders it changed until nothing changes.
+"""
+
+from __future__ import annotations
+
+import ast
+import multiprocessing
+import os
+import sys
+import traceback
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from qaihm_lint import suppressions
+from qaihm_lint.cache import ResultCache, folder_key
+from qaihm_lint.config import Settings
+from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location
+from qaihm_lint.index import RepoIndex
+from qaihm_lint.rules import all_rules, resolve_selection
+from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
+from qaihm_lint.rules.meta import InternalError, SyntaxErrorRule, UnusedNoqa
+from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.workspace import ModelFolder, Package, Workspace
+
+MAX_FIX_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run: the enabled rules and the settings they read. Picklable."""
+
+    settings: Settings
+    enabled: frozenset[str]
+
+    @cached_property
+    def folder_rules(self) -> list[type[FolderRule]]:
+        return [r for c, r in all_rules().items() if c in self.enabled and issubclass(r, FolderRule)]
+
+    @cached_property
+    def python_rules(self) -> list[type[PythonRule]]:
+        return [r for c, r in all_rules().items() if c in self.enabled and issubclass(r, PythonRule)]
+
+    @cached_property
+    def package_rules(self) -> list[type[PackageRule]]:
+        return [
+            r for c, r in all_rules().items() if c in self.enabled and issubclass(r, PackageRule)
+        ]
+
+    @property
+    def needs_index(self) -> bool:
+        return any(
+            getattr(rule, "needs_index", False)
+            for rule in (*self.folder_rules, *self.python_rules, *self.package_rules)
+        )
+
+
+class _Indexes:
+    """One RepoIndex per package per process, built on first use."""
+
+    def __init__(self) -> None:
+        self._by_root: dict[Path | None, RepoIndex] = {}
+
+    def get(self, package: Package | None) -> RepoIndex:
+        root = package.root if package is not None else None
+        if root not in self._by_root:
+            self._by_root[root] = RepoIndex.build(root)
+        return self._by_root[root]
+
+
+_INDEXES = _Indexes()
+
+
+@dataclass
+class ModelContext:
+    folder: ModelFolder
+    plan: Plan
+    # Scratch space shared by the rules of one folder (e.g. the resolved model class).
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.plan.settings
+
+    @property
+    def index(self) -> RepoIndex:
+        return _INDEXES.get(self.folder.package)
+
+
+@dataclass
+class PackageContext:
+    package: Package
+    folders: list[ModelFolder]  # every model folder of the package
+    checked: frozenset[str]  # model ids this run reports on
+    plan: Plan
+
+    @property
+    def settings(self) -> Settings:
+        return self.plan.settings
+
+
+def _internal_error(rule: type[Rule], path: Path, model_id: str | None, exc: BaseException,
+                    verbose: bool) -> Diagnostic:
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    return Diagnostic(
+        code=InternalError.code,
+        rule=InternalError.slug,
+        message=f"rule {rule.code} ({rule.slug}) failed on this file: "
+        f"{type(exc).__name__}: {exc}{where}; please report this",
+        severity=InternalError.severity,
+        path=path,
+        start=Location(1, 1),
+        end=Location(1, 1),
+        model_id=model_id,
+        anchor=f"{rule.code}:{type(exc).__name__}",
+    )
+
+
+def _syntax_error(source: SourceFile, error: SourceError, model_id: str | None) -> Diagnostic:
+    return Diagnostic(
+        code=SyntaxErrorRule.code,
+        rule=SyntaxErrorRule.slug,
+        message=f"{source.path.name} {error}",
+        severity=SyntaxErrorRule.severity,
+        path=source.path,
+        start=error.location,
+        end=error.location,
+        model_id=model_id,
+        anchor=str(error),
+    )
+
+
+class _Dispatch:
+    """The visit/leave methods of the Python rules that walk one file, by node type name."""
+
+    def __init__(self, rules: Sequence[PythonRule]) -> None:
+        self.enter: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(list)
+        self.leave: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(list)
+        for rule in rules:
+            for name in dir(type(rule)):
+                if name.startswith("visit_"):
+                    self.enter[name[6:]].append((rule, getattr(rule, name)))
+                elif name.startswith("leave_"):
+                    self.leave[name[6:]].append((rule, getattr(rule, name)))
+
+
+def _walk_file(source: SourceFile, rules: list[PythonRule], ctx: ModelContext,
+               out: list[Diagnostic]) -> None:
+    tree = source.tree
+    failed: set[int] = set()
+    ancestors: list[ast.AST] = []
+
+    def guarded(rule: PythonRule, call: Callable[[], None]) -> None:
+        if id(rule) in failed:
+            return
+        try:
+            call()
+        except Exception as exc:  # a bug in one rule must not stop the others
+            failed.add(id(rule))
+            out.append(_internal_error(type(rule), source.path, ctx.folder.model_id, exc,
+                                       ctx.settings.verbose))
+
+    for rule in rules:
+        rule.source = source
+        rule.ancestors = ancestors
+        guarded(rule, rule.begin_file)
+    dispatch = _Dispatch(rules)
+    enter, leave = dispatch.enter, dispatch.leave
+    # Iterative walk: deeply nested code that ast accepted must not overflow our stack.
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while stack:
+        node, leaving = stack.pop()
+        name = type(node).__name__
+        if leaving:
+            ancestors.pop()
+            for rule, method in leave.get(name, ()):
+                guarded(rule, lambda m=method, n=node: m(n))  # type: ignore[misc]
+            continue
+        for rule, method in enter.get(name, ()):
+            guarded(rule, lambda m=method, n=node: m(n))  # type: ignore[misc]
+        stack.append((node, True))
+        ancestors.append(node)
+        children = list(ast.iter_child_nodes(node))
+        stack.extend((child, False) for child in reversed(children))
+    for rule in rules:
+        guarded(rule, rule.end_file)
+        out.extend(rule.diagnostics)
+        rule.diagnostics = []
+
+
+def check_folder(folder: ModelFolder, plan: Plan) -> list[Diagnostic]:
+    """Every enabled rule on one model folder, suppressions applied, sorted."""
+    ctx = ModelContext(folder, plan)
+    raw: list[Diagnostic] = []
+    model_id = folder.model_id
+
+    for rule_cls in plan.folder_rules:
+        if folder.layout not in rule_cls.layouts:
+            continue
+        rule = rule_cls(ctx)
+        try:
+            rule.check()
+        except Exception as exc:
+            raw.append(_internal_error(rule_cls, folder.path, model_id, exc, plan.settings.verbose))
+        raw.extend(rule.diagnostics)
+
+    python_rules = [r for r in plan.python_rules if folder.layout in r.layouts]
+    for source in folder.python_files():
+        applicable = [r for r in python_rules if r.applies_to(source.path.name)]
+        if not applicable and SyntaxErrorRule.code not in plan.enabled:
+            continue
+        try:
+            source.tree  # noqa: B018 - parse now so a syntax error is reported once, here
+        except SourceError as error:
+            if SyntaxErrorRule.code in plan.enabled:
+                raw.append(_syntax_error(source, error, model_id))
+            continue
+        if applicable:
+            _walk_file(source, [rule_cls(ctx) for rule_cls in applicable], ctx, raw)
+
+    return apply_suppressions(folder, raw, plan)
+
+
+def apply_suppressions(folder: ModelFolder, raw: Iterable[Diagnostic], plan: Plan) -> list[
+        Diagnostic]:
+    ignored = plan.settings.ignored_for_model(folder.model_id)
+    kept = []
+    by_path: dict[Path, suppressions.FileSuppressions] = {}
+    sources = {source.path: source for source in folder.text_files()}
+
+    def suppressions_for(path: Path) -> suppressions.FileSuppressions | None:
+        if path not in by_path:
+            source = sources.get(path)
+            if source is None:
+                return None
+            by_path[path] = suppressions.parse(source)
+        return by_path[path]
+
+    for diagnostic in raw:
+        if diagnostic.code not in plan.enabled:
+            continue
+        if any(diagnostic.code.startswith(prefix.upper()) for prefix in ignored):
+            continue
+        found = suppressions_for(diagnostic.path)
+        if found is not None and found.suppress(diagnostic):
+            continue
+        kept.append(diagnostic)
+
+    if UnusedNoqa.code in plan.enabled and not any(
+        UnusedNoqa.code.startswith(p.upper()) for p in ignored
+    ):
+        enabled = {c for c in plan.enabled if not any(c.startswith(p.upper()) for p in ignored)}
+        for path, source in sources.items():
+            try:
+                if b"QAI" not in source.data.upper():
+                    continue
+            except SourceError:
+                continue
+            found = suppressions_for(path)
+            if found is not None:
+                kept.extend(
+                    suppressions.unused_directive_findings(source, found, enabled, folder.model_id)
+                )
+    return sorted(kept, key=Diagnostic.sort_key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running many folders: cache, worker processes, package rules.
+
+
+_WORKER_PLAN: Plan | None = None
+
+
+def _init_worker(plan: Plan) -> None:
+    global _WORKER_PLAN
+    _WORKER_PLAN = plan
+
+
+def _check_chunk(folders: list[ModelFolder]) -> list[list[Diagnostic]]:
+    assert _WORKER_PLAN is not None
+    return [check_folder(folder, _WORKER_PLAN) for folder in folders]
+
+
+def _chunks(items: Sequence[ModelFolder], jobs: int) -> list[list[ModelFolder]]:
+    # A few chunks per worker balances uneven folders without paying per-folder IPC.
+    count = max(1, min(len(items), jobs * 4))
+    return [list(items[i::count]) for i in range(count)]
+
+
+def effective_jobs(settings: Settings) -> int:
+    return settings.jobs if settings.jobs > 0 else (os.cpu_count() or 1)
+
+
+def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, list[Diagnostic]]:
+    jobs = effective_jobs(plan.settings)
+    # Below a handful of folders the start-up of workers costs more than it saves.
+    if jobs <= 1 or len(folders) < 8:
+        return {folder.path: check_folder(folder, plan) for folder in folders}
+    chunks = _chunks(folders, jobs)
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    results: dict[Path, list[Diagnostic]] = {}
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)),
+        mp_context=multiprocessing.get_context(method),
+        initializer=_init_worker,
+        initargs=(plan,),
+    ) as pool:
+        for chunk, chunk_results in zip(chunks, pool.map(_check_chunk, chunks)):
+            for folder, diagnostics in zip(chunk, chunk_results):
+                results[folder.path] = diagnostics
+    return results
+
+
+@dataclass
+class LintResult:
+    diagnostics: list[Diagnostic]
+    folders: list[ModelFolder]
+    by_folder: dict[Path, list[Diagnostic]]
+    cache_hits: int = 0
+
+
+def _cache_for(workspace: Workspace, plan: Plan) -> ResultCache | None:
+    if not plan.settings.use_cache:
+        return None
+    roots = [package.repo_root for package in workspace.packages]
+    if not roots:
+        return None
+    return ResultCache(roots[0])
+
+
+def _lint_folders(workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
+                  ) -> tuple[dict[Path, list[Diagnostic]], int]:
+    """Per-folder findings (from the cache where it is still valid), and the cache hits."""
+    cache = _cache_for(workspace, plan)
+    results: dict[Path, list[Diagnostic]] = {}
+    keys: dict[Path, str] = {}
+    misses: list[ModelFolder] = []
+    for folder in folders:
+        if cache is None:
+            misses.append(folder)
+            continue
+        fingerprint = ""
+        if plan.needs_index and folder.package is not None:
+            fingerprint = _INDEXES.get(folder.package).fingerprint(folder.path)
+        keys[folder.path] = key = folder_key(folder, plan, fingerprint)
+        cached = cache.get(folder.path, key)
+        if cached is None:
+            misses.append(folder)
+        else:
+            results[folder.path] = cached
+    if misses:
+        if plan.needs_index:
+            # Build the index before forking so every worker inherits it instead of rebuilding.
+            for folder in misses:
+                _INDEXES.get(folder.package)
+        fresh = _check_folders(misses, plan)
+        results.update(fresh)
+        if cache is not None:
+            for path, diagnostics in fresh.items():
+                cache.put(path, keys[path], diagnostics)
+    return results, len(folders) - len(misses)
+
+
+def lint(workspace: Workspace, plan: Plan) -> LintResult:
+    by_folder, hits = _lint_folders(workspace, plan, workspace.folders)
+    return _assemble(workspace, plan, by_folder, hits)
+
+
+def _assemble(workspace: Workspace, plan: Plan, by_folder: Mapping[Path, list[Diagnostic]],
+              hits: int) -> LintResult:
+    diagnostics = [d for folder in workspace.folders for d in by_folder[folder.path]]
+    diagnostics.extend(_run_package_rules(workspace, plan, workspace.folders))
+    diagnostics.sort(key=Diagnostic.sort_key)
+    return LintResult(diagnostics, list(workspace.folders), dict(by_folder), hits)
+
+
+def _run_package_rules(workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
+                       ) -> list[Diagnostic]:
+    if not plan.package_rules:
+        return []
+    out: list[Diagnostic] = []
+    by_package: dict[Path, list[ModelFolder]] = defaultdict(list)
+    for folder in folders:
+        if folder.package is not None:
+            by_package[folder.package.root].append(folder)
+    for package in workspace.packages:
+        checked = by_package.get(package.root)
+        if not checked:
+            continue
+        overlay = checked[0].overlay
+        checked_paths = {f.path: f for f in checked}
+        all_folders = [
+            checked_paths.get(path) or ModelFolder(path, checked[0].layout, package, overlay)
+            for path in package.model_folders()
+        ]
+        ctx = PackageContext(package, all_folders, frozenset(f.model_id for f in checked), plan)
+        raw: list[Diagnostic] = []
+        for rule_cls in plan.package_rules:
+            rule = rule_cls(ctx)
+            try:
+                rule.check_package()
+            except Exception as exc:
+                raw.append(_internal_error(rule_cls, package.root, None, exc,
+                                           plan.settings.verbose))
+            raw.extend(d for d in rule.diagnostics if d.model_id in ctx.checked)
+        by_folder: dict[str, list[Diagnostic]] = defaultdict(list)
+        for diagnostic in raw:
+            by_folder[diagnostic.model_id or ""].append(diagnostic)
+        for folder in checked:
+            out.extend(apply_package_suppressions(folder, by_folder.get(folder.model_id, []), plan))
+        out.extend(by_folder.get("", []))
+    return out
+
+
+def apply_package_suppressions(folder: ModelFolder, raw: list[Diagnostic], plan: Plan
+                               ) -> list[Diagnostic]:
+    """Suppressions for package-rule findings (no unused-noqa bookkeeping: the folder's own
+    pass already judged its directives, and package findings arrive afterwards)."""
+    if not raw:
+        return []
+    no_unused = Plan(plan.settings, plan.enabled - {UnusedNoqa.code})
+    return apply_suppressions(folder, raw, no_unused)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fix loop.
+
+
+@dataclass
+class FixOutcome:
+    result: LintResult
+    # New contents of every file the fixes changed (not yet written).
+    changed: dict[Path, bytes]
+    originals: dict[Path, bytes | None]
+    fixed_count: int
+    skipped: list[str]
+
+
+def _wanted(fix: Fix | None, settings: Settings) -> bool:
+    if fix is None:
+        return False
+    return fix.applicability is Applicability.SAFE or settings.unsafe_fixes
+
+
+def _verify(path: Path, text: str) -> bool:
+    """A fixed file is only kept when it still parses."""
+    if path.suffix == ".py":
+        try:
+            ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError):
+            return False
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError:
+            return False
+    return True
+
+
+def _read_only(path: Path) -> bool:
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return not os.access(path.parent, os.W_OK)
+    except OSError:
+        return True
+    return not mode & stat.S_IWUSR
+
+
+def _apply_round(diagnostics: list[Diagnostic], overlay: dict[Path, bytes],
+                 folders: Mapping[Path, ModelFolder], settings: Settings,
+                 skipped: list[str]) -> tuple[set[Path], int]:
+    from qaihm_lint.fixers.edits import apply_edits, edit_spans, overlaps
+
+    by_file: dict[Path, list[Diagnostic]] = defaultdict(list)
+    for diagnostic in diagnostics:
+        if _wanted(diagnostic.fix, settings):
+            by_file[diagnostic.fix_path].append(diagnostic)
+    changed_folders: set[Path] = set()
+    applied = 0
+    for path, candidates in sorted(by_file.items()):
+        folder = next((f for f in folders.values() if path.parent == f.path), None)
+        if folder is None:
+            skipped.append(f"{path}: fix skipped: outside the model folders being checked")
+            continue
+        if not settings.diff and _read_only(path):
+            skipped.append(f"{path}: fix skipped: the file is read-only")
+            continue
+        data = overlay.get(path)
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            except OSError as exc:
+                skipped.append(f"{path}: fix skipped: {exc.strerror or exc}")
+                continue
+        source = SourceFile(path, data)
+        try:
+            text = source.text
+        except SourceError as exc:
+            skipped.append(f"{path}: fix skipped: the file {exc}")
+            continue
+        accepted: list[Diagnostic] = []
+        accepted_spans: list[list[tuple[int, int]]] = []
+        seen: set[tuple[Any, ...]] = set()
+        for diagnostic in sorted(candidates, key=Diagnostic.sort_key):
+            assert diagnostic.fix is not None
+            identity = tuple(diagnostic.fix.edits)
+            if identity in seen:  # one fix reported for several findings (e.g. QAI001 codes)
+                continue
+            spans = edit_spans(source, diagnostic.fix)
+            if any(overlaps(spans, other) for other in accepted_spans):
+                continue  # the next round re-checks and picks it up if still needed
+            trial = apply_edits(text, source, [e for d in (*accepted, diagnostic)
+                                               for e in d.fix.edits])  # type: ignore[union-attr]
+            if not _verify(path, trial):
+                skipped.append(f"{path}: fix for {diagnostic.code} skipped: the result would "
+                               "not parse")
+                continue
+            accepted.append(diagnostic)
+            accepted_spans.append(spans)
+            seen.add(identity)
+        if not accepted:
+            continue
+        new_text = apply_edits(text, source, [e for d in accepted for e in d.fix.edits]  # type: ignore[union-attr]
+                               )
+        overlay[path] = (b"\xef\xbb\xbf" if source.has_bom else b"") + new_text.encode("utf-8")
+        applied += len(accepted)
+        changed_folders.add(folder.path)
+    return changed_folders, applied
+
+
+def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
+    """Lint, apply the wanted fixes in memory, re-check the changed folders; repeat until
+    nothing changes. Nothing is written here: the caller writes ``changed`` (or diffs it)."""
+    overlay: dict[Path, bytes] = {}
+    for folder in workspace.folders:
+        folder.overlay = overlay
+    result = lint(workspace, plan)
+    skipped: list[str] = []
+    fixed = 0
+    for _ in range(MAX_FIX_ROUNDS):
+        by_path = {folder.path: folder for folder in workspace.folders}
+        changed_folders, applied = _apply_round(result.diagnostics, overlay, by_path,
+                                                plan.settings, skipped)
+        if not changed_folders:
+            break
+        fixed += applied
+        # Fresh folder objects: the old ones hold the pre-fix text in their file caches.
+        workspace.folders = [
+            ModelFolder(f.path, f.layout, f.package, overlay) if f.path in changed_folders else f
+            for f in workspace.folders
+        ]
+        fresh, _hits = _lint_folders(
+            workspace, plan, [f for f in workspace.folders if f.path in changed_folders]
+        )
+        result = _assemble(workspace, plan, {**result.by_folder, **fresh}, result.cache_hits)
+    originals: dict[Path, bytes | None] = {}
+    for path in overlay:
+        try:
+            originals[path] = path.read_bytes()
+        except OSError:
+            originals[path] = None
+    changed = {path: data for path, data in overlay.items() if originals[path] != data}
+    return FixOutcome(result, changed, originals, fixed, skipped)
+
+
+def make_plan(settings: Settings) -> Plan:
+    return Plan(settings, resolve_selection(settings.select, settings.ignore))
+
+
+def iter_rules(plan: Plan) -> Iterator[type[Rule]]:
+    rules = all_rules()
+    for code in sorted(plan.enabled):
+        yield rules[code]

@@ -1,0 +1,86 @@
+"""Reporters: one module per ``--output-format``, each ``render(ReportContext) -> str``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qaihm_lint.diagnostics import Diagnostic
+
+FORMATS = ("full", "concise", "json", "github", "sarif", "junit")
+FAMILIES = {
+    "QAI0": "linter",
+    "QAI1": "files",
+    "QAI2": "model-class",
+    "QAI3": "requirements",
+    "QAI4": "source-as-root",
+    "QAI5": "gpu",
+    "QAI6": "tests",
+    "QAI7": "metadata",
+    "QAI8": "deep",
+}
+
+
+def family_of(code: str) -> str:
+    return FAMILIES.get(code[:4], code[:4])
+
+
+@dataclass
+class ReportContext:
+    diagnostics: list[Diagnostic]
+    model_ids: list[str] = field(default_factory=list)
+    enabled: frozenset[str] = frozenset()
+    cwd: Path = field(default_factory=Path.cwd)
+    fixed: int = 0
+    statistics: bool = False
+    color: bool = False
+    # Deep-stage verdicts for junit: (model_id, stage) -> failure message or None.
+    deep_cases: dict[tuple[str, str], list[Diagnostic]] = field(default_factory=dict)
+    _lines: dict[Path, list[str]] = field(default_factory=dict, repr=False)
+
+    def display_path(self, path: Path) -> str:
+        try:
+            return os.path.relpath(path, self.cwd)
+        except ValueError:  # another drive on Windows
+            return str(path)
+
+    def posix_path(self, path: Path) -> str:
+        return Path(self.display_path(path)).as_posix()
+
+    def source_line(self, path: Path, row: int) -> str | None:
+        if path not in self._lines:
+            try:
+                text = path.read_bytes().decode("utf-8-sig", errors="replace")
+                self._lines[path] = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            except OSError:
+                self._lines[path] = []
+        lines = self._lines[path]
+        return lines[row - 1] if 0 < row <= len(lines) else None
+
+    def counts(self) -> Counter[str]:
+        return Counter(d.code for d in self.diagnostics)
+
+
+def renderer(name: str) -> Callable[[ReportContext], str]:
+    if name not in FORMATS:
+        raise ValueError(name)
+    module = importlib.import_module(f"{__name__}.{name}_format")
+    render: Callable[[ReportContext], str] = module.render
+    return render
+
+
+def statistics_table(ctx: ReportContext) -> str:
+    from qaihm_lint.rules import all_rules
+
+    rules = all_rules()
+    fixable = Counter(d.code for d in ctx.diagnostics if d.fix is not None)
+    lines = []
+    for code, count in sorted(ctx.counts().items(), key=lambda item: (-item[1], item[0])):
+        slug = rules[code].slug if code in rules else ""
+        marker = "[*]" if fixable[code] == count else "[-]" if fixable[code] else "   "
+        lines.append(f"{count:>5}\t{code}\t{marker} {slug}")
+    return "\n".join(lines) + ("\n" if lines else "")

@@ -1,0 +1,16 @@
+"""``path:row:col: CODE [*] message``: one line per finding, for editors and grep."""
+
+from __future__ import annotations
+
+from qaihm_lint.report import ReportContext, summary
+
+
+def render(ctx: ReportContext) -> str:
+    lines = []
+    for d in ctx.diagnostics:
+        marker = " [*]" if d.fix is not None else ""
+        lines.append(
+            f"{ctx.display_path(d.path)}:{d.start.row}:{d.start.column}: {d.code}{marker} "
+            f"{d.message}"
+        )
+    return "".join(line + "\n" for line in lines) + summary.text(ctx)

@@ -1,0 +1,29 @@
+"""The closing lines of the human formats."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qaihm_lint.report import ReportContext
+
+
+def text(ctx: ReportContext) -> str:
+    from qaihm_lint.diagnostics import Applicability
+
+    count = len(ctx.diagnostics)
+    fixed = f" ({ctx.fixed} fixed)" if ctx.fixed else ""
+    if count == 0:
+        if ctx.fixed:
+            return f"Found {ctx.fixed} error{'s' * (ctx.fixed != 1)} ({ctx.fixed} fixed, 0 remaining).\n"
+        return "All checks passed!\n"
+    lines = [f"Found {count} error{'s' * (count != 1)}{fixed}."]
+    safe = sum(1 for d in ctx.diagnostics if d.fix and d.fix.applicability is Applicability.SAFE)
+    unsafe = sum(
+        1 for d in ctx.diagnostics if d.fix and d.fix.applicability is Applicability.UNSAFE
+    )
+    if safe:
+        lines.append(f"[*] {safe} fixable with the `--fix` option.")
+    if unsafe:
+        lines.append(f"{unsafe} more fixable with `--fix --unsafe-fixes`.")
+    return "\n".join(lines) + "\n"

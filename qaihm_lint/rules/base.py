@@ -1,0 +1,233 @@
+"""What a rule is: a small class with its code, documentation, examples and checks.
+
+Three kinds, by what they look at:
+
+* ``FolderRule.check()`` sees a whole model folder (which files exist, YAML, requirements);
+* ``PythonRule`` has ``visit_<ast node type>`` / ``leave_<ast node type>`` methods, called during
+  the one walk the engine makes over each hand-written Python file of the folder;
+* ``PackageRule.check_package()`` runs once per package over every folder (cross-model checks).
+
+Each rule carries VALID and INVALID examples. They are its documentation
+(``qaihm-lint --explain``) and its first tests: ``tests/test_rule_examples.py`` runs every one.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location, Severity
+from qaihm_lint.sources import SourceFile
+from qaihm_lint.workspace import Layout, ModelFolder
+
+if TYPE_CHECKING:
+    import libcst
+
+    from qaihm_lint.engine import ModelContext, PackageContext
+
+
+@dataclass(frozen=True)
+class Example:
+    """A small model folder that shows a rule's behaviour.
+
+    ``files`` override the files of a complete, clean model folder (see ``qaihm_lint.testing``);
+    a value of ``None`` deletes that file. ``package_files`` are paths relative to the
+    ``qai_hub_models`` package (``global_requirements.txt``, ``models/_shared/...``).
+    """
+
+    files: Mapping[str, str | None]
+    # The file an INVALID example must be flagged in.
+    path: str = "model.py"
+    # INVALID examples of fixable rules: the text of ``path`` once every fix was applied.
+    fixed: str | None = None
+    package_files: Mapping[str, str] = field(default_factory=dict)
+    layout: Layout = Layout.INFO
+    # Extra models for cross-model examples: {model_id: {file: text}}.
+    other_models: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    # Other rules to enable beside the example's own (for rules about rules, like QAI001).
+    also_select: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def source(self) -> str | None:
+        return self.files.get(self.path)
+
+
+def _example(
+    source: str | None,
+    path: str,
+    files: Mapping[str, str | None] | None,
+    **kwargs: Any,
+) -> Example:
+    merged: dict[str, str | None] = dict(files or {})
+    if source is not None:
+        merged[path] = source
+    return Example(files=merged, path=path, **kwargs)
+
+
+def Valid(  # noqa: N802 - reads as a declaration in a rule's example list
+    source: str | None = None,
+    *,
+    path: str = "model.py",
+    files: Mapping[str, str | None] | None = None,
+    **kwargs: Any,
+) -> Example:
+    return _example(source, path, files, **kwargs)
+
+
+def Invalid(  # noqa: N802
+    source: str | None = None,
+    *,
+    path: str = "model.py",
+    files: Mapping[str, str | None] | None = None,
+    **kwargs: Any,
+) -> Example:
+    return _example(source, path, files, **kwargs)
+
+
+class Rule:
+    code: ClassVar[str]
+    slug: ClassVar[str]
+    summary: ClassVar[str]  # one line: what it checks
+    why: ClassVar[str]  # why it matters (the guide's reason)
+    severity: ClassVar[Severity] = Severity.ERROR
+    enabled_by_default: ClassVar[bool] = True
+    # None: no fix. Otherwise the strongest applicability the rule ever offers, and in words
+    # when it is offered (``--explain`` prints it).
+    fix_applicability: ClassVar[Applicability | None] = None
+    fix_note: ClassVar[str] = ""
+    layouts: ClassVar[frozenset[Layout]] = frozenset(Layout)
+    valid: ClassVar[Sequence[Example]] = ()
+    invalid: ClassVar[Sequence[Example]] = ()
+    # Rules run by the engine itself (syntax errors, noqa bookkeeping, internal errors).
+    builtin: ClassVar[bool] = False
+
+    def __init__(self, ctx: ModelContext) -> None:
+        self.ctx = ctx
+        self.diagnostics: list[Diagnostic] = []
+
+    @property
+    def folder(self) -> ModelFolder:
+        return self.ctx.folder
+
+    def report(
+        self,
+        where: SourceFile | Path,
+        message: str,
+        *,
+        start: Location = Location(1, 1),
+        end: Location | None = None,
+        fix: Fix | None = None,
+        anchor: str | None = None,
+    ) -> None:
+        path = where.path if isinstance(where, SourceFile) else where
+        if anchor is None:
+            anchor = where.line(start.row).strip() if isinstance(where, SourceFile) else ""
+        self.diagnostics.append(
+            Diagnostic(
+                code=self.code,
+                rule=self.slug,
+                message=message,
+                severity=self.severity,
+                path=path,
+                start=start,
+                end=end or start,
+                model_id=self.folder.model_id,
+                fix=fix,
+                anchor=anchor,
+            )
+        )
+
+    def report_node(
+        self,
+        source: SourceFile,
+        node: ast.AST,
+        message: str,
+        *,
+        fix: Fix | None = None,
+        anchor: str | None = None,
+    ) -> None:
+        start, end = source.node_span(node)
+        self.report(source, message, start=start, end=end, fix=fix, anchor=anchor)
+
+
+class FolderRule(Rule):
+    def check(self) -> None:
+        """Inspect ``self.folder`` and ``self.report(...)`` findings."""
+        raise NotImplementedError
+
+
+class PythonRule(Rule):
+    # Glob patterns of the folder's file names this rule walks ("*.py": every hand-written one).
+    files: ClassVar[tuple[str, ...]] = ("*.py",)
+
+    source: SourceFile
+    ancestors: list[ast.AST]
+
+    @classmethod
+    def applies_to(cls, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in cls.files)
+
+    def begin_file(self) -> None:
+        """Called before the walk of each file."""
+
+    def end_file(self) -> None:
+        """Called after the walk of each file."""
+
+    def report_here(
+        self, node: ast.AST, message: str, *, fix: Fix | None = None, anchor: str | None = None
+    ) -> None:
+        self.report_node(self.source, node, message, fix=fix, anchor=anchor)
+
+    def cst_fix(
+        self,
+        transform: Callable[[libcst.Module], libcst.Module],
+        message: str,
+        applicability: Applicability = Applicability.SAFE,
+    ) -> Fix | None:
+        """A fix that rewrites the current file with a libcst transform, as one minimal edit."""
+        from qaihm_lint.fixers.edits import fix_from_cst
+
+        return fix_from_cst(self.source, transform, message, applicability)
+
+
+class PackageRule(Rule):
+    """Runs once per package, after every folder was checked, in the parent process."""
+
+    def __init__(self, ctx: PackageContext) -> None:  # type: ignore[override]
+        self.package_ctx = ctx
+        self.diagnostics = []
+
+    def check_package(self) -> None:
+        raise NotImplementedError
+
+    def report_for(
+        self,
+        model_id: str,
+        where: SourceFile | Path,
+        message: str,
+        *,
+        start: Location = Location(1, 1),
+        end: Location | None = None,
+        fix: Fix | None = None,
+    ) -> None:
+        path = where.path if isinstance(where, SourceFile) else where
+        anchor = where.line(start.row).strip() if isinstance(where, SourceFile) else ""
+        self.diagnostics.append(
+            Diagnostic(
+                code=self.code,
+                rule=self.slug,
+                message=message,
+                severity=self.severity,
+                path=path,
+                start=start,
+                end=end or start,
+                model_id=model_id,
+                fix=fix,
+                anchor=anchor,
+            )
+        )

@@ -1,0 +1,214 @@
+"""Which files a model folder holds, and what its ``__init__.py`` exports (QAI101, QAI103)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from qaihm_lint.diagnostics import Location
+from qaihm_lint.rules.base import FolderRule, Invalid, Valid
+from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.workspace import Layout, ModelFolder
+
+CODE_FILES = ("model.py", "app.py", "demo.py", "test.py")
+
+
+def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements that run at import: also those under top-level ``if``/``try`` blocks."""
+    for statement in body:
+        yield statement
+        if isinstance(statement, ast.If):
+            yield from _top_level_statements(statement.body)
+            yield from _top_level_statements(statement.orelse)
+        elif isinstance(statement, ast.Try):
+            for block in (statement.body, statement.orelse, statement.finalbody,
+                          *(handler.body for handler in statement.handlers)):
+                yield from _top_level_statements(block)
+
+
+def module_bindings(source: SourceFile) -> dict[str, ast.stmt]:
+    """Names a module binds at import time, with the statement that binds each."""
+    bound: dict[str, ast.stmt] = {}
+    for statement in _top_level_statements(source.tree.body):
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            for alias in statement.names:
+                name = alias.asname or alias.name.split(".")[0]
+                bound.setdefault(name, statement)
+        elif isinstance(statement, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            bound.setdefault(statement.name, statement)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            for target in targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        bound.setdefault(node.id, statement)
+    return bound
+
+
+def exports(folder: ModelFolder) -> dict[str, ast.stmt] | None:
+    """The names ``__init__.py`` binds, or None when it is absent or does not parse."""
+    init = folder.file("__init__.py")
+    if init is None:
+        return None
+    try:
+        return module_bindings(init)
+    except SourceError:
+        return None
+
+
+def _is_llm(folder: ModelFolder) -> bool:
+    from qaihm_lint import yamlfile
+
+    source = folder.file(Layout.MANIFEST.value)
+    if source is None:
+        return False
+    try:
+        data = yamlfile.load(source).data
+    except SourceError:
+        return False
+    return isinstance(data, dict) and data.get("model_type_llm") is True
+
+
+def is_card_only(folder: ModelFolder) -> bool:
+    """A published model card: metadata (and maybe constants) but none of the code files.
+
+    Several released folders are exactly that (an LLM whose assets are hosted elsewhere); they
+    have nothing to import, so only their YAML is checked.
+    """
+    return not any(folder.has(name) for name in CODE_FILES)
+
+
+MANIFEST_LLM = """\
+name: Example
+id: example
+status: public
+headline: An example LLM.
+domain: Generative AI
+description: An example.
+use_case: Text Generation
+has_static_banner: true
+license_type: apache-2.0
+model_type_llm: true
+"""
+
+
+class MissingRequiredFile(FolderRule):
+    code = "QAI101"
+    slug = "missing-required-file"
+    summary = "A model folder lacks model.py, app.py, demo.py, test.py or its info.yaml / manifest.yaml."
+    why = (
+        "The onboarding guide requires each of them: the model, an end-to-end app, a runnable demo, "
+        "unit tests and the metadata the website and code generator read. An `App` exported from "
+        "a shared app in `__init__.py` stands in for app.py. A folder with metadata but none of "
+        "the code files is a published model card and is only checked for its metadata."
+    )
+    valid = (
+        Valid(files={"app.py": None, "__init__.py":
+                     "from qai_hub_models.models._shared.yolo.app import YoloDetectionApp as App\n"
+                     "from .model import ExampleModel as Model\n"},
+              path="__init__.py", note="A shared App counts as app.py."),
+        Valid(files={"model.py": None, "app.py": None, "demo.py": None, "test.py": None,
+                     "__init__.py": None}, path="info.yaml",
+              note="Metadata only: a published model card."),
+        Valid(files={"app.py": None, "__init__.py": "from .model import ExampleModel as Model\n",
+                     "manifest.yaml": MANIFEST_LLM}, path="manifest.yaml",
+              layout=Layout.MANIFEST,
+              note="LLMs of the manifest layout run through the shared chat tooling, no App."),
+    )
+    invalid = (
+        Invalid(files={"demo.py": None}, path="demo.py"),
+        Invalid(files={"info.yaml": None}, path="info.yaml"),
+        Invalid(files={"manifest.yaml": None}, path="manifest.yaml", layout=Layout.MANIFEST,
+                other_models={"sibling": {}},
+                note="The layout of a folder without metadata is that of its siblings."),
+    )
+
+    def check(self) -> None:
+        folder = self.folder
+        metadata = folder.layout.value
+        if is_card_only(folder):
+            if not folder.has(metadata) and not folder.has(Layout.INFO.value) \
+                    and not folder.has(Layout.MANIFEST.value):
+                self.report(folder.path / metadata, f"model folder {folder.model_id} has no "
+                            f"{metadata}: add the model's metadata")
+            return
+        required = [*CODE_FILES, metadata]
+        if folder.layout is Layout.MANIFEST and _is_llm(folder):
+            # The manifest layout's LLMs run through the shared chat tooling: none of the
+            # 38 in the 0.65 release has an App, by design of that layout.
+            required.remove("app.py")
+        bound = exports(folder)
+        for name in required:
+            if folder.has(name):
+                continue
+            if name == "app.py" and bound is not None and "App" in bound:
+                continue  # a shared App re-exported in __init__.py
+            if name == metadata and folder.has(Layout.INFO.value if metadata ==
+                                               Layout.MANIFEST.value else Layout.MANIFEST.value):
+                continue
+            self.report(
+                folder.path / name,
+                f"model folder {folder.model_id} has no {name}: {_WHAT[name]}",
+                anchor=name,
+            )
+
+
+_WHAT = {
+    "model.py": "add the BaseModel subclass with from_pretrained, get_input_spec and "
+    "get_output_names",
+    "app.py": "add an App class wrapping the model with predict(), or export a shared one as "
+    "`App` in __init__.py",
+    "demo.py": "add a CLI demo that runs the app on sample data",
+    "test.py": "add test_task, test_trace (marked @pytest.mark.trace) and test_demo",
+    "info.yaml": "add the model's metadata (then run scripts/autofill_info_yaml.py)",
+    "manifest.yaml": "add the model's manifest (metadata and code-generation options)",
+}
+
+
+class MissingModelExport(FolderRule):
+    code = "QAI103"
+    slug = "missing-model-export"
+    summary = "`__init__.py` does not export `Model` (and `App` where app.py exists)."
+    why = (
+        "Generated export, evaluation and test scripts, and the package's own tooling, import "
+        "`qai_hub_models.models.<id>.Model` and `.App`; without the alias they fail at import."
+    )
+    valid = (
+        Valid("from .app import ExampleApp as App\nfrom .model import ExampleModel as Model\n",
+              path="__init__.py"),
+        Valid("from qai_hub_models.models.example.model import ExampleModel\n"
+              "from .app import ExampleApp as App\n\nModel = ExampleModel\n", path="__init__.py"),
+    )
+    invalid = (
+        Invalid("from .app import ExampleApp as App\nfrom .model import ExampleModel\n",
+                path="__init__.py"),
+        Invalid("from .model import ExampleModel as Model\n", path="__init__.py",
+                note="app.py exists, so App must be exported too."),
+        Invalid(files={"__init__.py": None}, path="__init__.py"),
+    )
+
+    def check(self) -> None:
+        folder = self.folder
+        if is_card_only(folder):
+            return
+        init = folder.file("__init__.py")
+        if init is None:
+            self.report(folder.path / "__init__.py",
+                        f"model folder {folder.model_id} has no __init__.py: add one with "
+                        "`from .model import <YourModel> as Model`", anchor="__init__.py")
+            return
+        try:
+            bound = module_bindings(init)
+        except SourceError:
+            return  # QAI000 reports it
+        wanted = ["Model"] if folder.has("model.py") else []
+        if folder.has("app.py"):
+            wanted.append("App")
+        end = Location(1, len(init.line(1)) + 1)
+        for name in wanted:
+            if name in bound:
+                continue
+            source = "model" if name == "Model" else "app"
+            self.report(init, f"__init__.py does not export `{name}`: add "
+                        f"`from .{source} import <Your{name}Class> as {name}`",
+                        end=end, anchor=f"export:{name}")

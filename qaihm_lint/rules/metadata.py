@@ -1,0 +1,157 @@
+"""The model's metadata file: info.yaml, or manifest.yaml in the newer layout (QAI701)."""
+
+from __future__ import annotations
+
+from qaihm_lint import yamlfile
+from qaihm_lint.rules.base import FolderRule, Invalid, Valid
+from qaihm_lint.workspace import Layout
+
+# Keys every published info.yaml has (all 167 of the 0.46.1 release), with their types.
+INFO_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "id": str,
+    "status": str,
+    "headline": str,
+    "domain": str,
+    "description": str,
+    "use_case": str,
+    "tags": list,
+    "applicable_scenarios": list,
+    "related_models": list,
+    "form_factors": list,
+    "has_static_banner": bool,
+    "has_animated_banner": bool,
+    "dataset": list,
+    "technical_details": dict,
+    "license_type": str,
+}
+# Keys every manifest.yaml has (all 263 of the 0.65.0 release).
+MANIFEST_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "id": str,
+    "status": str,
+    "headline": str,
+    "domain": str,
+    "description": str,
+    "use_case": str,
+    "has_static_banner": bool,
+    "license_type": str,
+}
+# Optional keys whose type is the same wherever they appear.
+OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
+    "license": str,
+    "source_repo": str,
+    "research_paper": str,
+    "research_paper_title": str,
+    "imsdk_supported": bool,
+    "restrict_model_sharing": bool,
+    "model_type_llm": bool,
+    "llm_details": dict,
+    "private_perf_form_factors": list,
+    "model_maker_id": str,
+    "tags": list,
+    "applicable_scenarios": list,
+    "related_models": list,
+    "form_factors": list,
+    "has_animated_banner": bool,
+    "dataset": list,
+    "technical_details": dict,
+    "is_collection_model": bool,
+    "supported_precisions": list,
+    "external_repos": dict,
+}
+
+_TYPE_NAMES = {str: "a string", list: "a list", bool: "true or false", dict: "a mapping",
+               int: "an integer"}
+
+_GOOD_INFO = """\
+name: Example
+id: example
+status: public
+headline: An example model.
+domain: Computer Vision
+description: An example.
+use_case: Image Classification
+tags: []
+applicable_scenarios: []
+related_models: []
+form_factors: [Phone]
+has_static_banner: true
+has_animated_banner: false
+dataset: []
+technical_details: {}
+license_type: mit
+"""
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+
+
+def _is_instance(value: object, expected: type | tuple[type, ...]) -> bool:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool) and bool not in types:
+        return False  # YAML's true is not an integer here
+    return isinstance(value, types)
+
+
+class InvalidInfoYaml(FolderRule):
+    code = "QAI701"
+    slug = "invalid-info-yaml"
+    summary = "info.yaml / manifest.yaml does not parse, is not a mapping, lacks a key, has a " \
+        "wrongly typed value, or its id is not the folder name."
+    why = (
+        "The website, the README generator and the export scripts read these files; a missing key "
+        "or an id that differs from the folder name breaks them, usually far from the mistake."
+    )
+    valid = (Valid(_GOOD_INFO, path="info.yaml"),)
+    invalid = (
+        Invalid(_GOOD_INFO.replace("id: example", "id: other_model"), path="info.yaml"),
+        Invalid(_GOOD_INFO.replace("headline: An example model.\n", ""), path="info.yaml"),
+        Invalid(_GOOD_INFO.replace("tags: []", "tags: vision"), path="info.yaml"),
+        Invalid("name: [unclosed\n", path="info.yaml"),
+        Invalid("- just\n- a list\n", path="info.yaml"),
+        Invalid(_GOOD_INFO + "name: Again\n", path="info.yaml", note="Duplicate keys."),
+    )
+
+    def check(self) -> None:
+        folder = self.folder
+        name = Layout.MANIFEST.value if folder.has(Layout.MANIFEST.value) else Layout.INFO.value
+        source = folder.file(name)
+        if source is None:
+            return  # QAI101 reports the missing file
+        required = MANIFEST_REQUIRED if name == Layout.MANIFEST.value else INFO_REQUIRED
+        try:
+            document = yamlfile.load(source)
+        except yamlfile.YamlError as error:
+            self.report(source, f"{name} {error}", start=error.location)
+            return
+        except Exception as error:  # SourceError: unreadable or not UTF-8
+            self.report(source, f"{name} {error}", start=getattr(error, "location", None)
+                        or yamlfile.Location(1, 1))
+            return
+        data = document.data
+        if not isinstance(data, dict):
+            kind = "empty" if data is None else f"a {type(data).__name__}"
+            self.report(source, f"{name} must be a mapping of keys to values, but it is {kind}")
+            return
+        for key, location in document.duplicate_keys:
+            self.report(source, f"{name} sets `{key}` twice; YAML keeps only the last value: "
+                        "remove one", start=location)
+        missing = [key for key in required if key not in data]
+        if missing:
+            self.report(source, f"{name} lacks required key{'s' * (len(missing) > 1)} "
+                        f"{', '.join(missing)}", anchor="missing:" + ",".join(missing))
+        for key, value in data.items():
+            expected = required.get(key) or OPTIONAL_TYPES.get(key)
+            if expected is None or _is_instance(value, expected):
+                continue
+            self.report(source, f"{name}: `{key}` must be {_type_name(expected)}, not "
+                        f"{type(value).__name__}", start=document.value_locations.get(
+                            key, document.location_of(key)))
+        model_id = data.get("id")
+        if isinstance(model_id, str) and model_id != folder.model_id:
+            self.report(source, f"{name}: id `{model_id}` must equal the folder name "
+                        f"`{folder.model_id}`", start=document.value_locations.get(
+                            "id", document.location_of("id")))

@@ -1,0 +1,164 @@
+"""One file of the tree, read once and parsed at most once per run, lazily.
+
+Rules detect on the standard library's ``ast`` (several times cheaper than libcst); libcst is
+imported only when a fix is computed, so a run that finds nothing fixable never loads it.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import hashlib
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qaihm_lint.diagnostics import Location
+
+if TYPE_CHECKING:
+    import libcst
+
+GENERATED_MARKER = "THIS FILE WAS AUTO-GENERATED. DO NOT EDIT MANUALLY."
+# Files above this size are not parsed: real model code is far smaller, and a multi-megabyte
+# file in a model folder is data or generated output, not something a person edits.
+MAX_PARSE_BYTES = 2_000_000
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+class SourceError(Exception):
+    """A file that cannot be read or decoded; becomes a QAI000 finding, never a crash."""
+
+    def __init__(self, message: str, location: Location = Location(1, 1)) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class SourceFile:
+    def __init__(self, path: Path, data: bytes | None = None) -> None:
+        self.path = path
+        self._data = data
+        # Derived parses other modules attach (YAML documents, requirement lines), so that a file
+        # is parsed once per run whichever rules read it.
+        self.memo: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"SourceFile({self.path})"
+
+    @cached_property
+    def data(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        try:
+            return self.path.read_bytes()
+        except IsADirectoryError as exc:
+            raise SourceError("is a directory, not a file") from exc
+        except PermissionError as exc:
+            raise SourceError("cannot be read: permission denied") from exc
+        except FileNotFoundError as exc:
+            raise SourceError("disappeared while it was being checked") from exc
+        except OSError as exc:
+            raise SourceError(f"cannot be read: {exc.strerror or exc}") from exc
+
+    @cached_property
+    def digest(self) -> str:
+        try:
+            return hashlib.blake2b(self.data, digest_size=16).hexdigest()
+        except SourceError:
+            return "unreadable"
+
+    @cached_property
+    def text(self) -> str:
+        data = self.data
+        if b"\x00" in data[:8192]:
+            raise SourceError("is a binary file (contains NUL bytes)")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            row = data.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise SourceError(
+                f"is not valid UTF-8 (byte 0x{data[exc.start]:02x})", Location(row, column)
+            ) from exc
+        return text
+
+    @cached_property
+    def has_bom(self) -> bool:
+        return self.data.startswith(b"\xef\xbb\xbf")
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """Lines without their terminators; ``lines[0]`` is row 1.
+
+        Only \\n, \\r\\n and \\r end a line, as for Python's tokenizer (``str.splitlines``
+        would also split on form feeds and other separators and shift every row after them).
+        """
+        return _NEWLINE.split(self.text)
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        return [0, *(match.end() for match in _NEWLINE.finditer(self.text))]
+
+    def line(self, row: int) -> str:
+        if 1 <= row <= len(self.lines):
+            return self.lines[row - 1]
+        return ""
+
+    def offset(self, location: Location) -> int:
+        """Character offset in ``text`` of a 1-based location (clamped to the text)."""
+        starts = self._line_starts
+        if location.row > len(starts):
+            return len(self.text)
+        start = starts[max(location.row, 1) - 1]
+        line_end = starts[location.row] if location.row < len(starts) else len(self.text)
+        return min(start + max(location.column, 1) - 1, line_end)
+
+    def location(self, offset: int) -> Location:
+        starts = self._line_starts
+        row = bisect.bisect_right(starts, offset)
+        return Location(row, offset - starts[row - 1] + 1)
+
+    def char_column(self, row: int, byte_column: int) -> int:
+        """Convert ast's 0-based UTF-8 byte column to our 1-based character column."""
+        line = self.line(row)
+        if line.isascii():
+            return byte_column + 1
+        return len(line.encode("utf-8")[:byte_column].decode("utf-8", errors="ignore")) + 1
+
+    def node_span(self, node: ast.AST) -> tuple[Location, Location]:
+        row = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0)
+        end_row = getattr(node, "end_lineno", None) or row
+        end_col = getattr(node, "end_col_offset", None)
+        start = Location(row, self.char_column(row, col))
+        if end_col is None:
+            return start, start
+        return start, Location(end_row, self.char_column(end_row, end_col))
+
+    @cached_property
+    def is_generated(self) -> bool:
+        try:
+            head = self.data[:2048]
+        except SourceError:
+            return False
+        return GENERATED_MARKER.encode() in head
+
+    @cached_property
+    def tree(self) -> ast.Module:
+        """The parsed module; raises SourceError with the syntax error's location."""
+        if len(self.data) > MAX_PARSE_BYTES:
+            raise SourceError(f"is too large to check ({len(self.data):,} bytes)")
+        try:
+            return ast.parse(self.text, filename=str(self.path))
+        except SyntaxError as exc:
+            row = exc.lineno or 1
+            column = exc.offset or 1
+            raise SourceError(f"cannot be parsed: {exc.msg}", Location(row, column)) from exc
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise SourceError(f"cannot be parsed: {type(exc).__name__}") from exc
+
+    @cached_property
+    def cst(self) -> libcst.Module:
+        import libcst
+
+        return libcst.parse_module(self.text)

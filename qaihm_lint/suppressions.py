@@ -1,0 +1,193 @@
+"""``# noqa`` comments: which findings they silence, and which of ours silence nothing (QAI001).
+
+The same syntax works in Python, requirements.txt and YAML files, since all three use ``#``
+comments. Codes of other tools (``# noqa: F401``) are left alone: only QAI codes are ours to
+judge, and a bare ``# noqa`` may be there for another linter, so it is never reported unused.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from qaihm_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+from qaihm_lint.sources import SourceError, SourceFile
+
+_CODE = r"[A-Z]+[0-9]+"
+_LINE_NOQA = re.compile(
+    rf"#\s*noqa(?::[\s]*(?P<codes>{_CODE}(?:(?:\s*,\s*|\s+){_CODE})*))?", re.IGNORECASE
+)
+_FILE_NOQA = re.compile(
+    rf"#\s*qaihm-lint:\s*noqa(?::\s*(?P<codes>{_CODE}(?:(?:\s*,\s*|\s+){_CODE})*))?",
+    re.IGNORECASE,
+)
+_CODE_RE = re.compile(_CODE)
+OUR_PREFIX = "QAI"
+
+
+@dataclass
+class Directive:
+    row: int
+    # Character offsets within the line: the directive's own text ("# noqa: A, B").
+    start: int
+    end: int
+    codes: tuple[tuple[str, int, int], ...] | None  # (code, start, end) in the line; None = all
+    file_level: bool
+    used: set[str] = field(default_factory=set)
+    used_bare: bool = False
+
+    def covers(self, code: str) -> bool:
+        return self.codes is None or any(c == code for c, _, _ in self.codes)
+
+
+@dataclass
+class FileSuppressions:
+    by_row: dict[int, list[Directive]]
+    file_level: list[Directive]
+
+    def suppress(self, diagnostic: Diagnostic) -> bool:
+        for directive in (*self.by_row.get(diagnostic.start.row, ()), *self.file_level):
+            if directive.covers(diagnostic.code):
+                if directive.codes is None:
+                    directive.used_bare = True
+                else:
+                    directive.used.add(diagnostic.code)
+                return True
+        return False
+
+    def directives(self) -> Iterable[Directive]:
+        for row in sorted(self.by_row):
+            yield from self.by_row[row]
+        yield from self.file_level
+
+
+def _comments(source: SourceFile) -> Iterable[tuple[int, int, str]]:
+    """(row, column offset, text) of each comment that might hold a directive."""
+    if source.path.suffix == ".py":
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(source.text).readline))
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            tokens = []
+        else:
+            for token in tokens:
+                if token.type == tokenize.COMMENT:
+                    yield token.start[0], token.start[1], token.string
+            return
+    # Requirements and YAML (and Python the tokenizer rejects): a '#' at a line start or after
+    # white space begins a comment.
+    for row, line in enumerate(source.lines, start=1):
+        index = line.find("#")
+        while index > 0 and not line[index - 1].isspace():
+            index = line.find("#", index + 1)
+        if index != -1:
+            yield row, index, line[index:]
+
+
+def parse(source: SourceFile) -> FileSuppressions:
+    by_row: dict[int, list[Directive]] = {}
+    file_level: list[Directive] = []
+    try:
+        if "noqa" not in source.text and "NOQA" not in source.text:
+            return FileSuppressions(by_row, file_level)
+    except SourceError:
+        return FileSuppressions(by_row, file_level)
+    for row, column, comment in _comments(source):
+        for pattern, is_file in ((_FILE_NOQA, True), (_LINE_NOQA, False)):
+            match = pattern.search(comment)
+            if match is None:
+                continue
+            if not is_file and _FILE_NOQA.search(comment):
+                break
+            codes = None
+            if match.group("codes") is not None:
+                base = column + match.start("codes")
+                codes = tuple(
+                    (m.group().upper(), base + m.start(), base + m.end())
+                    for m in _CODE_RE.finditer(match.group("codes"))
+                )
+            directive = Directive(
+                row, column + match.start(), column + match.end(), codes, is_file
+            )
+            if is_file:
+                file_level.append(directive)
+            else:
+                by_row.setdefault(row, []).append(directive)
+            break
+    return FileSuppressions(by_row, file_level)
+
+
+def unused_directive_findings(
+    source: SourceFile,
+    suppressions: FileSuppressions,
+    enabled_codes: Collection[str],
+    model_id: str | None,
+) -> list[Diagnostic]:
+    """QAI001 for each QAI code of a directive that silenced nothing, with a removal fix."""
+    from qaihm_lint.rules.meta import UnusedNoqa
+
+    findings = []
+    for directive in suppressions.directives():
+        if directive.codes is None:
+            continue
+        ours = [c for c in directive.codes if c[0].startswith(OUR_PREFIX)]
+        unused = [c for c in ours if c[0] in enabled_codes and c[0] not in directive.used]
+        if not unused:
+            continue
+        line = source.line(directive.row)
+        fix = _removal_fix(source, directive, {c[0] for c in unused}, line)
+        for code, start, end in unused:
+            where = "file-level directive" if directive.file_level else "directive"
+            findings.append(
+                Diagnostic(
+                    code=UnusedNoqa.code,
+                    rule=UnusedNoqa.slug,
+                    message=f"unused {where} for {code}: nothing here is reported as {code}; "
+                    "remove it",
+                    severity=UnusedNoqa.severity,
+                    path=source.path,
+                    start=Location(directive.row, start + 1),
+                    end=Location(directive.row, end + 1),
+                    model_id=model_id,
+                    fix=fix,
+                    anchor=line.strip(),
+                )
+            )
+    return findings
+
+
+def _removal_fix(
+    source: SourceFile, directive: Directive, unused: set[str], line: str
+) -> Fix | None:
+    assert directive.codes is not None
+    kept = [code for code, _, _ in directive.codes if code not in unused]
+    row = directive.row
+    if kept:
+        # Keep the other codes in the order and form they were written.
+        prefix = line[directive.start : directive.codes[0][1]]
+        replacement = prefix + ", ".join(kept)
+        edit = Edit(Location(row, directive.start + 1), Location(row, directive.end + 1), replacement)
+        return Fix(Applicability.SAFE, "Remove the unused codes from the noqa directive", (edit,))
+    rest = line[directive.end :].strip()
+    if rest and not rest.startswith("#"):
+        # Text after the directive would become code (or be orphaned): leave it to a person.
+        return None
+    before = line[: directive.start]
+    if not before.strip():
+        # The directive is the whole line (a file-level comment): remove the line.
+        if rest:
+            edit = Edit(Location(row, directive.start + 1), Location(row, directive.end + 1), "")
+        else:
+            end = Location(row + 1, 1) if row < len(source.lines) else Location(row, len(line) + 1)
+            edit = Edit(Location(row, 1), end, "")
+    else:
+        start_col = len(before.rstrip()) + 1
+        if rest:
+            edit = Edit(Location(row, start_col), Location(row, directive.end + 1), "")
+            # Keep the following comment separated from the code by two spaces.
+            edit = Edit(edit.start, Location(row, line.index("#", directive.end) + 1), "  ")
+        else:
+            edit = Edit(Location(row, start_col), Location(row, len(line) + 1), "")
+    return Fix(Applicability.SAFE, "Remove the unused noqa directive", (edit,))

@@ -1,0 +1,262 @@
+"""Find the package root and the model folders a run must check (DESIGN §2).
+
+Nothing here parses Python: it only looks at names, a few bytes of file headers and the
+directory structure, so it stays cheap enough for every pre-commit invocation.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qaihm_lint.sources import SourceFile
+
+PACKAGE_NAME = "qai_hub_models"
+GLOBAL_REQUIREMENTS = "global_requirements.txt"
+# Files the repository's code generator writes; model rules never parse them.
+GENERATED_NAMES = frozenset(
+    {
+        "export.py",
+        "test_generated.py",
+        "evaluate.py",
+        "conftest.py",
+        "README.md",
+        "perf.yaml",
+        "numerics.yaml",
+    }
+)
+# A folder is a model when it holds at least one of these; otherwise (``templates/`` of the
+# newer layout, empty or asset-only folders) it is a library or not ours.
+MODEL_MARKERS = ("info.yaml", "manifest.yaml", "model.py", "app.py", "demo.py", "test.py")
+
+
+class WorkspaceError(Exception):
+    """A problem with the paths given: reported as one line, exit 2."""
+
+
+class Layout(str, enum.Enum):
+    INFO = "info.yaml"  # the onboarding guide's layout (<= 0.4x releases)
+    MANIFEST = "manifest.yaml"  # manifest.yaml + external_repos/ (newer releases)
+
+
+@dataclass
+class ModelFolder:
+    path: Path
+    layout: Layout
+    package: Package | None
+    # Pending contents of files during a fix run (--diff never writes them); they shadow disk.
+    overlay: Mapping[Path, bytes] = field(default_factory=dict, repr=False)
+    _files: dict[str, SourceFile | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def model_id(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> SourceFile | None:
+        """The folder's file ``name`` (a relative path), or None when it does not exist."""
+        if name not in self._files:
+            path = self.path / name
+            if path in self.overlay:
+                self._files[name] = SourceFile(path, self.overlay[path])
+            else:
+                self._files[name] = SourceFile(path) if _is_file(path) else None
+        return self._files[name]
+
+    def has(self, name: str) -> bool:
+        return self.file(name) is not None
+
+    def names(self) -> list[str]:
+        """Names of the entries directly in the folder (with files a pending fix creates)."""
+        names = set(_list_names(self.path))
+        names.update(p.name for p in self.overlay if p.parent == self.path)
+        return sorted(names)
+
+    def python_files(self) -> list[SourceFile]:
+        """Hand-written Python files directly in the folder, in a stable order."""
+        files = []
+        for name in self.names():
+            if name.endswith(".py") and name not in GENERATED_NAMES:
+                source = self.file(name)
+                if source is not None and not source.is_generated:
+                    files.append(source)
+        return files
+
+    def text_files(self) -> list[SourceFile]:
+        """Files that may carry ``# noqa`` directives: hand-written Python, requirements, YAML."""
+        files = []
+        for name in self.names():
+            if name in GENERATED_NAMES or not name.endswith((".py", ".txt", ".yaml", ".yml")):
+                continue
+            source = self.file(name)
+            if source is not None and not source.is_generated:
+                files.append(source)
+        return files
+
+    @property
+    def is_card_only(self) -> bool:
+        """A published model card (metadata only, no code): nothing to check but the YAML."""
+        return not any(name.endswith(".py") for name in self.names())
+
+
+@dataclass
+class Package:
+    """A ``qai_hub_models`` directory."""
+
+    root: Path
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def repo_root(self) -> Path:
+        return self.root.parent
+
+    @property
+    def global_requirements(self) -> Path:
+        return self.root / GLOBAL_REQUIREMENTS
+
+    def model_folders(self) -> list[Path]:
+        return sorted(
+            self.models_dir / name
+            for name in _list_names(self.models_dir)
+            if _is_model_folder(self.models_dir / name)
+        )
+
+    def default_layout(self) -> Layout:
+        for folder in self.model_folders():
+            if (folder / Layout.MANIFEST.value).is_file():
+                return Layout.MANIFEST
+            if (folder / Layout.INFO.value).is_file():
+                return Layout.INFO
+        return Layout.INFO
+
+
+@dataclass
+class Workspace:
+    packages: list[Package]
+    folders: list[ModelFolder]
+    # Paths that matched nothing checkable (e.g. a changed file under _shared/): not an error.
+    skipped: list[Path] = field(default_factory=list)
+
+
+def _list_names(directory: Path) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_model_folder(path: Path) -> bool:
+    if path.name.startswith(("_", ".")) or path.is_symlink() or not path.is_dir():
+        return False
+    names = set(_list_names(path))
+    return any(marker in names for marker in MODEL_MARKERS)
+
+
+def is_package_root(path: Path) -> bool:
+    return path.name == PACKAGE_NAME and (
+        (path / GLOBAL_REQUIREMENTS).is_file() or (path / "utils" / "base_model.py").is_file()
+    )
+
+
+def find_package_root(path: Path) -> Path | None:
+    """Walk up from ``path`` to the enclosing ``qai_hub_models`` package (or the one below a
+    repository root)."""
+    current = path if path.is_dir() else path.parent
+    child = current / PACKAGE_NAME
+    if is_package_root(child):
+        return child
+    for candidate in (current, *current.parents):
+        if is_package_root(candidate):
+            return candidate
+    return None
+
+
+def _model_folder_of(package_root: Path, path: Path) -> Path | None:
+    """The models/<id> folder that contains ``path``, if any."""
+    try:
+        relative = path.relative_to(package_root / "models")
+    except ValueError:
+        return None
+    if not relative.parts:
+        return None
+    folder = package_root / "models" / relative.parts[0]
+    return folder if _is_model_folder(folder) else None
+
+
+def _looks_like_model_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / marker).is_file() for marker in MODEL_MARKERS)
+
+
+def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
+    """Map the PATH arguments to model folders.
+
+    PATH may be a repository root, the package, ``models/``, one model folder or single files (as
+    pre-commit passes them). A path outside any package is linted standalone when it looks like a
+    model folder; inheritance and global-requirements checks then have nothing to consult and
+    stay silent.
+    """
+    packages: dict[Path, Package] = {}
+    folders: dict[Path, Path | None] = {}  # folder -> package root
+    skipped: list[Path] = []
+    excluded = set(exclude)
+
+    def package_for(root: Path) -> Package:
+        return packages.setdefault(root, Package(root))
+
+    for raw in paths:
+        if not os.path.lexists(raw):
+            raise WorkspaceError(f"{raw}: no such file or directory")
+        try:
+            path = raw.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise WorkspaceError(f"{raw}: cannot be resolved ({exc})") from exc
+        root = find_package_root(path)
+        if root is None:
+            if _looks_like_model_folder(path):
+                folders.setdefault(path, None)
+                continue
+            if path.is_file() and _looks_like_model_folder(path.parent):
+                folders.setdefault(path.parent, None)
+                continue
+            raise WorkspaceError(
+                f"{raw}: not inside a {PACKAGE_NAME} package (no {PACKAGE_NAME}/"
+                f"{GLOBAL_REQUIREMENTS} above it) and not a model folder"
+            )
+        package = package_for(root)
+        if path in (root, root.parent, package.models_dir) or path == root / GLOBAL_REQUIREMENTS:
+            # The whole package; a changed global_requirements.txt affects every model.
+            for folder in package.model_folders():
+                folders.setdefault(folder, root)
+            continue
+        folder = _model_folder_of(root, path)
+        if folder is None:
+            skipped.append(raw)
+            continue
+        folders.setdefault(folder, root)
+
+    result = []
+    for folder, root in sorted(folders.items(), key=lambda item: str(item[0])):
+        if any(fnmatch.fnmatchcase(folder.name, pattern) for pattern in excluded):
+            continue
+        package = packages[root] if root is not None else None
+        if (folder / Layout.MANIFEST.value).is_file():
+            layout = Layout.MANIFEST
+        elif (folder / Layout.INFO.value).is_file() or package is None:
+            layout = Layout.INFO
+        else:
+            layout = package.default_layout()
+        result.append(ModelFolder(folder, layout, package))
+    return Workspace(list(packages.values()), result, skipped)

@@ -1,0 +1,68 @@
+"""Every VALID and INVALID example of every rule, run as a test (Fixit's convention)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qaihm_lint.rules import all_rules
+from qaihm_lint.rules.base import Example, Rule
+from qaihm_lint.testing import build_example, fix_paths, lint_paths
+
+
+def _cases(kind: str) -> list[object]:
+    cases = []
+    for code, rule in all_rules().items():
+        for number, example in enumerate(getattr(rule, kind)):
+            cases.append(pytest.param(rule, example, id=f"{code}-{kind}-{number}"))
+    return cases
+
+
+def _lint(tmp_path: Path, rule: type[Rule], example: Example) -> list:
+    tree = build_example(tmp_path, example)
+    select = [rule.code, *example.also_select]
+    return [d for d in lint_paths([tree.model()], select=select) if d.code == rule.code]
+
+
+@pytest.mark.parametrize(("rule", "example"), _cases("valid"))
+def test_valid_example_has_no_finding(tmp_path: Path, rule: type[Rule], example: Example) -> None:
+    findings = _lint(tmp_path, rule, example)
+    assert findings == [], [f"{d.path.name}:{d.start.row}: {d.message}" for d in findings]
+
+
+@pytest.mark.parametrize(("rule", "example"), _cases("invalid"))
+def test_invalid_example_is_flagged(tmp_path: Path, rule: type[Rule], example: Example) -> None:
+    findings = _lint(tmp_path, rule, example)
+    expected = tmp_path / "qai_hub_models" / "models" / "example" / example.path
+    assert findings, f"{rule.code} did not flag its INVALID example"
+    assert any(d.path == expected for d in findings), [str(d.path) for d in findings]
+    for finding in findings:
+        assert finding.message and finding.start.row >= 1 and finding.start.column >= 1
+        assert finding.model_id == "example"
+    if example.fixed is not None:
+        select = [rule.code, *example.also_select]
+        fix_paths([expected.parent], select=select, unsafe=True)
+        assert expected.read_text(encoding="utf-8") == example.fixed
+        # The fix removed the finding, and a second run changes nothing.
+        assert not [d for d in lint_paths([expected.parent], select=select)
+                    if d.path == expected and d.code == rule.code]
+        again = fix_paths([expected.parent], select=select, unsafe=True)
+        assert again.changed == {}
+
+
+def test_every_rule_documents_itself() -> None:
+    for code, rule in all_rules().items():
+        assert code.startswith("QAI") and len(code) == 6
+        assert rule.slug and rule.slug == rule.slug.lower() and " " not in rule.slug
+        assert rule.summary and rule.why
+        if not rule.builtin:
+            assert rule.invalid, f"{code} has no INVALID example"
+            assert rule.valid, f"{code} has no VALID example"
+        if rule.fix_applicability is not None and not rule.builtin:
+            assert any(e.fixed is not None for e in rule.invalid), f"{code} shows no fixed text"
+
+
+def test_codes_and_slugs_are_unique() -> None:
+    slugs = [rule.slug for rule in all_rules().values()]
+    assert len(slugs) == len(set(slugs))
