@@ -1,0 +1,66 @@
+"""``--deep``: prove each model loads, traces, exports and compiles (DESIGN §7).
+
+The public names are imported lazily: ``python -m qaihm_lint.deep.worker`` imports this package
+first, and the worker must not pull in the parent side (diagnostics, rich, qai_hub).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qaihm_lint.deep.common import DeepError
+    from qaihm_lint.deep.hub import (
+        FakeHubClient,
+        FakeJobScript,
+        HubClient,
+        HubJob,
+        HubStatus,
+        QaiHubClient,
+    )
+    from qaihm_lint.deep.runner import (
+        DeepOptions,
+        DeepResult,
+        ModelOutcome,
+        run_deep,
+        run_deep_detailed,
+    )
+
+__all__ = [
+    "DeepError",
+    "DeepOptions",
+    "DeepResult",
+    "FakeHubClient",
+    "FakeJobScript",
+    "HubClient",
+    "HubJob",
+    "HubStatus",
+    "ModelOutcome",
+    "QaiHubClient",
+    "run_deep",
+    "run_deep_detailed",
+]
+
+_HOMES = {
+    "DeepError": "qaihm_lint.deep.common",
+    "FakeHubClient": "qaihm_lint.deep.hub",
+    "FakeJobScript": "qaihm_lint.deep.hub",
+    "HubClient": "qaihm_lint.deep.hub",
+    "HubJob": "qaihm_lint.deep.hub",
+    "HubStatus": "qaihm_lint.deep.hub",
+    "QaiHubClient": "qaihm_lint.deep.hub",
+    "DeepOptions": "qaihm_lint.deep.runner",
+    "DeepResult": "qaihm_lint.deep.runner",
+    "ModelOutcome": "qaihm_lint.deep.runner",
+    "run_deep": "qaihm_lint.deep.runner",
+    "run_deep_detailed": "qaihm_lint.deep.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(home), name)

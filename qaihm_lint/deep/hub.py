@@ -62,7 +62,13 @@ class HubClient(Protocol):
         unreachable, an unknown target."""
 
     def submit(
-        self, model: Path, targets: Sequence[str], *, name: str, input_specs: InputSpecs, options: str
+        self,
+        model: Path,
+        targets: Sequence[str],
+        *,
+        name: str,
+        input_specs: InputSpecs,
+        options: str,
     ) -> list[HubJob]:
         """One compile job per target, all submitted in one call; in ``targets`` order."""
 
@@ -136,7 +142,13 @@ class _QaiHubBoundary:
         return HubError(f"{type(exc).__name__}: {_first_line(exc)}")
 
     def submit(
-        self, model: Path, targets: Sequence[str], *, name: str, input_specs: InputSpecs, options: str
+        self,
+        model: Path,
+        targets: Sequence[str],
+        *,
+        name: str,
+        input_specs: InputSpecs,
+        options: str,
     ) -> list[HubJob]:
         hub = import_qai_hub()
         devices = [make_device(hub, target) for target in targets]
@@ -209,8 +221,8 @@ class QaiHubClient(_QaiHubBoundary):
         outcome = _run_with_deadline(check, self.preflight_timeout)
         if outcome is _TIMED_OUT:
             raise DeepError(
-                f"AI Hub at {api_url} did not answer within {self.preflight_timeout:g} s: check the "
-                "network, or pass --no-compile"
+                f"AI Hub at {api_url} did not answer within {self.preflight_timeout:g} s: "
+                "check the network, or pass --no-compile"
             )
         if isinstance(outcome, DeepError):
             raise outcome

@@ -13,7 +13,7 @@ from typing import IO, Any, Protocol
 
 from qaihm_lint.deep.common import STAGES
 
-SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "–", "timeout": "⏱", "crash": "✗", "running": "…"}
+SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "-", "timeout": "⏱", "crash": "✗", "running": "…"}
 STYLES = {"ok": "green", "fail": "red", "timeout": "red", "crash": "red", "skip": "dim"}
 SHORT = {
     "import": "import",
@@ -39,6 +39,7 @@ class Progress(Protocol):
         status: str,
         seconds: float | None = None,
         detail: str = "",
+        cached: bool = False,
     ) -> None: ...
 
     def model_finished(self, model_id: str, cached: bool) -> None: ...
@@ -77,7 +78,10 @@ class PlainProgress:
         status: str,
         seconds: float | None = None,
         detail: str = "",
+        cached: bool = False,
     ) -> None:
+        if cached:
+            return  # model_finished says it once for the whole model
         timing = f" ({seconds:.1f}s)" if seconds is not None else ""
         extra = f": {detail}" if detail else ""
         self._write(f"deep: {_label(model_id, component)} {stage} {status}{timing}{extra}")
@@ -94,7 +98,7 @@ class PlainProgress:
 
 
 class RichProgress:
-    """A live models × stages table (needs rich; falls back to plain lines without it)."""
+    """A live models x stages table (needs rich; falls back to plain lines without it)."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         from rich.console import Console
@@ -161,13 +165,14 @@ class RichProgress:
         status: str,
         seconds: float | None = None,
         detail: str = "",
+        cached: bool = False,
     ) -> None:
         with self._lock:
             cells = self.rows.setdefault(model_id, {})
             # A collection's stage is as bad as its worst component.
             if cells.get(stage) not in ("fail", "timeout", "crash"):
                 cells[stage] = status
-            if status in ("fail", "timeout", "crash"):
+            if status in ("fail", "timeout", "crash") and not cached:
                 self.failures += 1
             self._refresh()
 

@@ -122,17 +122,20 @@ class Worker:
                 finally:
                     for item in caught:
                         text = f"{item.category.__name__}: {item.message}".splitlines()[0]
-                        if text not in notes and len(notes) < 5:
+                        where = self.relative(item.filename)
+                        if where:
+                            text += f" (at {where}:{item.lineno})"
+                        if text not in notes and len(notes) < 20:
                             notes.append(text)
-        except StageFailed as failure:
+        except StageFailed as verdict:
             self.emit.send(
                 event="result",
                 stage=name,
                 component=component,
                 status="fail",
-                code=failure.code,
-                message=str(failure),
-                details=failure.details,
+                code=verdict.code,
+                message=str(verdict),
+                details=verdict.details,
                 seconds=round(time.monotonic() - started, 3),
             )
             raise
@@ -199,15 +202,20 @@ class Worker:
             return f"{text}. A dependency is missing from this environment: {hint}."
         return text
 
+    def relative(self, filename: str) -> str:
+        """``filename`` relative to the checked tree's root, or '' when outside it."""
+        try:
+            return Path(filename).resolve().relative_to(self.repo_root).as_posix()
+        except (ValueError, OSError):
+            return ""
+
     def location(self, exc: BaseException) -> str:
         """The innermost traceback frame inside the checked tree, relative to its root."""
         found = ""
         for frame in traceback.extract_tb(exc.__traceback__):
-            try:
-                relative = Path(frame.filename).resolve().relative_to(self.repo_root)
-            except (ValueError, OSError):
-                continue
-            found = f"{relative.as_posix()}:{frame.lineno}"
+            relative = self.relative(frame.filename)
+            if relative:
+                found = f"{relative}:{frame.lineno}"
         return found
 
     # ----------------------------------------------------------------- the stages
@@ -416,7 +424,9 @@ class Worker:
                     exported = torch.export.export(component, tuple(inputs))
                     traced = exported.module()
                 else:
-                    exported = torch.jit.trace(component, tuple(inputs), check_trace=False)
+                    exported = torch.jit.trace(  # type: ignore[no-untyped-call]
+                        component, tuple(inputs), check_trace=False
+                    )
                     traced = exported
         except Exception as exc:
             raise StageFailed(f"{method} failed: {self.describe('trace', exc)}") from exc
@@ -432,7 +442,7 @@ class Worker:
             verdict = _compare(expected, got)
             if verdict is not None:
                 hint = ""
-                tracer_notes = [note for note in notes if "Tracer" in note or "trace" in note]
+                tracer_notes = [note for note in notes if note.startswith("TracerWarning")]
                 if "fresh" in label:
                     hint = (
                         " The traced graph baked in data-dependent control flow (Python `if`/"
@@ -468,7 +478,7 @@ class Worker:
     ) -> None:
         import numpy
         import onnx
-        import onnxruntime
+        import onnxruntime  # type: ignore[import-untyped]
         import torch
 
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -491,7 +501,9 @@ class Worker:
             # By path, so models over 2 GB (external data) are checked too.
             onnx.checker.check_model(str(path))
         except Exception as exc:
-            raise StageFailed(f"onnx.checker rejected the exported model: {_one_line(exc)}") from exc
+            raise StageFailed(
+                f"onnx.checker rejected the exported model: {_one_line(exc)}"
+            ) from exc
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         try:
@@ -504,7 +516,9 @@ class Worker:
             }
             results = session.run(None, feeds)
         except Exception as exc:
-            raise StageFailed(f"onnxruntime could not run the exported model: {_one_line(exc)}") from exc
+            raise StageFailed(
+                f"onnxruntime could not run the exported model: {_one_line(exc)}"
+            ) from exc
         got = [torch.from_numpy(numpy.asarray(result)) for result in results]
         verdict = _compare(eager, got)
         if verdict is not None:
@@ -561,15 +575,17 @@ def _is_memory_error(exc: BaseException) -> bool:
 
 
 def _network_url(exc: BaseException) -> str | None:
-    """The URL a network failure was fetching ('' when unknown), or None when not a network error."""
+    """The URL a network failure was fetching ('' when unknown); None: not a network error."""
     is_network = False
     url = ""
     for item in _chain(exc):
         name = type(item).__name__
         text = str(item)
-        if name in _NETWORK_NAMES or isinstance(item, (ConnectionError, TimeoutError)):
-            is_network = True
-        elif any(word in text.lower() for word in _NETWORK_WORDS):
+        if (
+            name in _NETWORK_NAMES
+            or isinstance(item, (ConnectionError, TimeoutError))
+            or any(word in text.lower() for word in _NETWORK_WORDS)
+        ):
             is_network = True
         candidate = getattr(item, "url", None) or getattr(
             getattr(item, "request", None), "url", None
