@@ -54,13 +54,15 @@ def load(path: Path) -> Counter[tuple[str, str, str]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise BaselineError(f"{path}: baseline file not found (create it with --write-baseline)") \
-            from exc
+        raise BaselineError(
+            f"{path}: baseline file not found (create it with --write-baseline)"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path}: cannot read baseline: {exc}") from exc
     except json.JSONDecodeError as exc:
-        raise BaselineError(f"{path}: baseline is not valid JSON: {exc.msg} at line {exc.lineno}") \
-            from exc
+        raise BaselineError(
+            f"{path}: baseline is not valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BaselineError(f"{path}: not a qaihm-lint baseline (expected format {FORMAT!r})")
     counts: Counter[tuple[str, str, str]] = Counter()

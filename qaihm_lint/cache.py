@@ -8,6 +8,7 @@ concurrently written entry is a miss, never an error: it is rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -131,7 +132,5 @@ class ResultCache:
                 stream.write(payload)
             os.replace(temporary, target)
         except OSError:
-            try:
+            with contextlib.suppress(OSError, UnboundLocalError):
                 os.unlink(temporary)
-            except (OSError, UnboundLocalError):
-                pass

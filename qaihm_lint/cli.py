@@ -7,6 +7,7 @@ error (one line on stderr; the traceback only with --verbose).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import textwrap
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from qaihm_lint import __version__, baseline
 from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Settings, load_settings
@@ -48,55 +49,100 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lint and fix the model folders of Qualcomm AI Hub Models.",
         epilog="Exit status: 0 no findings, 1 findings left, 2 usage or internal error.",
     )
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="repository, qai_hub_models/, models/, model folders or files "
-                        "(default: the package found from the current directory)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="repository, qai_hub_models/, models/, model folders or files "
+        "(default: the package found from the current directory)",
+    )
     fixing = parser.add_argument_group("fixing")
     fixing.add_argument("--fix", action="store_true", help="apply safe fixes")
-    fixing.add_argument("--unsafe-fixes", action="store_true",
-                        help="apply unsafe fixes too (implies --fix)")
-    fixing.add_argument("--diff", action="store_true",
-                        help="print the fixes as a unified diff and write nothing")
+    fixing.add_argument(
+        "--unsafe-fixes", action="store_true", help="apply unsafe fixes too (implies --fix)"
+    )
+    fixing.add_argument(
+        "--diff", action="store_true", help="print the fixes as a unified diff and write nothing"
+    )
     selection = parser.add_argument_group("rule selection")
-    selection.add_argument("--select", type=_codes, metavar="CODES",
-                           help="comma-separated codes or prefixes (QAI3 = requirements rules)")
-    selection.add_argument("--ignore", type=_codes, metavar="CODES", default=[],
-                           help="codes or prefixes to leave out")
+    selection.add_argument(
+        "--select",
+        type=_codes,
+        metavar="CODES",
+        help="comma-separated codes or prefixes (QAI3 = requirements rules)",
+    )
+    selection.add_argument(
+        "--ignore", type=_codes, metavar="CODES", default=[], help="codes or prefixes to leave out"
+    )
     output = parser.add_argument_group("output")
-    output.add_argument("--output-format", default=None, metavar="FORMAT",
-                        help=f"one of {', '.join(OUTPUT_FORMATS)} (default: full)")
+    output.add_argument(
+        "--output-format",
+        default=None,
+        metavar="FORMAT",
+        help=f"one of {', '.join(OUTPUT_FORMATS)} (default: full)",
+    )
     output.add_argument("--statistics", action="store_true", help="print counts per code")
     output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
-    output.add_argument("--verbose", action="store_true",
-                        help="show tracebacks of internal errors")
+    output.add_argument("--verbose", action="store_true", help="show tracebacks of internal errors")
     running = parser.add_argument_group("running")
-    running.add_argument("--jobs", type=int, default=None, metavar="N",
-                         help="worker processes (default: one per core; 1 runs in-process)")
-    running.add_argument("--no-cache", action="store_true",
-                         help="neither read nor write .qaihm_lint_cache/")
-    running.add_argument("--config", type=Path, metavar="FILE",
-                         help="config file (default: nearest pyproject.toml with "
-                         "[tool.qaihm-lint])")
-    running.add_argument("--changed-since", metavar="REF",
-                         help="only model folders changed since a git ref (and the models "
-                         "that depend on changed shared code)")
+    running.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: one per core; 1 runs in-process)",
+    )
+    running.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write .qaihm_lint_cache/"
+    )
+    running.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default: nearest pyproject.toml with [tool.qaihm-lint])",
+    )
+    running.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only model folders changed since a git ref (and the models "
+        "that depend on changed shared code)",
+    )
     adoption = parser.add_argument_group("adopting on a legacy tree")
-    adoption.add_argument("--baseline", type=Path, metavar="FILE",
-                          help="report only findings not recorded in FILE")
-    adoption.add_argument("--write-baseline", type=Path, metavar="FILE",
-                          help="record every current finding in FILE and exit 0")
+    adoption.add_argument(
+        "--baseline", type=Path, metavar="FILE", help="report only findings not recorded in FILE"
+    )
+    adoption.add_argument(
+        "--write-baseline",
+        type=Path,
+        metavar="FILE",
+        help="record every current finding in FILE and exit 0",
+    )
     deep = parser.add_argument_group("deep mode (needs the [deep] extra)")
-    deep.add_argument("--deep", action="store_true",
-                      help="load, trace, export and compile each model in a subprocess")
-    deep.add_argument("--targets", type=_codes, metavar="DEVICES",
-                      help="AI Hub devices or chipset:… attributes to compile for")
-    deep.add_argument("--stages", type=_codes, metavar="STAGES",
-                      help="comma-separated deep stages: load,trace,onnx,compile")
+    deep.add_argument(
+        "--deep",
+        action="store_true",
+        help="load, trace, export and compile each model in a subprocess",
+    )
+    deep.add_argument(
+        "--targets",
+        type=_codes,
+        metavar="DEVICES",
+        help="AI Hub devices or chipset:… attributes to compile for",
+    )
+    deep.add_argument(
+        "--stages",
+        type=_codes,
+        metavar="STAGES",
+        help="comma-separated deep stages: load,trace,onnx,compile",
+    )
     deep.add_argument("--timeout", type=float, metavar="S", help="per-stage limit in seconds")
-    deep.add_argument("--no-compile", action="store_true",
-                      help="stop before the AI Hub compile stage")
-    deep.add_argument("--python", metavar="PATH",
-                      help="interpreter whose environment runs the deep workers")
+    deep.add_argument(
+        "--no-compile", action="store_true", help="stop before the AI Hub compile stage"
+    )
+    deep.add_argument(
+        "--python", metavar="PATH", help="interpreter whose environment runs the deep workers"
+    )
     info = parser.add_argument_group("information")
     info.add_argument("--list-rules", action="store_true", help="list every rule and exit")
     info.add_argument("--explain", metavar="CODE", help="explain a rule and exit")
@@ -128,8 +174,11 @@ def explain(code: str) -> str:
     if rule is None:
         raise UsageError(f"unknown rule {code!r} (see {PROG} --list-rules)")
     out = [f"{rule.code} ({rule.slug})", "", rule.summary, ""]
-    out += ["Why it matters:", textwrap.fill(rule.why, 88, initial_indent="  ",
-                                            subsequent_indent="  "), ""]
+    out += [
+        "Why it matters:",
+        textwrap.fill(rule.why, 88, initial_indent="  ", subsequent_indent="  "),
+        "",
+    ]
     state = "on" if rule.enabled_by_default else "off (enable with --select " + rule.code + ")"
     out.append(f"Severity: {rule.severity.value}. Enabled by default: {state}.")
     if rule.fix_applicability is None:
@@ -140,8 +189,9 @@ def explain(code: str) -> str:
         for example in examples:
             out += ["", f"{title} ({example.path}):"]
             if example.note:
-                out.append(textwrap.fill(example.note, 88, initial_indent="  # ",
-                                         subsequent_indent="  # "))
+                out.append(
+                    textwrap.fill(example.note, 88, initial_indent="  # ", subsequent_indent="  # ")
+                )
             for name, text in sorted(example.package_files.items()):
                 out.append(f"  # with qai_hub_models/{name}:")
                 out += ["  #   " + line for line in text.rstrip("\n").split("\n")]
@@ -233,9 +283,14 @@ def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace
             except ValueError:
                 continue
             parts = relative.parts
-            if parts == (GLOBAL_REQUIREMENTS,) or parts[:1] == ("utils",) or (
-                parts[:1] == ("models",) and len(parts) > 2 and (
-                    parts[1].startswith("_") or parts[1] == "templates")
+            if (
+                parts == (GLOBAL_REQUIREMENTS,)
+                or parts[:1] == ("utils",)
+                or (
+                    parts[:1] == ("models",)
+                    and len(parts) > 2
+                    and (parts[1].startswith("_") or parts[1] == "templates")
+                )
             ):
                 shared_changed = True
     if shared_changed:
@@ -257,8 +312,9 @@ def _write_fixes(changed: dict[Path, bytes]) -> list[str]:
     return errors
 
 
-def _run_deep(workspace: Workspace, settings: Settings, args: argparse.Namespace
-              ) -> list[Diagnostic]:
+def _run_deep(
+    workspace: Workspace, settings: Settings, args: argparse.Namespace
+) -> list[Diagnostic]:
     try:
         from qaihm_lint import deep
     except ImportError as exc:  # pragma: no cover - the module ships with the package
@@ -267,7 +323,7 @@ def _run_deep(workspace: Workspace, settings: Settings, args: argparse.Namespace
     if run_deep is None:
         raise UsageError("--deep is not available in this build yet")
     options_cls = deep.DeepOptions
-    kwargs: dict[str, object] = {
+    kwargs: dict[str, Any] = {
         "targets": settings.deep.targets,
         "compile": not args.no_compile,
         "use_cache": settings.use_cache,
@@ -317,8 +373,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         if settings.diff:
             cwd = Path.cwd()
             for path, data in sorted(outcome.changed.items()):
-                sys.stdout.write(unified_diff(path, outcome.originals.get(path), data,
-                                              Path(os.path.relpath(path, cwd)).as_posix()))
+                sys.stdout.write(
+                    unified_diff(
+                        path,
+                        outcome.originals.get(path),
+                        data,
+                        Path(os.path.relpath(path, cwd)).as_posix(),
+                    )
+                )
             pending_diff = bool(outcome.changed)
             print(f"Would fix {fixed} error{'s' * (fixed != 1)}.", file=sys.stderr)
             return 1 if (pending_diff or diagnostics) and not settings.exit_zero else 0
@@ -334,8 +396,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     if settings.write_baseline is not None:
         count = baseline.write(settings.write_baseline, diagnostics)
-        print(f"Wrote {count} finding{'s' * (count != 1)} to {settings.write_baseline}.",
-              file=sys.stderr)
+        print(
+            f"Wrote {count} finding{'s' * (count != 1)} to {settings.write_baseline}.",
+            file=sys.stderr,
+        )
         return 0
     if settings.baseline is not None:
         diagnostics = baseline.filter_new(diagnostics, settings.baseline)
@@ -362,8 +426,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = "--verbose" in (sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
-    except (UsageError, ConfigError, WorkspaceError, UnknownSelector,
-            baseline.BaselineError) as exc:
+    except (
+        UsageError,
+        ConfigError,
+        WorkspaceError,
+        UnknownSelector,
+        baseline.BaselineError,
+    ) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -371,14 +440,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of ours.
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the exit-time flush
-        except OSError:
-            pass
         return 1
     except Exception as exc:
         if verbose:
             traceback.print_exc()
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --verbose for the "
-              "traceback, and please report it)", file=sys.stderr)
+        print(
+            f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --verbose for the "
+            "traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 2

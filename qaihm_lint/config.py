@@ -17,7 +17,7 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 SECTION = "qaihm-lint"
 OUTPUT_FORMATS = ("full", "concise", "json", "github", "sarif", "junit")
@@ -109,8 +109,11 @@ def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings
                 if deep_key == "targets":
                     deep = replace(deep, targets=_string_list("deep.targets", deep_value))
                 else:
-                    if isinstance(deep_value, bool) or not isinstance(deep_value, (int, float)) \
-                            or deep_value <= 0:
+                    if (
+                        isinstance(deep_value, bool)
+                        or not isinstance(deep_value, (int, float))
+                        or deep_value <= 0
+                    ):
                         raise ConfigError(
                             f"[tool.{SECTION}.deep] timeout must be a positive number of seconds"
                         )
@@ -128,9 +131,15 @@ def find_config(start: Path) -> Path | None:
         path = candidate / "pyproject.toml"
         if path.is_file():
             try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                # A broken pyproject.toml that is not ours to read: keep looking upwards.
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError:
+                # Broken: ours to report only when it is meant to configure us.
+                if f"[tool.{SECTION}" in text:
+                    return path
                 continue
             if SECTION in data.get("tool", {}):
                 return path

@@ -33,6 +33,10 @@ class Location:
         return {"row": self.row, "column": self.column}
 
 
+# Where findings about a whole file (or a file that does not exist) point.
+FILE_START = Location(1, 1)
+
+
 @dataclass(frozen=True)
 class Edit:
     """Replace the text between two locations of one file with ``content``.

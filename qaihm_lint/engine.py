@@ -43,11 +43,15 @@ class Plan:
 
     @cached_property
     def folder_rules(self) -> list[type[FolderRule]]:
-        return [r for c, r in all_rules().items() if c in self.enabled and issubclass(r, FolderRule)]
+        return [
+            r for c, r in all_rules().items() if c in self.enabled and issubclass(r, FolderRule)
+        ]
 
     @cached_property
     def python_rules(self) -> list[type[PythonRule]]:
-        return [r for c, r in all_rules().items() if c in self.enabled and issubclass(r, PythonRule)]
+        return [
+            r for c, r in all_rules().items() if c in self.enabled and issubclass(r, PythonRule)
+        ]
 
     @cached_property
     def package_rules(self) -> list[type[PackageRule]]:
@@ -107,8 +111,9 @@ class PackageContext:
         return self.plan.settings
 
 
-def _internal_error(rule: type[Rule], path: Path, model_id: str | None, exc: BaseException,
-                    verbose: bool) -> Diagnostic:
+def _internal_error(
+    rule: type[Rule], path: Path, model_id: str | None, exc: BaseException, verbose: bool
+) -> Diagnostic:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
     if verbose:
@@ -145,8 +150,12 @@ class _Dispatch:
     """The visit/leave methods of the Python rules that walk one file, by node type name."""
 
     def __init__(self, rules: Sequence[PythonRule]) -> None:
-        self.enter: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(list)
-        self.leave: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(list)
+        self.enter: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(
+            list
+        )
+        self.leave: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(
+            list
+        )
         for rule in rules:
             for name in dir(type(rule)):
                 if name.startswith("visit_"):
@@ -155,8 +164,9 @@ class _Dispatch:
                     self.leave[name[6:]].append((rule, getattr(rule, name)))
 
 
-def _walk_file(source: SourceFile, rules: list[PythonRule], ctx: ModelContext,
-               out: list[Diagnostic]) -> None:
+def _walk_file(
+    source: SourceFile, rules: list[PythonRule], ctx: ModelContext, out: list[Diagnostic]
+) -> None:
     tree = source.tree
     failed: set[int] = set()
     ancestors: list[ast.AST] = []
@@ -168,8 +178,11 @@ def _walk_file(source: SourceFile, rules: list[PythonRule], ctx: ModelContext,
             call()
         except Exception as exc:  # a bug in one rule must not stop the others
             failed.add(id(rule))
-            out.append(_internal_error(type(rule), source.path, ctx.folder.model_id, exc,
-                                       ctx.settings.verbose))
+            out.append(
+                _internal_error(
+                    type(rule), source.path, ctx.folder.model_id, exc, ctx.settings.verbose
+                )
+            )
 
     for rule in rules:
         rule.source = source
@@ -232,8 +245,9 @@ def check_folder(folder: ModelFolder, plan: Plan) -> list[Diagnostic]:
     return apply_suppressions(folder, raw, plan)
 
 
-def apply_suppressions(folder: ModelFolder, raw: Iterable[Diagnostic], plan: Plan) -> list[
-        Diagnostic]:
+def apply_suppressions(
+    folder: ModelFolder, raw: Iterable[Diagnostic], plan: Plan
+) -> list[Diagnostic]:
     ignored = plan.settings.ignored_for_model(folder.model_id)
     kept = []
     by_path: dict[Path, suppressions.FileSuppressions] = {}
@@ -316,8 +330,8 @@ def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, lis
         initializer=_init_worker,
         initargs=(plan,),
     ) as pool:
-        for chunk, chunk_results in zip(chunks, pool.map(_check_chunk, chunks)):
-            for folder, diagnostics in zip(chunk, chunk_results):
+        for chunk, chunk_results in zip(chunks, pool.map(_check_chunk, chunks), strict=False):
+            for folder, diagnostics in zip(chunk, chunk_results, strict=False):
                 results[folder.path] = diagnostics
     return results
 
@@ -339,8 +353,9 @@ def _cache_for(workspace: Workspace, plan: Plan) -> ResultCache | None:
     return ResultCache(roots[0])
 
 
-def _lint_folders(workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
-                  ) -> tuple[dict[Path, list[Diagnostic]], int]:
+def _lint_folders(
+    workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
+) -> tuple[dict[Path, list[Diagnostic]], int]:
     """Per-folder findings (from the cache where it is still valid), and the cache hits."""
     cache = _cache_for(workspace, plan)
     results: dict[Path, list[Diagnostic]] = {}
@@ -377,16 +392,18 @@ def lint(workspace: Workspace, plan: Plan) -> LintResult:
     return _assemble(workspace, plan, by_folder, hits)
 
 
-def _assemble(workspace: Workspace, plan: Plan, by_folder: Mapping[Path, list[Diagnostic]],
-              hits: int) -> LintResult:
+def _assemble(
+    workspace: Workspace, plan: Plan, by_folder: Mapping[Path, list[Diagnostic]], hits: int
+) -> LintResult:
     diagnostics = [d for folder in workspace.folders for d in by_folder[folder.path]]
     diagnostics.extend(_run_package_rules(workspace, plan, workspace.folders))
     diagnostics.sort(key=Diagnostic.sort_key)
     return LintResult(diagnostics, list(workspace.folders), dict(by_folder), hits)
 
 
-def _run_package_rules(workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
-                       ) -> list[Diagnostic]:
+def _run_package_rules(
+    workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
+) -> list[Diagnostic]:
     if not plan.package_rules:
         return []
     out: list[Diagnostic] = []
@@ -411,8 +428,9 @@ def _run_package_rules(workspace: Workspace, plan: Plan, folders: Sequence[Model
             try:
                 rule.check_package()
             except Exception as exc:
-                raw.append(_internal_error(rule_cls, package.root, None, exc,
-                                           plan.settings.verbose))
+                raw.append(
+                    _internal_error(rule_cls, package.root, None, exc, plan.settings.verbose)
+                )
             raw.extend(d for d in rule.diagnostics if d.model_id in ctx.checked)
         by_folder: dict[str, list[Diagnostic]] = defaultdict(list)
         for diagnostic in raw:
@@ -423,8 +441,9 @@ def _run_package_rules(workspace: Workspace, plan: Plan, folders: Sequence[Model
     return out
 
 
-def apply_package_suppressions(folder: ModelFolder, raw: list[Diagnostic], plan: Plan
-                               ) -> list[Diagnostic]:
+def apply_package_suppressions(
+    folder: ModelFolder, raw: list[Diagnostic], plan: Plan
+) -> list[Diagnostic]:
     """Suppressions for package-rule findings (no unused-noqa bookkeeping: the folder's own
     pass already judged its directives, and package findings arrive afterwards)."""
     if not raw:
@@ -482,9 +501,13 @@ def _read_only(path: Path) -> bool:
     return not mode & stat.S_IWUSR
 
 
-def _apply_round(diagnostics: list[Diagnostic], overlay: dict[Path, bytes],
-                 folders: Mapping[Path, ModelFolder], settings: Settings,
-                 skipped: list[str]) -> tuple[set[Path], int]:
+def _apply_round(
+    diagnostics: list[Diagnostic],
+    overlay: dict[Path, bytes],
+    folders: Mapping[Path, ModelFolder],
+    settings: Settings,
+    skipped: list[str],
+) -> tuple[set[Path], int]:
     from qaihm_lint.fixers.edits import apply_edits, edit_spans, overlaps
 
     by_file: dict[Path, list[Diagnostic]] = defaultdict(list)
@@ -516,7 +539,7 @@ def _apply_round(diagnostics: list[Diagnostic], overlay: dict[Path, bytes],
         except SourceError as exc:
             skipped.append(f"{path}: fix skipped: the file {exc}")
             continue
-        accepted: list[Diagnostic] = []
+        accepted: list[Fix] = []
         accepted_spans: list[list[tuple[int, int]]] = []
         seen: set[tuple[Any, ...]] = set()
         for diagnostic in sorted(candidates, key=Diagnostic.sort_key):
@@ -527,19 +550,24 @@ def _apply_round(diagnostics: list[Diagnostic], overlay: dict[Path, bytes],
             spans = edit_spans(source, diagnostic.fix)
             if any(overlaps(spans, other) for other in accepted_spans):
                 continue  # the next round re-checks and picks it up if still needed
-            trial = apply_edits(text, source, [e for d in (*accepted, diagnostic)
-                                               for e in d.fix.edits])  # type: ignore[union-attr]
+            trial = apply_edits(
+                text, source, [e for fix in (*accepted, diagnostic.fix) for e in fix.edits]
+            )
             if not _verify(path, trial):
-                skipped.append(f"{path}: fix for {diagnostic.code} skipped: the result would "
-                               "not parse")
+                skipped.append(
+                    f"{path}: fix for {diagnostic.code} skipped: the result would not parse"
+                )
                 continue
-            accepted.append(diagnostic)
+            accepted.append(diagnostic.fix)  # checked above
             accepted_spans.append(spans)
             seen.add(identity)
         if not accepted:
             continue
-        new_text = apply_edits(text, source, [e for d in accepted for e in d.fix.edits]  # type: ignore[union-attr]
-                               )
+        new_text = apply_edits(
+            text,
+            source,
+            [e for fix in accepted for e in fix.edits],
+        )
         overlay[path] = (b"\xef\xbb\xbf" if source.has_bom else b"") + new_text.encode("utf-8")
         applied += len(accepted)
         changed_folders.add(folder.path)
@@ -557,8 +585,9 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
     fixed = 0
     for _ in range(MAX_FIX_ROUNDS):
         by_path = {folder.path: folder for folder in workspace.folders}
-        changed_folders, applied = _apply_round(result.diagnostics, overlay, by_path,
-                                                plan.settings, skipped)
+        changed_folders, applied = _apply_round(
+            result.diagnostics, overlay, by_path, plan.settings, skipped
+        )
         if not changed_folders:
             break
         fixed += applied

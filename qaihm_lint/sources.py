@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qaihm_lint.diagnostics import Location
+from qaihm_lint.diagnostics import FILE_START, Location
 
 if TYPE_CHECKING:
     import libcst
@@ -29,7 +29,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 class SourceError(Exception):
     """A file that cannot be read or decoded; becomes a QAI000 finding, never a crash."""
 
-    def __init__(self, message: str, location: Location = Location(1, 1)) -> None:
+    def __init__(self, message: str, location: Location = FILE_START) -> None:
         super().__init__(message)
         self.location = location
 

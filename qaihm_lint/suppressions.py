@@ -108,9 +108,7 @@ def parse(source: SourceFile) -> FileSuppressions:
                     (m.group().upper(), base + m.start(), base + m.end())
                     for m in _CODE_RE.finditer(match.group("codes"))
                 )
-            directive = Directive(
-                row, column + match.start(), column + match.end(), codes, is_file
-            )
+            directive = Directive(row, column + match.start(), column + match.end(), codes, is_file)
             if is_file:
                 file_level.append(directive)
             else:
@@ -126,26 +124,39 @@ def unused_directive_findings(
     model_id: str | None,
 ) -> list[Diagnostic]:
     """QAI001 for each QAI code of a directive that silenced nothing, with a removal fix."""
+    from qaihm_lint.rules import all_rules
     from qaihm_lint.rules.meta import UnusedNoqa
 
+    known = all_rules()
     findings = []
     for directive in suppressions.directives():
         if directive.codes is None:
             continue
         ours = [c for c in directive.codes if c[0].startswith(OUR_PREFIX)]
-        unused = [c for c in ours if c[0] in enabled_codes and c[0] not in directive.used]
+        # Codes of rules that did not run this time may well be needed: only enabled codes,
+        # and codes that name no rule at all, can be judged.
+        unused = [
+            c
+            for c in ours
+            if (c[0] in enabled_codes or c[0] not in known) and c[0] not in directive.used
+        ]
         if not unused:
             continue
         line = source.line(directive.row)
         fix = _removal_fix(source, directive, {c[0] for c in unused}, line)
         for code, start, end in unused:
             where = "file-level directive" if directive.file_level else "directive"
+            if code in known:
+                message = (
+                    f"unused {where} for {code}: nothing here is reported as {code}; remove it"
+                )
+            else:
+                message = f"{where} names {code}, which is not a qaihm-lint rule; remove it"
             findings.append(
                 Diagnostic(
                     code=UnusedNoqa.code,
                     rule=UnusedNoqa.slug,
-                    message=f"unused {where} for {code}: nothing here is reported as {code}; "
-                    "remove it",
+                    message=message,
                     severity=UnusedNoqa.severity,
                     path=source.path,
                     start=Location(directive.row, start + 1),
@@ -168,7 +179,9 @@ def _removal_fix(
         # Keep the other codes in the order and form they were written.
         prefix = line[directive.start : directive.codes[0][1]]
         replacement = prefix + ", ".join(kept)
-        edit = Edit(Location(row, directive.start + 1), Location(row, directive.end + 1), replacement)
+        edit = Edit(
+            Location(row, directive.start + 1), Location(row, directive.end + 1), replacement
+        )
         return Fix(Applicability.SAFE, "Remove the unused codes from the noqa directive", (edit,))
     rest = line[directive.end :].strip()
     if rest and not rest.startswith("#"):

@@ -18,7 +18,7 @@ from qaihm_lint.workspace import Layout, discover
 
 MODEL_ID = "example"
 
-BASE_MODEL_PY = '''\
+BASE_MODEL_PY = """\
 from __future__ import annotations
 
 import torch
@@ -55,9 +55,9 @@ class CollectionModel:
 
 class BasePrecompiledModel(HubModel):
     pass
-'''
+"""
 
-SOURCE_AS_ROOT_PY = '''\
+SOURCE_AS_ROOT_PY = """\
 class SourceAsRoot:
     def __init__(self, source_repo_url, source_repo_commit_hash, source_repo_name,
                  source_repo_version, source_repo_patches=None, keep_sys_modules=False):
@@ -68,11 +68,11 @@ class SourceAsRoot:
 
     def __exit__(self, *exc):
         return False
-'''
+"""
 
 GLOBAL_REQUIREMENTS = "torch>=2.1,<2.9\nnumpy>=1.26,<3\nPillow>10,<12\n"
 
-MODEL_PY = '''\
+MODEL_PY = """\
 from __future__ import annotations
 
 import torch
@@ -103,14 +103,14 @@ class ExampleModel(BaseModel):
     @staticmethod
     def get_output_names() -> list[str]:
         return ["features"]
-'''
+"""
 
 MANIFEST_MODEL_PY = MODEL_PY.replace(
     "    @staticmethod\n    def get_input_spec(height",
     "    def get_input_spec(self, height",
 ).replace("    @staticmethod\n    def get_output_names()", "    def get_output_names(self)")
 
-APP_PY = '''\
+APP_PY = """\
 from collections.abc import Callable
 
 
@@ -120,9 +120,9 @@ class ExampleApp:
 
     def predict(self, image):
         return self.model(image)
-'''
+"""
 
-DEMO_PY = '''\
+DEMO_PY = """\
 from qai_hub_models.models.example.app import ExampleApp
 from qai_hub_models.models.example.model import ExampleModel
 
@@ -134,9 +134,9 @@ def main(is_test: bool = False) -> None:
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
-TEST_PY = '''\
+TEST_PY = """\
 import pytest
 
 from qai_hub_models.models.example.demo import main as demo_main
@@ -154,9 +154,9 @@ def test_trace() -> None:
 
 def test_demo() -> None:
     demo_main(is_test=True)
-'''
+"""
 
-MANIFEST_TEST_PY = '''\
+MANIFEST_TEST_PY = """\
 from qai_hub_models.models.example.demo import main as demo_main
 from qai_hub_models.models.example.model import ExampleModel
 
@@ -167,13 +167,13 @@ def test_task() -> None:
 
 def test_demo() -> None:
     demo_main(is_test=True)
-'''
+"""
 
-INIT_PY = '''\
+INIT_PY = """\
 from .app import ExampleApp as App  # noqa: F401
 from .model import MODEL_ID  # noqa: F401
 from .model import ExampleModel as Model  # noqa: F401
-'''
+"""
 
 INFO_YAML = """\
 name: Example
@@ -281,8 +281,8 @@ def build_tree(
         tree.write(relative, text)
     models = {model_id: files or {}, **(other_models or {})}
     for mid, overrides in models.items():
-        for name, text in {**default_model_files(layout, mid), **overrides}.items():
-            tree.write(f"models/{mid}/{name}", text)
+        for name, content in {**default_model_files(layout, mid), **overrides}.items():
+            tree.write(f"models/{mid}/{name}", content)
     return tree
 
 
@@ -296,20 +296,32 @@ def build_example(root: Path, example: Example) -> Tree:
     )
 
 
-def lint_paths(paths: Iterable[Path], select: Iterable[str] | None = None,
-               **settings: object) -> list[Diagnostic]:
-    config = Settings(select=tuple(select) if select is not None else None, jobs=1,
-                      use_cache=False).with_overrides(**settings)
+def lint_paths(
+    paths: Iterable[Path], select: Iterable[str] | None = None, **settings: object
+) -> list[Diagnostic]:
+    config = Settings(
+        select=tuple(select) if select is not None else None, jobs=1, use_cache=False
+    ).with_overrides(**settings)
     workspace = discover(list(paths))
     return lint(workspace, make_plan(config)).diagnostics
 
 
-def fix_paths(paths: Iterable[Path], select: Iterable[str] | None = None, *,
-              unsafe: bool = False, write: bool = True) -> FixOutcome:
+def fix_paths(
+    paths: Iterable[Path],
+    select: Iterable[str] | None = None,
+    *,
+    unsafe: bool = False,
+    write: bool = True,
+) -> FixOutcome:
     from qaihm_lint.fixers.apply import write_atomic
 
-    config = Settings(select=tuple(select) if select is not None else None, jobs=1,
-                      use_cache=False, fix=True, unsafe_fixes=unsafe)
+    config = Settings(
+        select=tuple(select) if select is not None else None,
+        jobs=1,
+        use_cache=False,
+        fix=True,
+        unsafe_fixes=unsafe,
+    )
     workspace = discover(list(paths))
     outcome = lint_with_fixes(workspace, make_plan(config))
     if write:

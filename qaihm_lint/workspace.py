@@ -238,25 +238,25 @@ def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
         package = package_for(root)
         if path in (root, root.parent, package.models_dir) or path == root / GLOBAL_REQUIREMENTS:
             # The whole package; a changed global_requirements.txt affects every model.
-            for folder in package.model_folders():
-                folders.setdefault(folder, root)
+            for model_folder in package.model_folders():
+                folders.setdefault(model_folder, root)
             continue
-        folder = _model_folder_of(root, path)
-        if folder is None:
+        containing = _model_folder_of(root, path)
+        if containing is None:
             skipped.append(raw)
             continue
-        folders.setdefault(folder, root)
+        folders.setdefault(containing, root)
 
     result = []
-    for folder, root in sorted(folders.items(), key=lambda item: str(item[0])):
-        if any(fnmatch.fnmatchcase(folder.name, pattern) for pattern in excluded):
+    for folder_path, package_root in sorted(folders.items(), key=lambda item: str(item[0])):
+        if any(fnmatch.fnmatchcase(folder_path.name, pattern) for pattern in excluded):
             continue
-        package = packages[root] if root is not None else None
-        if (folder / Layout.MANIFEST.value).is_file():
+        owner = packages[package_root] if package_root is not None else None
+        if (folder_path / Layout.MANIFEST.value).is_file():
             layout = Layout.MANIFEST
-        elif (folder / Layout.INFO.value).is_file() or package is None:
+        elif (folder_path / Layout.INFO.value).is_file() or owner is None:
             layout = Layout.INFO
         else:
-            layout = package.default_layout()
-        result.append(ModelFolder(folder, layout, package))
+            layout = owner.default_layout()
+        result.append(ModelFolder(folder_path, layout, owner))
     return Workspace(list(packages.values()), result, skipped)

@@ -29,10 +29,16 @@ class YamlDocument:
     # Top-level key -> location of the key (first occurrence).
     key_locations: dict[str, Location] = field(default_factory=dict)
     value_locations: dict[str, Location] = field(default_factory=dict)
+    value_ends: dict[str, Location] = field(default_factory=dict)
     duplicate_keys: list[tuple[str, Location]] = field(default_factory=list)
 
     def location_of(self, key: str) -> Location:
         return self.key_locations.get(key, Location(1, 1))
+
+    def value_span(self, key: str) -> tuple[Location, Location]:
+        """Where the value of top-level ``key`` starts and ends (its key's place if absent)."""
+        start = self.value_locations.get(key, self.location_of(key))
+        return start, self.value_ends.get(key, start)
 
 
 def _mark_location(mark: Any) -> Location:
@@ -105,4 +111,5 @@ def _load(source: SourceFile) -> YamlDocument:
                 continue
             document.key_locations[key] = location
             document.value_locations[key] = _mark_location(value_node.start_mark)
+            document.value_ends[key] = _mark_location(value_node.end_mark)
     return document

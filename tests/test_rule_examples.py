@@ -45,8 +45,11 @@ def test_invalid_example_is_flagged(tmp_path: Path, rule: type[Rule], example: E
         fix_paths([expected.parent], select=select, unsafe=True)
         assert expected.read_text(encoding="utf-8") == example.fixed
         # The fix removed the finding, and a second run changes nothing.
-        assert not [d for d in lint_paths([expected.parent], select=select)
-                    if d.path == expected and d.code == rule.code]
+        assert not [
+            d
+            for d in lint_paths([expected.parent], select=select)
+            if d.path == expected and d.code == rule.code
+        ]
         again = fix_paths([expected.parent], select=select, unsafe=True)
         assert again.changed == {}
 

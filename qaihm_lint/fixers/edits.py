@@ -28,7 +28,8 @@ def minimal_edit(source: SourceFile, new_text: str) -> Edit | None:
         prefix += 1
     suffix = 0
     while (
-        suffix < limit - prefix and old[len(old) - 1 - suffix] == new_text[len(new_text) - 1 - suffix]
+        suffix < limit - prefix
+        and old[len(old) - 1 - suffix] == new_text[len(new_text) - 1 - suffix]
     ):
         suffix += 1
     # Never split a \r\n pair: a location inside it has no column on either line.
@@ -111,4 +112,3 @@ def overlaps(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
             if b_start == b_end and a_start <= b_start <= a_end:
                 return True
     return False
-

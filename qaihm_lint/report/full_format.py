@@ -29,7 +29,9 @@ def render(ctx: ReportContext) -> str:
                 else max(1, len(line.rstrip()) - d.start.column + 1)
             )
             caret = " " * (d.start.column - 1) + "^" * max(1, width)
-            out.append(f" {pad} |\n {gutter} | {shown}\n {pad} | {_style(caret, '31', ctx.color)}\n")
+            out.append(
+                f" {pad} |\n {gutter} | {shown}\n {pad} | {_style(caret, '31', ctx.color)}\n"
+            )
         if d.fix is not None:
             tag = "" if d.fix.applicability.value == "safe" else " (unsafe)"
             out.append(f"   = fix{tag}: {d.fix.message}\n")

@@ -9,8 +9,15 @@ from functools import cache
 
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
 
-__all__ = ["FolderRule", "PackageRule", "PythonRule", "Rule", "UnknownSelector", "all_rules",
-           "resolve_selection"]
+__all__ = [
+    "FolderRule",
+    "PackageRule",
+    "PythonRule",
+    "Rule",
+    "UnknownSelector",
+    "all_rules",
+    "resolve_selection",
+]
 
 
 class UnknownSelector(ValueError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location, Severity
+from qaihm_lint.diagnostics import FILE_START, Applicability, Diagnostic, Fix, Location, Severity
 from qaihm_lint.sources import SourceFile
 from qaihm_lint.workspace import Layout, ModelFolder
 
@@ -69,7 +69,7 @@ def _example(
     return Example(files=merged, path=path, **kwargs)
 
 
-def Valid(  # noqa: N802 - reads as a declaration in a rule's example list
+def Valid(
     source: str | None = None,
     *,
     path: str = "model.py",
@@ -79,7 +79,7 @@ def Valid(  # noqa: N802 - reads as a declaration in a rule's example list
     return _example(source, path, files, **kwargs)
 
 
-def Invalid(  # noqa: N802
+def Invalid(
     source: str | None = None,
     *,
     path: str = "model.py",
@@ -119,7 +119,7 @@ class Rule:
         where: SourceFile | Path,
         message: str,
         *,
-        start: Location = Location(1, 1),
+        start: Location = FILE_START,
         end: Location | None = None,
         fix: Fix | None = None,
         anchor: str | None = None,
@@ -198,7 +198,7 @@ class PythonRule(Rule):
 class PackageRule(Rule):
     """Runs once per package, after every folder was checked, in the parent process."""
 
-    def __init__(self, ctx: PackageContext) -> None:  # type: ignore[override]
+    def __init__(self, ctx: PackageContext) -> None:
         self.package_ctx = ctx
         self.diagnostics = []
 
@@ -211,7 +211,7 @@ class PackageRule(Rule):
         where: SourceFile | Path,
         message: str,
         *,
-        start: Location = Location(1, 1),
+        start: Location = FILE_START,
         end: Location | None = None,
         fix: Fix | None = None,
     ) -> None:

@@ -21,8 +21,12 @@ def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _top_level_statements(statement.body)
             yield from _top_level_statements(statement.orelse)
         elif isinstance(statement, ast.Try):
-            for block in (statement.body, statement.orelse, statement.finalbody,
-                          *(handler.body for handler in statement.handlers)):
+            for block in (
+                statement.body,
+                statement.orelse,
+                statement.finalbody,
+                *(handler.body for handler in statement.handlers),
+            ):
                 yield from _top_level_statements(block)
 
 
@@ -95,7 +99,9 @@ model_type_llm: true
 class MissingRequiredFile(FolderRule):
     code = "QAI101"
     slug = "missing-required-file"
-    summary = "A model folder lacks model.py, app.py, demo.py, test.py or its info.yaml / manifest.yaml."
+    summary = (
+        "A model folder lacks model.py, app.py, demo.py, test.py or its info.yaml / manifest.yaml."
+    )
     why = (
         "The onboarding guide requires each of them: the model, an end-to-end app, a runnable demo, "
         "unit tests and the metadata the website and code generator read. An `App` exported from "
@@ -103,34 +109,62 @@ class MissingRequiredFile(FolderRule):
         "the code files is a published model card and is only checked for its metadata."
     )
     valid = (
-        Valid(files={"app.py": None, "__init__.py":
-                     "from qai_hub_models.models._shared.yolo.app import YoloDetectionApp as App\n"
-                     "from .model import ExampleModel as Model\n"},
-              path="__init__.py", note="A shared App counts as app.py."),
-        Valid(files={"model.py": None, "app.py": None, "demo.py": None, "test.py": None,
-                     "__init__.py": None}, path="info.yaml",
-              note="Metadata only: a published model card."),
-        Valid(files={"app.py": None, "__init__.py": "from .model import ExampleModel as Model\n",
-                     "manifest.yaml": MANIFEST_LLM}, path="manifest.yaml",
-              layout=Layout.MANIFEST,
-              note="LLMs of the manifest layout run through the shared chat tooling, no App."),
+        Valid(
+            files={
+                "app.py": None,
+                "__init__.py": "from qai_hub_models.models._shared.yolo.app import YoloDetectionApp as App\n"
+                "from .model import ExampleModel as Model\n",
+            },
+            path="__init__.py",
+            note="A shared App counts as app.py.",
+        ),
+        Valid(
+            files={
+                "model.py": None,
+                "app.py": None,
+                "demo.py": None,
+                "test.py": None,
+                "__init__.py": None,
+            },
+            path="info.yaml",
+            note="Metadata only: a published model card.",
+        ),
+        Valid(
+            files={
+                "app.py": None,
+                "__init__.py": "from .model import ExampleModel as Model\n",
+                "manifest.yaml": MANIFEST_LLM,
+            },
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+            note="LLMs of the manifest layout run through the shared chat tooling, no App.",
+        ),
     )
     invalid = (
         Invalid(files={"demo.py": None}, path="demo.py"),
         Invalid(files={"info.yaml": None}, path="info.yaml"),
-        Invalid(files={"manifest.yaml": None}, path="manifest.yaml", layout=Layout.MANIFEST,
-                other_models={"sibling": {}},
-                note="The layout of a folder without metadata is that of its siblings."),
+        Invalid(
+            files={"manifest.yaml": None},
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+            other_models={"sibling": {}},
+            note="The layout of a folder without metadata is that of its siblings.",
+        ),
     )
 
     def check(self) -> None:
         folder = self.folder
         metadata = folder.layout.value
         if is_card_only(folder):
-            if not folder.has(metadata) and not folder.has(Layout.INFO.value) \
-                    and not folder.has(Layout.MANIFEST.value):
-                self.report(folder.path / metadata, f"model folder {folder.model_id} has no "
-                            f"{metadata}: add the model's metadata")
+            if (
+                not folder.has(metadata)
+                and not folder.has(Layout.INFO.value)
+                and not folder.has(Layout.MANIFEST.value)
+            ):
+                self.report(
+                    folder.path / metadata,
+                    f"model folder {folder.model_id} has no {metadata}: add the model's metadata",
+                )
             return
         required = [*CODE_FILES, metadata]
         if folder.layout is Layout.MANIFEST and _is_llm(folder):
@@ -143,8 +177,9 @@ class MissingRequiredFile(FolderRule):
                 continue
             if name == "app.py" and bound is not None and "App" in bound:
                 continue  # a shared App re-exported in __init__.py
-            if name == metadata and folder.has(Layout.INFO.value if metadata ==
-                                               Layout.MANIFEST.value else Layout.MANIFEST.value):
+            if name == metadata and folder.has(
+                Layout.INFO.value if metadata == Layout.MANIFEST.value else Layout.MANIFEST.value
+            ):
                 continue
             self.report(
                 folder.path / name,
@@ -174,16 +209,26 @@ class MissingModelExport(FolderRule):
         "`qai_hub_models.models.<id>.Model` and `.App`; without the alias they fail at import."
     )
     valid = (
-        Valid("from .app import ExampleApp as App\nfrom .model import ExampleModel as Model\n",
-              path="__init__.py"),
-        Valid("from qai_hub_models.models.example.model import ExampleModel\n"
-              "from .app import ExampleApp as App\n\nModel = ExampleModel\n", path="__init__.py"),
+        Valid(
+            "from .app import ExampleApp as App\nfrom .model import ExampleModel as Model\n",
+            path="__init__.py",
+        ),
+        Valid(
+            "from qai_hub_models.models.example.model import ExampleModel\n"
+            "from .app import ExampleApp as App\n\nModel = ExampleModel\n",
+            path="__init__.py",
+        ),
     )
     invalid = (
-        Invalid("from .app import ExampleApp as App\nfrom .model import ExampleModel\n",
-                path="__init__.py"),
-        Invalid("from .model import ExampleModel as Model\n", path="__init__.py",
-                note="app.py exists, so App must be exported too."),
+        Invalid(
+            "from .app import ExampleApp as App\nfrom .model import ExampleModel\n",
+            path="__init__.py",
+        ),
+        Invalid(
+            "from .model import ExampleModel as Model\n",
+            path="__init__.py",
+            note="app.py exists, so App must be exported too.",
+        ),
         Invalid(files={"__init__.py": None}, path="__init__.py"),
     )
 
@@ -193,9 +238,12 @@ class MissingModelExport(FolderRule):
             return
         init = folder.file("__init__.py")
         if init is None:
-            self.report(folder.path / "__init__.py",
-                        f"model folder {folder.model_id} has no __init__.py: add one with "
-                        "`from .model import <YourModel> as Model`", anchor="__init__.py")
+            self.report(
+                folder.path / "__init__.py",
+                f"model folder {folder.model_id} has no __init__.py: add one with "
+                "`from .model import <YourModel> as Model`",
+                anchor="__init__.py",
+            )
             return
         try:
             bound = module_bindings(init)
@@ -209,6 +257,10 @@ class MissingModelExport(FolderRule):
             if name in bound:
                 continue
             source = "model" if name == "Model" else "app"
-            self.report(init, f"__init__.py does not export `{name}`: add "
-                        f"`from .{source} import <Your{name}Class> as {name}`",
-                        end=end, anchor=f"export:{name}")
+            self.report(
+                init,
+                f"__init__.py does not export `{name}`: add "
+                f"`from .{source} import <Your{name}Class> as {name}`",
+                end=end,
+                anchor=f"export:{name}",
+            )

@@ -56,10 +56,17 @@ class UnusedNoqa(Rule):
     fix_note = "Removes the unused codes, or the whole directive when no code is left."
     builtin = True
     valid = (
-        Valid(INFO_WITH_ID.format(line="id: other  # noqa: QAI701"), path="info.yaml",
-              also_select=("QAI701",), note="The directive silences a real QAI701 finding."),
-        Valid("import os  # noqa: F401\n", path="demo.py",
-              note="Other tools' codes are not ours to judge."),
+        Valid(
+            INFO_WITH_ID.format(line="id: other  # noqa: QAI701"),
+            path="info.yaml",
+            also_select=("QAI701",),
+            note="The directive silences a real QAI701 finding.",
+        ),
+        Valid(
+            "import os  # noqa: F401\n",
+            path="demo.py",
+            note="Other tools' codes are not ours to judge.",
+        ),
     )
     invalid = (
         Invalid(

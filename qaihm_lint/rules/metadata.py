@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qaihm_lint import yamlfile
+from qaihm_lint.diagnostics import FILE_START
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.workspace import Layout
 
@@ -61,8 +62,13 @@ OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "external_repos": dict,
 }
 
-_TYPE_NAMES = {str: "a string", list: "a list", bool: "true or false", dict: "a mapping",
-               int: "an integer"}
+_TYPE_NAMES = {
+    str: "a string",
+    list: "a list",
+    bool: "true or false",
+    dict: "a mapping",
+    int: "an integer",
+}
 
 _GOOD_INFO = """\
 name: Example
@@ -99,8 +105,10 @@ def _is_instance(value: object, expected: type | tuple[type, ...]) -> bool:
 class InvalidInfoYaml(FolderRule):
     code = "QAI701"
     slug = "invalid-info-yaml"
-    summary = "info.yaml / manifest.yaml does not parse, is not a mapping, lacks a key, has a " \
+    summary = (
+        "info.yaml / manifest.yaml does not parse, is not a mapping, lacks a key, has a "
         "wrongly typed value, or its id is not the folder name."
+    )
     why = (
         "The website, the README generator and the export scripts read these files; a missing key "
         "or an id that differs from the folder name breaks them, usually far from the mistake."
@@ -128,8 +136,11 @@ class InvalidInfoYaml(FolderRule):
             self.report(source, f"{name} {error}", start=error.location)
             return
         except Exception as error:  # SourceError: unreadable or not UTF-8
-            self.report(source, f"{name} {error}", start=getattr(error, "location", None)
-                        or yamlfile.Location(1, 1))
+            self.report(
+                source,
+                f"{name} {error}",
+                start=getattr(error, "location", None) or FILE_START,
+            )
             return
         data = document.data
         if not isinstance(data, dict):
@@ -137,21 +148,35 @@ class InvalidInfoYaml(FolderRule):
             self.report(source, f"{name} must be a mapping of keys to values, but it is {kind}")
             return
         for key, location in document.duplicate_keys:
-            self.report(source, f"{name} sets `{key}` twice; YAML keeps only the last value: "
-                        "remove one", start=location)
+            self.report(
+                source,
+                f"{name} sets `{key}` twice; YAML keeps only the last value: remove one",
+                start=location,
+            )
         missing = [key for key in required if key not in data]
         if missing:
-            self.report(source, f"{name} lacks required key{'s' * (len(missing) > 1)} "
-                        f"{', '.join(missing)}", anchor="missing:" + ",".join(missing))
+            self.report(
+                source,
+                f"{name} lacks required key{'s' * (len(missing) > 1)} {', '.join(missing)}",
+                anchor="missing:" + ",".join(missing),
+            )
         for key, value in data.items():
             expected = required.get(key) or OPTIONAL_TYPES.get(key)
             if expected is None or _is_instance(value, expected):
                 continue
-            self.report(source, f"{name}: `{key}` must be {_type_name(expected)}, not "
-                        f"{type(value).__name__}", start=document.value_locations.get(
-                            key, document.location_of(key)))
+            start, end = document.value_span(key)
+            self.report(
+                source,
+                f"{name}: `{key}` must be {_type_name(expected)}, not {type(value).__name__}",
+                start=start,
+                end=end,
+            )
         model_id = data.get("id")
         if isinstance(model_id, str) and model_id != folder.model_id:
-            self.report(source, f"{name}: id `{model_id}` must equal the folder name "
-                        f"`{folder.model_id}`", start=document.value_locations.get(
-                            "id", document.location_of("id")))
+            start, end = document.value_span("id")
+            self.report(
+                source,
+                f"{name}: id `{model_id}` must equal the folder name `{folder.model_id}`",
+                start=start,
+                end=end,
+            )

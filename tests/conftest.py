@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from qaihm_lint.cli import main
+from qaihm_lint.testing import Tree, build_tree
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Findings print paths relative to the cwd, and config is looked up from it: keep every
+    # test away from this repository's own pyproject.toml.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    """A clean synthetic repository with one model folder, ``example``."""
+    return build_tree(tmp_path / "repo")
+
+
+RunCli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        code = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

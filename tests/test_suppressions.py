@@ -1,0 +1,64 @@
+"""``# noqa`` in Python, requirements and YAML; file-level directives; QAI001."""
+
+from __future__ import annotations
+
+from qaihm_lint.testing import INFO_YAML, Tree, lint_paths
+
+WRONG_ID = INFO_YAML.replace("id: example", "id: wrong")
+
+
+def codes(tree: Tree) -> list[str]:
+    return [d.code for d in lint_paths([tree.model()])]
+
+
+def test_yaml_line_noqa(tree: Tree) -> None:
+    tree.write("models/example/info.yaml", WRONG_ID)
+    assert codes(tree) == ["QAI701"]
+    tree.write("models/example/info.yaml", WRONG_ID.replace("id: wrong", "id: wrong  # noqa"))
+    assert codes(tree) == []
+    tree.write(
+        "models/example/info.yaml", WRONG_ID.replace("id: wrong", "id: wrong  # NOQA:QAI701,QAI101")
+    )
+    assert codes(tree) == ["QAI001"]  # QAI101 silenced nothing; QAI701 did its job
+
+
+def test_other_codes_do_not_suppress(tree: Tree) -> None:
+    tree.write("models/example/info.yaml", WRONG_ID.replace("id: wrong", "id: wrong  # noqa: E501"))
+    assert codes(tree) == ["QAI701"]
+
+
+def test_file_level_directive(tree: Tree) -> None:
+    tree.write("models/example/info.yaml", "# qaihm-lint: noqa: QAI701\n" + WRONG_ID)
+    assert codes(tree) == []
+    tree.write("models/example/info.yaml", "# qaihm-lint: noqa: QAI701\n" + INFO_YAML)
+    findings = lint_paths([tree.model()])
+    assert [d.code for d in findings] == ["QAI001"]
+    assert "file-level directive for QAI701" in findings[0].message
+
+
+def test_noqa_inside_a_python_string_is_not_a_directive(tree: Tree) -> None:
+    tree.write("models/example/app.py", 's = "# noqa: QAI701"\n')
+    assert codes(tree) == []  # not a comment: neither used nor unused
+
+
+def test_unknown_code_is_reported(tree: Tree) -> None:
+    tree.write("models/example/app.py", "x = 1  # noqa: QAI999\n")
+    findings = lint_paths([tree.model()])
+    assert [d.code for d in findings] == ["QAI001"]
+    assert "QAI999, which is not a qaihm-lint rule" in findings[0].message
+
+
+def test_codes_of_rules_not_run_are_not_judged(tree: Tree) -> None:
+    tree.write("models/example/app.py", "x = 1  # noqa: QAI701\n")
+    assert [d.code for d in lint_paths([tree.model()], select=["QAI0", "QAI1"])] == []
+
+
+def test_removal_keeps_trailing_comment(tree: Tree) -> None:
+    from qaihm_lint.testing import fix_paths
+
+    app = tree.write("models/example/app.py", "x = 1  # noqa: QAI701  # why\n")
+    fix_paths([tree.model()])
+    assert app.read_text() == "x = 1  # why\n"
+    app.write_text("x = 1  # noqa: QAI701 because of reasons\n")
+    findings = lint_paths([tree.model()])
+    assert findings[0].code == "QAI001" and findings[0].fix is None  # prose would become code
