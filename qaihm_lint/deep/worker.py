@@ -419,7 +419,8 @@ class Worker:
 
         method = "torch.export" if self.manifest else "torch.jit.trace"
         try:
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 if self.manifest:
                     exported = torch.export.export(component, tuple(inputs))
                     traced = exported.module()
@@ -430,6 +431,13 @@ class Worker:
                     traced = exported
         except Exception as exc:
             raise StageFailed(f"{method} failed: {self.describe('trace', exc)}") from exc
+        # The tracer's own warnings name the line that made the trace input-specific.
+        tracer_notes = []
+        for item in caught:
+            if item.category.__name__ == "TracerWarning":
+                text = "TracerWarning: " + str(item.message).splitlines()[0]
+                where = self.relative(item.filename)
+                tracer_notes.append(f"{text} (at {where}:{item.lineno})" if where else text)
         fresh = self.make_inputs(spec, FRESH_SEED)
         with torch.no_grad():
             fresh_eager = _flatten(component(*fresh))
@@ -442,7 +450,6 @@ class Worker:
             verdict = _compare(expected, got)
             if verdict is not None:
                 hint = ""
-                tracer_notes = [note for note in notes if note.startswith("TracerWarning")]
                 if "fresh" in label:
                     hint = (
                         " The traced graph baked in data-dependent control flow (Python `if`/"
