@@ -1,0 +1,61 @@
+"""--changed-since: the CI mode for pull requests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qaihm_lint.testing import Tree, build_tree
+from tests.conftest import RunCli
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _repo(tree: Tree) -> None:
+    build_tree(tree.root, model_id="other")
+    _git(tree.root, "init", "-q")
+    _git(tree.root, "-c", "user.email=a@b.invalid", "-c", "user.name=a", "add", "-A")
+    _git(tree.root, "-c", "user.email=a@b.invalid", "-c", "user.name=a", "commit", "-qm", "base")
+
+
+def test_only_changed_folders_are_checked(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tree)
+    (tree.model("other") / "demo.py").unlink()  # changed since HEAD
+    monkeypatch.chdir(tree.root)
+    code, out, _ = run_cli("--changed-since", "HEAD", "--output-format", "concise", "--no-cache")
+    assert code == 1 and "other has no demo.py" in out
+    # The untouched folder alone: nothing changed there.
+    (tree.model() / "info.yaml").write_text("id: [broken\n")
+    _git(tree.root, "-c", "user.email=a@b.invalid", "-c", "user.name=a", "commit", "-qam", "x")
+    (tree.model("other") / "app.py").write_text(
+        "# edited\n" + (tree.model("other") / "app.py").read_text()
+    )
+    code, out, _ = run_cli("--changed-since", "HEAD", "--output-format", "concise", "--no-cache")
+    assert "example" not in out
+
+
+def test_shared_change_checks_everything(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tree)
+    monkeypatch.chdir(tree.root)
+    (tree.model() / "demo.py").unlink()
+    _git(tree.root, "-c", "user.email=a@b.invalid", "-c", "user.name=a", "commit", "-qam", "x")
+    tree.write("global_requirements.txt", "torch==2.1.0\n")
+    code, out, _ = run_cli("--changed-since", "HEAD", "--output-format", "concise", "--no-cache")
+    assert code == 1 and "example has no demo.py" in out
+
+
+def test_bad_ref_is_a_clear_error(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tree)
+    monkeypatch.chdir(tree.root)
+    code, _, err = run_cli("--changed-since", "no-such-ref")
+    assert code == 2 and "--changed-since no-such-ref" in err and err.count("\n") == 1
