@@ -151,8 +151,25 @@ def run_deep_detailed(
     return result
 
 
+_PROBED: dict[tuple[str, float], dict[str, str]] = {}
+
+
 def probe_interpreter(python: str, explicit: bool = False) -> dict[str, str]:
-    """The worker interpreter's torch/onnx/onnxruntime versions, or DeepError naming the fix."""
+    """The worker interpreter's torch/onnx/onnxruntime versions, or DeepError naming the fix.
+
+    Remembered per interpreter for the life of the process (importing torch takes seconds);
+    an interpreter whose executable changed is probed again.
+    """
+    try:
+        stamp = (python, os.stat(shutil.which(python) or python).st_mtime)
+    except OSError:
+        stamp = (python, 0.0)
+    if stamp not in _PROBED:
+        _PROBED[stamp] = _probe(python, explicit)
+    return dict(_PROBED[stamp])
+
+
+def _probe(python: str, explicit: bool) -> dict[str, str]:
     where = f" in {python}" if explicit else ""
     try:
         completed = subprocess.run(

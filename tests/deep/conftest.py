@@ -21,7 +21,9 @@ MEMORY_LIMIT_MB = 2048
 
 
 @pytest.fixture(autouse=True)
-def _no_real_token(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_real_token(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path_factory.mktemp("qai_hub_ini") / "absent-client.ini"
     monkeypatch.setenv("QAIHUB_CLIENT_INI", str(missing))
 

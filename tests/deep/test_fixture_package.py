@@ -58,7 +58,9 @@ def first_run(cache_dir: Path) -> DeepResult:
 
 
 def by_model(result: DeepResult) -> dict[str, set[tuple[str, str]]]:
-    found: dict[str, set[tuple[str, str]]] = {outcome.folder.model_id: set() for outcome in result.outcomes}
+    found: dict[str, set[tuple[str, str]]] = {
+        outcome.folder.model_id: set() for outcome in result.outcomes
+    }
     for diagnostic in result.diagnostics:
         assert diagnostic.model_id is not None
         found[diagnostic.model_id].add((diagnostic.code, diagnostic.rule))
