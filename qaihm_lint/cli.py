@@ -24,7 +24,13 @@ from qaihm_lint.engine import lint, lint_with_fixes, make_plan
 from qaihm_lint.fixers.apply import WriteError, unified_diff, write_atomic
 from qaihm_lint.report import ReportContext, renderer, statistics_table
 from qaihm_lint.rules import UnknownSelector, all_rules
-from qaihm_lint.workspace import GLOBAL_REQUIREMENTS, Workspace, WorkspaceError, discover
+from qaihm_lint.workspace import (
+    GLOBAL_REQUIREMENTS,
+    Workspace,
+    WorkspaceError,
+    discover,
+    find_package_root,
+)
 
 PROG = "qaihm-lint"
 
@@ -253,6 +259,13 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
+def _default_path() -> Path:
+    """Without PATHs: the whole package found from the current directory (DESIGN §5)."""
+    cwd = Path.cwd()
+    root = find_package_root(cwd)
+    return root if root is not None else cwd
+
+
 def _changed_files(ref: str, cwd: Path) -> list[Path]:
     def git(*command: str) -> str:
         try:
@@ -355,7 +368,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     settings = _settings_from_args(args)
     plan = make_plan(settings)
-    paths = list(args.paths) or [Path.cwd()]
+    paths = list(args.paths) or [_default_path()]
     workspace = discover(paths, settings.exclude)
     if args.changed_since:
         workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))

@@ -359,3 +359,13 @@ def test_color_only_on_a_terminal(tree: Tree, run_cli: RunCli) -> None:
     _break(tree)
     _, out, _ = run_cli(tree.model())
     assert "\x1b[" not in out
+
+
+def test_no_paths_means_the_whole_package_from_the_cwd(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second = build_tree(tree.root, model_id="second")
+    (second.model("second") / "demo.py").unlink()
+    monkeypatch.chdir(tree.model())  # deep inside another model folder
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache")
+    assert code == 1 and "second has no demo.py" in out
