@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +42,12 @@ def _settings_fingerprint(plan: Plan) -> str:
     return "\0".join(parts)
 
 
-def folder_key(folder: ModelFolder, plan: Plan, outside: str) -> str:
+def folder_key(folder: ModelFolder, plan: Plan) -> str:
+    """What the folder's findings depend on inside it (and the settings, the global
+    requirements). Outside files are recorded per entry instead: see ``ResultCache.put``."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(_settings_fingerprint(plan).encode())
     digest.update(folder.layout.value.encode())
-    digest.update(outside.encode())
     if folder.package is not None:
         source = folder.package.global_requirements
         digest.update(_file_digest(source, folder.overlay).encode())
@@ -101,8 +103,11 @@ class ResultCache:
             data = json.loads(self._entry(folder).read_text(encoding="utf-8"))
             if data.get("key") != key:
                 return None
+            for path, digest in data["dependencies"].items():
+                if _file_digest(Path(path), {}) != digest:
+                    return None  # an inherited class or shared file changed
             return [Diagnostic.from_cache(item) for item in data["diagnostics"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def _prepare(self) -> bool:
@@ -118,11 +123,21 @@ class ResultCache:
         self._ready = True
         return True
 
-    def put(self, folder: Path, key: str, diagnostics: list[Diagnostic]) -> None:
+    def put(
+        self,
+        folder: Path,
+        key: str,
+        diagnostics: list[Diagnostic],
+        dependencies: Sequence[Path] = (),
+    ) -> None:
         if not self._prepare():
             return  # a read-only tree simply runs uncached
         payload = json.dumps(
-            {"key": key, "diagnostics": [d.to_cache() for d in diagnostics]},
+            {
+                "key": key,
+                "dependencies": {str(p): _file_digest(p, {}) for p in dependencies},
+                "diagnostics": [d.to_cache() for d in diagnostics],
+            },
             separators=(",", ":"),
         )
         target = self._entry(folder)

@@ -89,6 +89,9 @@ class ModelContext:
     plan: Plan
     # Scratch space shared by the rules of one folder (e.g. the resolved model class).
     memo: dict[str, Any] = field(default_factory=dict)
+    # Files outside the folder the findings depend on: the cache re-checks them before reuse.
+    dependencies: set[Path] = field(default_factory=set)
+    index_used: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -96,7 +99,19 @@ class ModelContext:
 
     @property
     def index(self) -> RepoIndex:
+        self.index_used = True
         return _INDEXES.get(self.folder.package)
+
+    def depend_on(self, path: Path) -> None:
+        """Record that a finding of this folder was computed from ``path`` (outside it)."""
+        self.dependencies.add(path)
+
+    def outside_files(self) -> list[Path]:
+        found = set(self.dependencies)
+        if self.index_used and self.folder.package is not None:
+            found.update(Path(p) for p in self.index.dependencies(self.folder.path))
+        own = self.folder.path
+        return sorted(p for p in found if own not in p.parents)
 
 
 @dataclass
@@ -212,8 +227,19 @@ def _walk_file(
         rule.diagnostics = []
 
 
+@dataclass
+class FolderResult:
+    diagnostics: list[Diagnostic]
+    # Files outside the folder that the diagnostics were computed from.
+    dependencies: list[Path]
+
+
 def check_folder(folder: ModelFolder, plan: Plan) -> list[Diagnostic]:
     """Every enabled rule on one model folder, suppressions applied, sorted."""
+    return check_folder_result(folder, plan).diagnostics
+
+
+def check_folder_result(folder: ModelFolder, plan: Plan) -> FolderResult:
     ctx = ModelContext(folder, plan)
     raw: list[Diagnostic] = []
     model_id = folder.model_id
@@ -242,7 +268,14 @@ def check_folder(folder: ModelFolder, plan: Plan) -> list[Diagnostic]:
         if applicable:
             _walk_file(source, [rule_cls(ctx) for rule_cls in applicable], ctx, raw)
 
-    return apply_suppressions(folder, raw, plan)
+    try:
+        dependencies = ctx.outside_files()
+    except Exception as exc:  # an index failure must not lose the findings already made
+        raw.append(
+            _internal_error(InternalError, folder.path, model_id, exc, plan.settings.verbose)
+        )
+        dependencies = []
+    return FolderResult(apply_suppressions(folder, raw, plan), dependencies)
 
 
 def apply_suppressions(
@@ -301,9 +334,9 @@ def _init_worker(plan: Plan) -> None:
     _WORKER_PLAN = plan
 
 
-def _check_chunk(folders: list[ModelFolder]) -> list[list[Diagnostic]]:
+def _check_chunk(folders: list[ModelFolder]) -> list[FolderResult]:
     assert _WORKER_PLAN is not None
-    return [check_folder(folder, _WORKER_PLAN) for folder in folders]
+    return [check_folder_result(folder, _WORKER_PLAN) for folder in folders]
 
 
 def _chunks(items: Sequence[ModelFolder], jobs: int) -> list[list[ModelFolder]]:
@@ -316,14 +349,14 @@ def effective_jobs(settings: Settings) -> int:
     return settings.jobs if settings.jobs > 0 else (os.cpu_count() or 1)
 
 
-def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, list[Diagnostic]]:
+def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, FolderResult]:
     jobs = effective_jobs(plan.settings)
     # Below a handful of folders the start-up of workers costs more than it saves.
     if jobs <= 1 or len(folders) < 8:
-        return {folder.path: check_folder(folder, plan) for folder in folders}
+        return {folder.path: check_folder_result(folder, plan) for folder in folders}
     chunks = _chunks(folders, jobs)
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    results: dict[Path, list[Diagnostic]] = {}
+    results: dict[Path, FolderResult] = {}
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(chunks)),
         mp_context=multiprocessing.get_context(method),
@@ -331,8 +364,8 @@ def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, lis
         initargs=(plan,),
     ) as pool:
         for chunk, chunk_results in zip(chunks, pool.map(_check_chunk, chunks), strict=False):
-            for folder, diagnostics in zip(chunk, chunk_results, strict=False):
-                results[folder.path] = diagnostics
+            for folder, result in zip(chunk, chunk_results, strict=False):
+                results[folder.path] = result
     return results
 
 
@@ -365,10 +398,7 @@ def _lint_folders(
         if cache is None:
             misses.append(folder)
             continue
-        fingerprint = ""
-        if plan.needs_index and folder.package is not None:
-            fingerprint = _INDEXES.get(folder.package).fingerprint(folder.path)
-        keys[folder.path] = key = folder_key(folder, plan, fingerprint)
+        keys[folder.path] = key = folder_key(folder, plan)
         cached = cache.get(folder.path, key)
         if cached is None:
             misses.append(folder)
@@ -380,10 +410,10 @@ def _lint_folders(
             for folder in misses:
                 _INDEXES.get(folder.package)
         fresh = _check_folders(misses, plan)
-        results.update(fresh)
-        if cache is not None:
-            for path, diagnostics in fresh.items():
-                cache.put(path, keys[path], diagnostics)
+        for path, result in fresh.items():
+            results[path] = result.diagnostics
+            if cache is not None:
+                cache.put(path, keys[path], result.diagnostics, result.dependencies)
     return results, len(folders) - len(misses)
 
 

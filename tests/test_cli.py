@@ -369,3 +369,20 @@ def test_no_paths_means_the_whole_package_from_the_cwd(
     monkeypatch.chdir(tree.model())  # deep inside another model folder
     code, out, _ = run_cli("--output-format", "concise", "--no-cache")
     assert code == 1 and "second has no demo.py" in out
+
+
+def test_cache_entry_is_invalidated_by_a_recorded_outside_file(tree: Tree) -> None:
+    from qaihm_lint.cache import ResultCache, folder_key
+    from qaihm_lint.config import Settings
+    from qaihm_lint.engine import make_plan
+    from qaihm_lint.workspace import discover
+
+    (folder,) = discover([tree.model()]).folders
+    plan = make_plan(Settings())
+    cache = ResultCache(tree.root)
+    shared = tree.write("models/_shared/base.py", "class Base: ...\n")
+    key = folder_key(folder, plan)
+    cache.put(folder.path, key, [], [shared])
+    assert cache.get(folder.path, key) == []
+    shared.write_text("class Base:\n    pass\n")
+    assert cache.get(folder.path, key) is None
