@@ -277,6 +277,8 @@ class _Session:
         self.threads = max(1, (os.cpu_count() or 1) // options.jobs)
         self.lock = threading.Lock()
         self.pending: list[_Pending] = []
+        self.live_pids: set[int] = set()
+        self.cancelled = False
         self.workers_run = 0
         self.jobs_submitted = 0
         self._package_hashes: dict[Path, str] = {}
@@ -288,9 +290,10 @@ class _Session:
     def run(self, folders: Sequence[ModelFolder]) -> DeepResult:
         outcomes = [ModelOutcome(folder) for folder in folders]
         last_poll = 0.0
-        with concurrent.futures.ThreadPoolExecutor(
+        pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.options.jobs, thread_name_prefix="qaihm-deep"
-        ) as pool:
+        )
+        try:
             futures = [pool.submit(self.check_model, outcome) for outcome in outcomes]
             remaining = set(futures)
             # Compile jobs are polled here, while other models still run locally.
@@ -310,6 +313,17 @@ class _Session:
                     self.poll_once()
             for future in futures:
                 future.result()  # an internal error here is a bug: let the CLI report it
+        except BaseException:
+            # Ctrl-C or a bug: workers live in their own sessions, so no signal reaches them
+            # unless we send it.
+            self.cancelled = True
+            with self.lock:
+                live = list(self.live_pids)
+            for pid in live:
+                _kill_group(pid)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         diagnostics = [found for outcome in outcomes for found in diagnostics_for(outcome)]
         diagnostics.sort(key=Diagnostic.sort_key)
         self.summarise(outcomes)
@@ -402,6 +416,9 @@ class _Session:
                         cached_compile.append(entry["record"])
         if local is not None and not missing:
             outcome.records = list(local["records"]) + cached_compile
+            if self.hub is not None:
+                traced = set(_traced_components(local["records"]))
+                outcome.records.extend(_compile_skips(local["records"], traced))
             for record in outcome.records:
                 self.report(model_id, record, cached=True)
             self.progress.model_finished(model_id, cached=True)
@@ -416,6 +433,8 @@ class _Session:
             if cacheable:
                 self.cache.put(key, {"records": records})
             if self.hub is not None:
+                compiled = {artifact.get("component") for artifact in artifacts}
+                outcome.records.extend(_compile_skips(records, compiled))
                 for artifact in artifacts:
                     component = artifact.get("component")
                     targets = [
@@ -505,6 +524,8 @@ class _Session:
             self.report(model_id, record)
             return [record], [], False
         os.close(write_fd)
+        with self.lock:
+            self.live_pids.add(process.pid)
         records: list[dict[str, Any]] = []
         artifacts: list[dict[str, Any]] = []
         current: tuple[str, str | None] = ("import", None)
@@ -516,7 +537,7 @@ class _Session:
         buffer = b""
         deadline = time.monotonic() + self.options.timeout
         try:
-            while True:
+            while not self.cancelled:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     timed_out = True
@@ -559,7 +580,7 @@ class _Session:
         finally:
             selector.close()
             os.close(read_fd)
-            if timed_out:
+            if timed_out or self.cancelled:
                 _kill_group(process.pid)
             try:
                 returncode = process.wait(timeout=30)
@@ -568,6 +589,8 @@ class _Session:
                 returncode = process.wait()
             # Whatever the model started (servers, pools) dies with it.
             _kill_group(process.pid)
+            with self.lock:
+                self.live_pids.discard(process.pid)
         stage, component = current
         if timed_out:
             record = _record(
@@ -740,6 +763,23 @@ def _record(
     if url is not None:
         record["url"] = url
     return record
+
+
+def _compile_skips(
+    records: Sequence[Mapping[str, Any]], compiled: set[str | None]
+) -> list[dict[str, Any]]:
+    """Compile-stage verdicts for the components that had nothing to submit (for junit)."""
+    skips = []
+    for record in records:
+        if record["stage"] != "forward" or record.get("component") in compiled:
+            continue
+        why = (
+            "precompiled: nothing to compile"
+            if record["status"] == "skip"
+            else "not compiled: an earlier stage failed"
+        )
+        skips.append(_record("compile", record.get("component"), "skip", why))
+    return skips
 
 
 def _traced_components(records: Sequence[Mapping[str, Any]]) -> list[str | None]:

@@ -192,15 +192,23 @@ class Worker:
             missing = exc.filename or ""
             return f"{text}. A model asset is missing{f': {missing}' if missing else ''}."
         if isinstance(exc, ModuleNotFoundError) and stage == "import":
-            requirements = self.repo_root / "qai_hub_models" / "models" / self.model_id
-            requirements = requirements / "requirements.txt"
-            hint = (
-                f"pip install -r {requirements}"
-                if requirements.is_file()
-                else f"install the package that provides {exc.name!r}"
-            )
-            return f"{text}. A dependency is missing from this environment: {hint}."
+            return f"{text}. {self.missing_module_hint(exc, where)}"
         return text
+
+    def missing_module_hint(self, exc: ModuleNotFoundError, where: str) -> str:
+        folder = f"qai_hub_models/models/{self.model_id}/"
+        requirements = self.repo_root / folder / "requirements.txt"
+        model_hint = f"pip install -r {requirements}" if requirements.is_file() else ""
+        if where and not where.startswith(folder):
+            # Raised by the package's shared code: the model's requirements will not help alone.
+            also = f", then {model_hint}" if model_hint else ""
+            return (
+                f"{exc.name!r} is needed by qai_hub_models itself, not only this model: install "
+                f"the package's own dependencies into this interpreter (pip install -e "
+                f"{self.repo_root}, or --python an environment that has them){also}."
+            )
+        hint = model_hint or f"install the package that provides {exc.name!r}"
+        return f"A dependency of the model is missing from this environment: {hint}."
 
     def relative(self, filename: str) -> str:
         """``filename`` relative to the checked tree's root, or '' when outside it."""
@@ -309,8 +317,8 @@ class Worker:
         artifact: dict[str, Any] | None = None
         if "trace" in self.groups:
             try:
-                with self.stage("trace", name) as notes:
-                    artifact = self.trace(component, name, spec, inputs, eager, notes)
+                with self.stage("trace", name):
+                    artifact = self.trace(component, name, spec, inputs, eager)
             except StageFailed:
                 artifact = None
         if "onnx" in self.groups:
@@ -413,7 +421,6 @@ class Worker:
         spec: Mapping[str, tuple[tuple[int, ...], str]],
         inputs: Sequence[Any],
         eager: Sequence[Any],
-        notes: list[str],
     ) -> dict[str, Any] | None:
         import torch
 
