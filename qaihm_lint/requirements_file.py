@@ -323,9 +323,11 @@ class RequirementSet:
     root: RequirementsFile
     files: list[RequirementsFile] = field(default_factory=list)
     problems: list[IncludeProblem] = field(default_factory=list)
+    # Every line in the order pip reads them (an included file's lines at its ``-r`` line).
+    ordered: list[RequirementLine] = field(default_factory=list)
 
     def requirements(self) -> list[RequirementLine]:
-        return [line for file in self.files for line in file.requirements()]
+        return [line for line in self.ordered if line.requirement is not None]
 
     def invalid_lines(self) -> list[RequirementLine]:
         return [line for file in self.files for line in file.lines if line.error is not None]
@@ -359,6 +361,7 @@ def load_set(source: SourceFile, boundary: Path,
         result.files.append(file)
         seen[_key(file.source.path)] = file
         for line in file.lines:
+            result.ordered.append(line)
             if line.option not in ("-r", "--requirement") or line.option_value is None:
                 continue
             target = (file.source.path.parent / line.option_value).resolve()

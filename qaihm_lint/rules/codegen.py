@@ -164,7 +164,8 @@ FIELDS: dict[str, Checker] = {
     "python_version_less_than_reason": _optional(_str),
     "enable_pt2": _bool,
 }
-# Default export devices of the releases that use code-gen.yaml (scorecard/device.py).
+# CANARY_DEVICES of the 0.46.1 release (scorecard/device.py), for packages that do not ship
+# that file; when it exists but cannot be resolved statically, default_device is not checked.
 FALLBACK_CANARY_DEVICES = frozenset({"Samsung Galaxy S25 (Family)", "Snapdragon X Elite CRD"})
 
 _ANNOTATION_CHECKERS: dict[str, Checker] = {
@@ -274,7 +275,8 @@ def schema_for(package: Package | None) -> Schema:
                       for name, annotation in names.items()}
             origin = "configs/code_gen_yaml.py"
         device_key = _stat_key(package.root / "scorecard" / "device.py")
-        canary = _canary_devices(device_key) if device_key is not None else None
+        canary = _canary_devices(device_key) if device_key is not None else \
+            FALLBACK_CANARY_DEVICES
     return Schema(fields, canary, origin)
 
 
