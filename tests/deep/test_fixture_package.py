@@ -203,3 +203,16 @@ def test_plain_progress_lines(tmp_path: Path, capfd: pytest.CaptureFixture[str])
     assert "deep: good import ok" in captured.err
     assert "deep: good forward ok" in captured.err
     assert "trace" not in captured.err.replace("qaihm", "")
+
+
+def test_live_progress_table(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("rich")
+    run_deep(
+        folders_of(FIXTURE_REPO, "good", "output_mismatch"),
+        options(tmp_path, stages=frozenset({"load"}), progress=True),
+    )
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert "qaihm-lint --deep: 2/2 models, 1 failure(s)" in captured.err
+    assert "output_mismatch" in captured.err and "✗" in captured.err and "✓" in captured.err
