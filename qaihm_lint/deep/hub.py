@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qaihm_lint.deep.common import CONFIGURE_HINT, INSTALL_HINT, DeepError
 
@@ -391,3 +391,9 @@ def wait_briefly(seconds: float) -> None:
     """Sleep used between polls; a function so tests can see it is bounded."""
     if seconds > 0:
         time.sleep(seconds)
+
+
+if TYPE_CHECKING:
+    # mypy proves here that both implementations satisfy the interface.
+    def _conforms(real: QaiHubClient, fake: FakeHubClient) -> tuple[HubClient, HubClient]:
+        return real, fake

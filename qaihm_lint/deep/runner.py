@@ -387,6 +387,11 @@ class _Session:
         folder = outcome.folder
         model_id = folder.model_id
         self.progress.model_started(model_id)
+        if folder.is_card_only:
+            # A published card without code: nothing can run; the static rules speak for it.
+            outcome.cached = False
+            self.progress.model_finished(model_id, cached=False)
+            return
         if folder.package is None:
             outcome.cached = False
             outcome.records.append(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qaihm_lint.deep import DeepError, DeepOptions, run_deep
+from qaihm_lint.deep import DeepError, DeepOptions, run_deep, run_deep_detailed
 from qaihm_lint.deep.common import normalise_groups
 from qaihm_lint.workspace import Layout, ModelFolder
 from tests.deep.conftest import FIXTURE_REPO, folders_of
@@ -99,3 +99,14 @@ def test_worker_module_usage_error() -> None:
         check=False,
     )
     assert completed.returncode == 2 and "usage" in completed.stderr
+
+
+@pytest.mark.deep
+def test_card_only_folder_runs_nothing(fixture_copy: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    card = fixture_copy / "qai_hub_models/models/card_only"
+    card.mkdir()
+    (card / "info.yaml").write_text("id: card_only\n")
+    options = DeepOptions(compile=False, progress=False, cache_dir=tmp_path)
+    result = run_deep_detailed(folders_of(fixture_copy, "card_only"), options)
+    assert result.diagnostics == [] and result.workers_run == 0
