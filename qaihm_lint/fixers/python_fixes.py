@@ -208,9 +208,11 @@ def _fix_leading_comma(params: cst.Parameters) -> cst.Parameters:
 
 
 def _at(row: int, column: int, kinds: tuple[type[cst.CSTNode], ...],
-        change: Callable[[cst.CSTNode], cst.CSTNode]) -> Transform:
+        change: Callable[[cst.CSTNode], cst.CSTNode],
+        accept: Callable[[cst.CSTNode], bool] = lambda node: True) -> Transform:
     """Apply ``change`` to the node of one of ``kinds`` that starts at row/column (1-based,
-    columns in characters, as the ``ast`` walk reported)."""
+    columns in characters, as the ``ast`` walk reported) and that ``accept`` takes: calls
+    chained on calls (``torch.load(p).to(d)``) start at the same place."""
 
     class Rewriter(cst.CSTTransformer):
         METADATA_DEPENDENCIES = (PositionProvider,)
@@ -221,7 +223,7 @@ def _at(row: int, column: int, kinds: tuple[type[cst.CSTNode], ...],
 
         def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode
                      ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
-            if self.done or not isinstance(original, kinds):
+            if self.done or not isinstance(original, kinds) or not accept(original):
                 return updated
             position = self.get_metadata(PositionProvider, original, None)
             if not isinstance(position, CodeRange):
@@ -247,7 +249,19 @@ def add_map_location(row: int, column: int) -> Transform:
             return node
         return append_keyword(node, "map_location", '"cpu"')
 
-    return _at(row, column, (cst.Call,), change)
+    def accept(node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Call) and _callee_last(node) == "load"
+
+    return _at(row, column, (cst.Call,), change, accept)
+
+
+def _callee_last(call: cst.Call) -> str:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    if isinstance(func, cst.Name):
+        return func.value
+    return ""
 
 
 def append_keyword(call: cst.Call, keyword: str, value: str) -> cst.Call:
@@ -293,7 +307,11 @@ def cuda_to_cpu(row: int, column: int) -> Transform:
                                      args=[])
         return node
 
-    return _at(row, column, (cst.SimpleString, cst.Call), change)
+    def accept(node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.SimpleString) or (
+            isinstance(node, cst.Call) and _callee_last(node) == "cuda")
+
+    return _at(row, column, (cst.SimpleString, cst.Call), change, accept)
 
 
 def add_trace_marker(function_name: str) -> Transform:

@@ -1,0 +1,191 @@
+"""The model's unit tests (QAI601, QAI602)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import ClassVar
+
+from qaihm_lint.diagnostics import Applicability, Location
+from qaihm_lint.index import dotted
+from qaihm_lint.rules.base import Invalid, PythonRule, Valid
+from qaihm_lint.sources import SourceError
+from qaihm_lint.workspace import Layout, ModelFolder
+
+# Tests that check the PyTorch model's outputs under another name than test_task (end-to-end
+# app tests, numerical checks against reference outputs, accuracy tests): the guide's intent.
+_TASK_LIKE = re.compile(
+    r"^test_(task|app(_|$)|.*_app(_|$)|.*e2e|.*end_to_end|.*numeric|.*accuracy|.*transcri|"
+    r".*translat|.*off_target|.*output|.*synthes|.*sample|.*consisten|.*matches|.*reference|"
+    r".*predict)")
+_TRACE_CALLS = ("convert_to_torchscript", "trace")
+
+
+def _marks(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Marker names on a test (``trace`` for ``@pytest.mark.trace``)."""
+    found = set()
+    for decorator in function.decorator_list:
+        name = dotted(decorator)
+        if ".mark." in f".{name}" or name.startswith("mark."):
+            found.add(name.rsplit(".", 1)[-1])
+    return found
+
+
+def _module_marks(tree: ast.Module) -> set[str]:
+    """``pytestmark = pytest.mark.x`` (or a list of marks) applies to every test."""
+    found: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "pytestmark" for t in statement.targets):
+            values = statement.value.elts if isinstance(statement.value, (ast.List, ast.Tuple)) \
+                else [statement.value]
+            found.update(dotted(v).rsplit(".", 1)[-1] for v in values)
+    return found
+
+
+def _tests(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    tests: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                statement.name.startswith("test"):
+            tests.append(statement)
+        elif isinstance(statement, ast.ClassDef) and statement.name.startswith("Test"):
+            tests.extend(s for s in statement.body if isinstance(
+                s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name.startswith("test"))
+    return tests
+
+
+def _is_llm(folder: ModelFolder) -> bool:
+    """LLM folders (``model_type_llm: true``) are tested through the shared chat / Genie
+    tooling (config, CLI, compile tests); none of them has the per-model trio, by design."""
+    from qaihm_lint import yamlfile
+
+    for name in (Layout.INFO.value, Layout.MANIFEST.value):
+        source = folder.file(name)
+        if source is None:
+            continue
+        try:
+            data = yamlfile.load(source).data
+        except SourceError:
+            return False
+        return isinstance(data, dict) and data.get("model_type_llm") is True
+    return False
+
+
+class MissingTest(PythonRule):
+    code = "QAI601"
+    slug = "missing-test"
+    summary = ("test.py lacks test_task / test_trace / test_demo (info.yaml layout; the "
+               "manifest layout has no trace tests).")
+    why = (
+        "The guide's three tests: the PyTorch model is accurate (test_task), its TorchScript "
+        "trace matches it (test_trace, marked @pytest.mark.trace), and the demo runs "
+        "(test_demo). A task test may carry another name when it checks the model's outputs "
+        "(`test_e2e_numerical`, `test_<x>_app`); precompiled models have nothing to trace."
+    )
+    needs_index: ClassVar[bool] = True
+    files = ("test.py",)
+    valid = (
+        Valid(),
+        Valid("import pytest\n\n\ndef test_e2e_numerical():\n    pass\n\n\n"
+              "@pytest.mark.trace\ndef test_trace():\n    pass\n\n\n"
+              "def test_demo():\n    pass\n", path="test.py",
+              note="A task test under another name."),
+        Valid(path="test.py", layout=Layout.MANIFEST,
+              note="The manifest layout: test_task and test_demo."),
+        Valid("def test_create_genie_config():\n    pass\n", path="test.py",
+              files={"info.yaml": "id: example\nname: Example\nmodel_type_llm: true\n"},
+              note="LLMs are tested through the shared chat tooling."),
+    )
+    invalid = (
+        Invalid("import pytest\n\n\ndef test_task():\n    pass\n\n\n"
+                "@pytest.mark.trace\ndef test_trace():\n    pass\n", path="test.py"),
+        Invalid("def test_task():\n    pass\n\n\ndef test_demo():\n    pass\n", path="test.py"),
+        Invalid("def test_demo():\n    pass\n", path="test.py", layout=Layout.MANIFEST),
+        Invalid("def test_synthesized_audio():\n    pass\n", path="test.py",
+                layout=Layout.MANIFEST, note="A task test, but no demo test."),
+    )
+
+    def end_file(self) -> None:
+        from qaihm_lint.rules._analysis import analyse
+
+        if _is_llm(self.folder):
+            return
+        tree = self.source.tree
+        tests = _tests(tree)
+        names = [t.name for t in tests]
+        module_marks = _module_marks(tree)
+        required: list[tuple[str, bool]] = [
+            ("test_task", any(_TASK_LIKE.match(n) for n in names)),
+            # Without demo.py there is nothing to test (QAI101 reports the missing demo).
+            ("test_demo", any(n.startswith("test_demo") for n in names)
+             or not self.folder.has("demo.py")),
+        ]
+        if self.folder.layout is Layout.INFO:
+            analysis = analyse(self.ctx)
+            if analysis.kind in ("pytorch", "collection"):
+                traced = any(t.name.startswith("test_trace") or "trace" in _marks(t)
+                             for t in tests) or "trace" in module_marks
+                required.insert(1, ("test_trace", traced))
+        end = Location(1, len(self.source.line(1)) + 1)
+        for name, present in required:
+            if present:
+                continue
+            what = {
+                "test_task": "a test of the PyTorch model's accuracy on sample data",
+                "test_trace": "a test that the TorchScript trace matches the model, marked "
+                "@pytest.mark.trace",
+                "test_demo": "a test that runs the demo (`main(is_test=True)`)",
+            }[name]
+            self.report(self.source, f"test.py of {self.folder.model_id} has no {name}: add "
+                        f"{what}", start=Location(1, 1), end=end, anchor=f"missing:{name}")
+
+
+class TraceTestWithoutMarker(PythonRule):
+    code = "QAI602"
+    slug = "trace-test-without-marker"
+    summary = "test_trace lacks `@pytest.mark.trace`."
+    why = (
+        "CI selects and schedules the slow tracing tests by their marker; an unmarked trace "
+        "test runs with the quick unit tests (or is skipped where tracing is deselected)."
+    )
+    fix_applicability = Applicability.SAFE
+    fix_note = "Adds `@pytest.mark.trace` above the test, and `import pytest` when missing."
+    files = ("test.py",)
+    valid = (
+        Valid(path="test.py"),
+        Valid("import pytest\n\npytestmark = [pytest.mark.trace]\n\n\n"
+              "def test_trace():\n    pass\n", path="test.py"),
+        Valid("from pytest import mark\n\n\n@mark.parametrize('x', [1])\n@mark.trace\n"
+              "def test_trace(x):\n    pass\n", path="test.py"),
+    )
+    invalid = (
+        Invalid("from qai_hub_models.models.example.model import ExampleModel\n\n\n"
+                "def test_task():\n    pass\n\n\n"
+                "# Trace the model.\ndef test_trace():\n    pass\n", path="test.py",
+                fixed="from qai_hub_models.models.example.model import ExampleModel\n"
+                "import pytest\n\n\n"
+                "def test_task():\n    pass\n\n\n"
+                "# Trace the model.\n@pytest.mark.trace\ndef test_trace():\n    pass\n"),
+        Invalid("import pytest\n\n\n@pytest.mark.skip(reason='slow')\n"
+                "def test_trace():\n    pass\n", path="test.py",
+                fixed="import pytest\n\n\n@pytest.mark.trace\n@pytest.mark.skip(reason='slow')\n"
+                "def test_trace():\n    pass\n"),
+    )
+
+    def end_file(self) -> None:
+        from qaihm_lint.fixers.python_fixes import add_trace_marker
+
+        tree = self.source.tree
+        if "trace" in _module_marks(tree):
+            return
+        for statement in tree.body:
+            if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) or \
+                    not statement.name.startswith("test_trace"):
+                continue
+            if "trace" in _marks(statement):
+                continue
+            self.report_here(
+                statement, f"{statement.name} is not marked: add @pytest.mark.trace so CI "
+                "schedules it with the tracing tests",
+                fix=self.cst_fix(add_trace_marker(statement.name), "add @pytest.mark.trace"))
