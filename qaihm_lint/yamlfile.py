@@ -17,6 +17,7 @@ from qaihm_lint.sources import SourceError, SourceFile
 
 MAX_ALIASES = 64
 MAX_YAML_BYTES = 1_000_000
+MAX_FLOW_DEPTH = 200
 
 
 class YamlError(SourceError):
@@ -64,6 +65,23 @@ def _check_aliases(text: str) -> None:
         return  # the real parse below reports it with its location
 
 
+def _check_depth(text: str) -> None:
+    """Refuse deep flow nesting (``[[[[...``) before PyYAML's scanner, which is quadratic in it,
+    spends seconds reaching its recursion limit."""
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return
+    depth = 0
+    for index, character in enumerate(text):
+        if character in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                row = text.count("\n", 0, index) + 1
+                column = index - (text.rfind("\n", 0, index) + 1) + 1
+                raise YamlError("is nested too deeply to parse", Location(row, column))
+        elif character in "]}" and depth:
+            depth -= 1
+
+
 def load(source: SourceFile) -> YamlDocument:
     """Parse ``source`` as one YAML document; raises YamlError (a SourceError) with a location."""
     cached = source.memo.get("yaml")
@@ -84,8 +102,16 @@ def _load(source: SourceFile) -> YamlDocument:
     if len(source.data) > MAX_YAML_BYTES:
         raise YamlError(f"is too large ({len(source.data):,} bytes)")
     text = source.text
+    _check_depth(text)
+    try:
+        # The reader rejects control characters as soon as it is built.
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise YamlError(
+            f"is not valid YAML: {exc.reason} (character #x{exc.character:04x})",
+            source.location(exc.position),
+        ) from exc
     _check_aliases(text)
-    loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
