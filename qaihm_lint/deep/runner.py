@@ -565,11 +565,17 @@ class _Session:
                         deadline = time.monotonic() + self.options.timeout
                         self.progress.stage_started(model_id, current[0], current[1])
                     elif kind == "result":
+                        message = event.get("message", "")
+                        if message.startswith("EOFError"):
+                            # The question it asked is the model's last output.
+                            question = _last_line(log_path)
+                            if question:
+                                message += f" It asked: {question!r}"
                         record = _record(
                             event["stage"],
                             event.get("component"),
                             event["status"],
-                            event.get("message", ""),
+                            message,
                             code=event.get("code"),
                             seconds=event.get("seconds"),
                         )
@@ -795,6 +801,17 @@ def _next_stage(stage: str) -> str:
     order = ("import", "from_pretrained", "input_spec", "forward", "trace", "onnx")
     index = order.index(stage) if stage in order else len(order) - 1
     return order[min(index + 1, len(order) - 1)]
+
+
+def _last_line(log_path: Path) -> str:
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+            tail = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
 
 
 def _kill_group(pid: int) -> None:

@@ -188,6 +188,12 @@ class Worker:
                 f"{text}. This is a network error: fetching{url} failed. Deep mode downloads "
                 "nothing itself; run it where the model's assets are reachable or already cached."
             )
+        if isinstance(exc, EOFError):
+            return (
+                f"{text}. The model waited for an answer on stdin, which deep workers do not "
+                "have: it asked a question (typically whether to download or clone something). "
+                "Loading must work non-interactively."
+            )
         if isinstance(exc, FileNotFoundError):
             missing = exc.filename or ""
             return f"{text}. A model asset is missing{f': {missing}' if missing else ''}."
