@@ -251,6 +251,9 @@ def uses_name(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bo
     return False
 
 
+_SELF_CHECKED = frozenset({"get_input_spec", "get_output_names", "from_pretrained"})
+
+
 def method_info(node: ast.FunctionDef | ast.AsyncFunctionDef) -> MethodInfo:
     decorators = tuple(dotted(d) for d in node.decorator_list)
     info = MethodInfo(
@@ -264,7 +267,8 @@ def method_info(node: ast.FunctionDef | ast.AsyncFunctionDef) -> MethodInfo:
     abstract = info.is_abstract or body_is_stub(node.body)
     positional = [*node.args.posonlyargs, *node.args.args]
     uses_first = True
-    if positional and not info.is_static:
+    # Whether the body needs its instance only matters where a fix may drop it.
+    if positional and not info.is_static and node.name in _SELF_CHECKED:
         uses_first = uses_name(node, positional[0].arg)
     return MethodInfo(
         info.name, info.lineno, info.col, decorators, info.params, not abstract, "def", uses_first
@@ -429,13 +433,33 @@ def summarise(name: str, path: str, tree: ast.Module, digest: str, is_package: b
                     bind(
                         target.id, Binding("value", value=statement.value, lineno=statement.lineno)
                     )
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.ClassDef):
-                    info.nested_classes.append(_class_info(inner, name, path, top_level=False))
+    for function in _statements(tree.body, functions_only=True):
+        for inner in _statements(getattr(function, "body", [])):
+            if isinstance(inner, ast.ClassDef):
+                info.nested_classes.append(_class_info(inner, name, path, top_level=False))
     info.star_imports = tuple(stars)
     return info
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(body: list[ast.stmt], functions_only: bool = False) -> Iterator[ast.AST]:
+    """Statements nested in ``body`` (blocks of compound statements, not expressions: far
+    cheaper than ``ast.walk``). ``functions_only``: the outermost function definitions, found
+    at module level or in classes and compound statements."""
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if not functions_only or is_function:
+            yield node
+        if functions_only and is_function:
+            continue
+        for block in _BLOCKS:
+            children = getattr(node, block, None)
+            if isinstance(children, list):
+                stack.extend(reversed(children))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,6 +532,7 @@ class Resolver:
         self.package_root = package_root
         self._modules: dict[str, ModuleInfo | None] = {}
         self._mros: dict[str, Mro] = {}
+        self._views: dict[str, list[FolderView]] = {}
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -670,8 +695,8 @@ class Resolver:
                 unresolved.append(base)
         by_key: dict[str, ClassInfo] = {}
         sequences: list[list[str]] = []
-        for base in base_classes:
-            sub = self.mro(base)
+        for base_cls in base_classes:
+            sub = self.mro(base_cls)
             external.extend(e for e in sub.external if e not in external)
             unresolved.extend(u for u in sub.unresolved if u not in unresolved)
             keys = []
@@ -788,20 +813,41 @@ class RepoIndex(Resolver):
         return index
 
     def view(self, folder: ModelFolder) -> FolderView:
-        return FolderView(self, folder)
+        """The index seen from ``folder``. The views of a folder are remembered until
+        ``dependencies`` collects what they read."""
+        view = FolderView(self, folder)
+        self._views.setdefault(str(folder.path), []).append(view)
+        return view
 
     def __getstate__(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        state = dict(self.__dict__)
+        state["_views"] = {}  # per-run bookkeeping of this process, not part of the index
+        return state
 
     # -- dependencies ------------------------------------------------------------------------
 
     def dependencies(self, model_folder: Path) -> set[str]:
-        """Files outside the folder whose content the folder's findings depend on: the
-        modules its classes inherit from and the modules its names are imported from."""
+        """Files outside the folder whose content the folder's findings depend on.
+
+        After the folder's rules ran in this process, exactly the files their resolutions
+        read (and forgets those views); otherwise the modules its classes inherit from and
+        the modules its names are imported from, resolved now.
+        """
+        own = str(model_folder) + os.sep
+        views = self._views.pop(str(model_folder), None)
+        touched: set[str] = set()
+        if views:
+            for view in views:
+                touched.update(view.touched)
+        else:
+            touched = self._collect(model_folder)
+        return {p for p in touched if not p.startswith(own)}
+
+    def _collect(self, model_folder: Path) -> set[str]:
         from qaihm_lint.workspace import Layout, ModelFolder
 
         folder = ModelFolder(model_folder, Layout.INFO, None)
-        view = self.view(folder)
+        view = FolderView(self, folder)
         collect_dependencies(view, folder)
         own = str(model_folder) + os.sep
         return {p for p in view.touched if not p.startswith(own)}
@@ -811,7 +857,7 @@ class RepoIndex(Resolver):
         if self.package_root is None:
             return ""
         digest = hashlib.blake2b(digest_size=16)
-        for path in sorted(self.dependencies(model_folder)):
+        for path in sorted(self._collect(model_folder)):
             digest.update(path.encode() + b"\0")
             info = self._file_digest(path)
             digest.update(info.encode() + b"\0")
@@ -839,7 +885,7 @@ class RepoIndex(Resolver):
         target = str(path.resolve())
         found = []
         for folder in Package(self.package_root).model_folders():
-            deps = {str(Path(p).resolve()) for p in self.dependencies(folder)}
+            deps = {str(Path(p).resolve()) for p in self._collect(folder)}
             if target in deps:
                 found.append(folder)
         return found

@@ -9,7 +9,7 @@ unchanged (no fix is offered then).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -221,8 +221,8 @@ def _at(row: int, column: int, kinds: tuple[type[cst.CSTNode], ...],
             super().__init__()
             self.done = False
 
-        def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode
-                     ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
+        def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode  # type: ignore[override]
+                     ) -> cst.CSTNode:
             if self.done or not isinstance(original, kinds) or not accept(original):
                 return updated
             position = self.get_metadata(PositionProvider, original, None)

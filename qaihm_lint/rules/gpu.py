@@ -57,7 +57,8 @@ class HardcodedCuda(PythonRule):
         Valid("def place(x, device):\n    if device == \"cuda\":\n        return x\n"
               "    return x.to(device)\n"),
         Valid("import torch\n\n\ndef load(gpu_id: int = -1):\n"
-              "    return torch.device(\"cpu\") if gpu_id < 0 else torch.device(\"cuda\", gpu_id)\n",
+              "    return torch.device(\"cpu\") if gpu_id < 0 else "
+              "torch.device(\"cuda\", gpu_id)\n",
               note="The GPU only on the caller's explicit request; the default is the CPU."),
     )
     invalid = (
@@ -69,8 +70,9 @@ class HardcodedCuda(PythonRule):
                 fixed="import torch\n\nDEVICE = torch.device('cpu')\n"),
     )
 
-    def _guarded(self, node: ast.AST) -> bool:
-        chain = [*self.ancestors, node]
+    def _guarded(self, *path: ast.AST) -> bool:
+        """Whether the node at the end of ``path`` (below the current ancestors) is guarded."""
+        chain = [*self.ancestors, *path]
         for i, ancestor in enumerate(chain[:-1]):
             child = chain[i + 1]
             if isinstance(ancestor, (ast.If, ast.IfExp, ast.While)) and child is not \
@@ -106,25 +108,27 @@ class HardcodedCuda(PythonRule):
                              "`torch.cuda.is_available()`",
                              fix=self._fix(node, "use .cpu()"))  # type: ignore[arg-type]
             return
-        for value in [*node.args, *(k.value for k in node.keywords)]:
-            self._check_string(value)
+        for arg in node.args:
+            self._check_string(arg, node)
+        for keyword in node.keywords:
+            self._check_string(keyword.value, node, keyword)
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        self._check_string(node.value)
+        self._check_string(node.value, node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
-            self._check_string(node.value)
+            self._check_string(node.value, node)
 
     def visit_arguments(self, node: ast.arguments) -> None:
         for default in [*node.defaults, *(d for d in node.kw_defaults if d is not None)]:
-            self._check_string(default)
+            self._check_string(default, node)
 
-    def _check_string(self, value: ast.AST) -> None:
+    def _check_string(self, value: ast.AST, *parents: ast.AST) -> None:
         if not (isinstance(value, ast.Constant) and isinstance(value.value, str) and
                 _CUDA.fullmatch(value.value)):
             return
-        if self._guarded(value):
+        if self._guarded(*parents, value):
             return
         self.report_here(value, f"device {value.value!r} is hard-coded; models must run on CPU: "
                          "choose the device with `torch.cuda.is_available()` (or use "

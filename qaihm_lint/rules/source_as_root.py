@@ -118,7 +118,7 @@ def _bind_arguments(view: FolderView, use_module: str, source: SourceFile, node:
         if keyword.arg is None:
             return {}
         keywords[keyword.arg] = Argument(keyword.value, use_module, str(source.path), scopes)
-    bound = dict(zip(_PARAMS, positional))
+    bound = dict(zip(_PARAMS, positional, strict=False))
     bound.update(keywords)
     return bound
 
@@ -635,6 +635,9 @@ class SourceAsRootMissingPatch(_SourceAsRootRule):
             for item in items:
                 if not isinstance(item, str) or not os.path.isabs(item):
                     continue
+                if Path(item).parent.parent != self.folder.path and \
+                        Path(item).parent != self.folder.path:
+                    self.ctx.depend_on(Path(item))  # a patch named by a _shared constant
                 if not os.path.exists(item):
                     self.report_use(use, _report_node(use, "source_repo_patches"),
                                     f"SourceAsRoot patch {_shown(view, item)} does not exist: "
