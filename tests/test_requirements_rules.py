@@ -412,3 +412,52 @@ def test_models_conflicting_with_global_are_left_to_qai302(tmp_path: Path) -> No
     tree = build_tree(tmp_path, {"requirements.txt": "torch==2.0.0\nfvcore==0.1.5\n"},
                       other_models={"second": {"requirements.txt": "fvcore==0.1.4\n"}})
     assert codes(lint_paths([tree.package], select=["QAI306"])) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The YAML line fixers, as properties.
+
+_keys = st.sampled_from(["is_aimet", "check_trace", "skip_export", "inference_metrics"])
+_values = st.sampled_from(["true", "false", "psnr", "'quoted # not a comment'", "3"])
+_flag_values = st.sampled_from([None, "false", "False", "no", "true", "off"])
+
+
+@given(st.lists(st.tuples(_keys, _values, _comments), max_size=4, unique_by=lambda t: t[0]),
+       _flag_values, st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_setting_the_flag_changes_only_its_line(entries: list[tuple[str, str, str]],
+                                                flag: str | None, newline: str,
+                                                final_newline: bool) -> None:
+    import yaml
+
+    from qaihm_lint import yamlfile
+    from qaihm_lint.fixers.edits import apply_edits
+    from qaihm_lint.fixers.text_fixes import remove_top_level_key, set_top_level_true
+
+    lines = ["# code-gen settings"] + [f"{k}: {v}{c}" for k, v, c in entries]
+    if flag is not None:
+        lines.insert(1, f"{FLAG}: {flag}  # why")
+    text = newline.join(lines) + (newline if final_newline else "")
+    source = SourceFile(Path("/virtual/code-gen.yaml"), text.encode())
+    document = yamlfile.load(source)
+    edit = set_top_level_true(source, document, FLAG)
+    assert edit is not None
+    fixed = apply_edits(text, source, [edit])
+    data = yaml.safe_load(fixed)
+    assert data[FLAG] is True
+    assert {k: v for k, v in data.items() if k != FLAG} == {
+        k: v for k, v in (document.data or {}).items() if k != FLAG}
+    assert "# code-gen settings" in fixed and fixed.count("\r\n") in (0, fixed.count("\n"))
+    # And removing it again leaves the other lines byte for byte.
+    again = SourceFile(Path("/virtual/code-gen.yaml"), fixed.encode())
+    removal = remove_top_level_key(again, yamlfile.load(again), FLAG)
+    assert removal is not None
+    removed = apply_edits(fixed, again, [removal])
+    assert FLAG not in removed
+    assert [ln for ln in removed.splitlines() if ln] == [ln for ln in lines if FLAG not in ln]
+
+
+def test_creating_code_gen_yaml() -> None:
+    from qaihm_lint.fixers.text_fixes import set_top_level_true
+
+    edit = set_top_level_true(None, None, FLAG)
+    assert edit is not None and edit.content == f"{FLAG}: true\n"

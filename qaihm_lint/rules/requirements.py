@@ -101,8 +101,8 @@ class FlagState:
 
     @property
     def display(self) -> str:
-        if self.path is None:
-            return CODE_GEN
+        if self.path is None:  # manifest layout outside a package
+            return f"scorecard/models/<id>/{SCORECARD_CONFIG}"
         return CODE_GEN if self.path.name == CODE_GEN else \
             f"scorecard/models/{self.path.parent.name}/{SCORECARD_CONFIG}"
 
@@ -472,7 +472,8 @@ class GlobalRequirementsConflict(FolderRule):
     valid = (
         Valid("torch==2.4.1\n", path=REQUIREMENTS, note="Inside global's >=2.1,<2.9."),
         Valid("torch==2.0.0\n", path=REQUIREMENTS,
-              files={REQUIREMENTS: "torch==2.0.0\n", CODE_GEN: f"{FLAG}: true\n"}),
+              files={REQUIREMENTS: "torch==2.0.0\n", CODE_GEN: f"{FLAG}: true\n"},
+              note=f"code-gen.yaml sets `{FLAG}: true`."),
         Valid("aimet-onnx==2.20.0; sys_platform == 'win32'\n", path=REQUIREMENTS,
               package_files={"global_requirements.txt":
                              "aimet-onnx==2.14.0; sys_platform == 'linux'\n"},
@@ -482,12 +483,17 @@ class GlobalRequirementsConflict(FolderRule):
                              f"{FLAG}: true\n"}),
     )
     invalid = (
-        Invalid("torch==2.0.0\n", path=REQUIREMENTS, fixed="torch==2.0.0\n"),
+        Invalid("torch==2.0.0\n", path=REQUIREMENTS, fixed="torch==2.0.0\n",
+                note=f"The fix creates code-gen.yaml with `{FLAG}: true`; requirements.txt "
+                     "stays as it is."),
         Invalid("numpy<1.20\n", path=REQUIREMENTS),
         Invalid(files={REQUIREMENTS: "torch==2.0.0\n",
                        CODE_GEN: "# Settings for export.py\nis_aimet: true\n"},
-                path=REQUIREMENTS, fixed="torch==2.0.0\n"),
-        Invalid("torch==2.0.0\n", path=REQUIREMENTS, layout=Layout.MANIFEST),
+                path=REQUIREMENTS, fixed="torch==2.0.0\n",
+                note=f"code-gen.yaml exists: the fix appends `{FLAG}: true` after its last "
+                     "line, keeping the comment and the other keys."),
+        Invalid("torch==2.0.0\n", path=REQUIREMENTS, layout=Layout.MANIFEST,
+                note="Manifest layout: the message names scorecard-config.yaml; no fix."),
     )
 
     def check(self) -> None:
