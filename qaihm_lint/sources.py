@@ -100,8 +100,14 @@ class SourceFile:
         return [0, *(match.end() for match in _NEWLINE.finditer(self.text))]
 
     def line(self, row: int) -> str:
-        if 1 <= row <= len(self.lines):
-            return self.lines[row - 1]
+        """The text of ``row`` ("" past the end, or when the file cannot be decoded: a finding
+        about an undecodable file still needs an anchor)."""
+        try:
+            lines = self.lines
+        except SourceError:
+            return ""
+        if 1 <= row <= len(lines):
+            return lines[row - 1]
         return ""
 
     def offset(self, location: Location) -> int:
