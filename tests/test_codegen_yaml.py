@@ -147,3 +147,28 @@ def test_real_046_schema_matches_the_table() -> None:
     assert set(schema.fields) == set(FIELDS)
     assert schema.canary_devices == frozenset({"Samsung Galaxy S25 (Family)",
                                                "Snapdragon X Elite CRD"})
+
+
+LOADERS_PY = '''
+class QAIHMModelCodeGen(BaseDataClass):
+    is_aimet: bool = False
+    num_calibration_samples: Optional[int] = None
+    qnn_export_failure_reason: str = ""
+'''
+
+
+def test_older_releases_are_judged_by_their_own_schema(tmp_path: Path) -> None:
+    package_files = {"utils/config_loaders.py": LOADERS_PY}
+    text = "qnn_export_failure_reason: fails\nnum_calibration_samples: 100\n"
+    assert check(tmp_path / "a", text, package_files=package_files) == []
+    messages = check(tmp_path / "b", "qnn_export_failure_reasn: x\nnum_calibration_samples: x\n",
+                     package_files=package_files)
+    assert any("did you mean `qnn_export_failure_reason`" in m for m in messages), messages
+    assert any("must be an integer" in m for m in messages), messages
+
+
+def test_free_form_releases_get_no_key_checks(tmp_path: Path) -> None:
+    package_files = {"utils/config_loaders.py": "def load(): ...\n"}
+    text = "components:\n  WhisperEncoder: model.encoder\nqnn_export_failure_reason: x\n"
+    assert check(tmp_path, text, package_files=package_files) == []
+    assert check(tmp_path / "b", "- a list\n", package_files=package_files) != []

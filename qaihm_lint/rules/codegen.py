@@ -193,7 +193,7 @@ def _checker_for_annotation(annotation: str) -> Checker | None:
 
 @dataclass(frozen=True)
 class Schema:
-    fields: Mapping[str, Checker | None]
+    fields: Mapping[str, Checker | None] | None  # None: a free-form file (no key/type checks)
     canary_devices: frozenset[str] | None
     origin: str
 
@@ -264,19 +264,39 @@ def _canary_devices(key: tuple[Path, float, int]) -> frozenset[str] | None:
 
 
 def schema_for(package: Package | None) -> Schema:
-    fields: dict[str, Checker | None] = dict(FIELDS)
+    """The schema a package's code-gen.yaml files answer to.
+
+    ``configs/code_gen_yaml.py`` (0.4x releases) or, before it, the class of the same name in
+    ``utils/config_loaders.py`` (its field names are read statically); a package whose
+    config_loaders.py has no such class (the earliest releases read code-gen.yaml as a free-form
+    dict) gets no key or type checks; a package with neither (a synthetic or partial tree) gets
+    the built-in 0.46.1 table.
+    """
+    if package is None:
+        return Schema(dict(FIELDS), FALLBACK_CANARY_DEVICES, "the 0.46.1 schema")
+    fields: dict[str, Checker | None] | None = None
     origin = "the 0.46.1 schema"
-    canary: frozenset[str] | None = None
-    if package is not None:
-        key = _stat_key(package.root / "configs" / "code_gen_yaml.py")
-        names = _schema_fields(key) if key is not None else None
+    found_loader = False
+    for relative in ("configs/code_gen_yaml.py", "utils/config_loaders.py"):
+        key = _stat_key(package.root / relative)
+        if key is None:
+            continue
+        found_loader = True
+        names = _schema_fields(key)
         if names:
             fields = {name: FIELDS.get(name) or _checker_for_annotation(annotation)
                       for name, annotation in names.items()}
-            origin = "configs/code_gen_yaml.py"
-        device_key = _stat_key(package.root / "scorecard" / "device.py")
-        canary = _canary_devices(device_key) if device_key is not None else \
-            FALLBACK_CANARY_DEVICES
+            origin = relative
+            break
+    device_key = _stat_key(package.root / "scorecard" / "device.py")
+    if fields is None and found_loader:
+        return Schema(None, None, "a free-form code-gen.yaml")
+    if fields is None:
+        fields = dict(FIELDS)
+    if device_key is not None:
+        canary = _canary_devices(device_key)
+    else:
+        canary = FALLBACK_CANARY_DEVICES if origin == "the 0.46.1 schema" else None
     return Schema(fields, canary, origin)
 
 
@@ -365,6 +385,8 @@ class InvalidCodeGenYaml(FolderRule):
             self.report(source, f"{CODE_GEN} sets `{key}` twice; YAML keeps only the last value: "
                         "remove one", start=location)
         schema = schema_for(folder.package)
+        if schema.fields is None:
+            return
         known = sorted(schema.fields)
         for key, value in data.items():
             where = document.location_of(str(key))
@@ -382,6 +404,10 @@ class InvalidCodeGenYaml(FolderRule):
                      data: dict[object, object], schema: Schema) -> None:
         def at(key: str) -> Location:
             return document.location_of(key)
+
+        # Rules of the 0.46.1 schema apply only where the package's schema has their fields.
+        fields = schema.fields or {}
+        data = {key: value for key, value in data.items() if key in fields}
 
         for bound in ("python_version_greater_than_or_equal_to", "python_version_less_than"):
             reason = f"{bound}_reason"
