@@ -551,6 +551,11 @@ def _apply_round(
         if folder is None:
             skipped.append(f"{path}: fix skipped: outside the model folders being checked")
             continue
+        if path.is_symlink():
+            # Writing would replace the link with a file (or write through it, maybe out of the
+            # tree): a person decides.
+            skipped.append(f"{path}: fix skipped: the file is a symbolic link")
+            continue
         if not settings.diff and _read_only(path):
             skipped.append(f"{path}: fix skipped: the file is read-only")
             continue

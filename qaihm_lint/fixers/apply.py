@@ -18,6 +18,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one rename: readers (and a crash) see the old or the
     new file, never a mix. The file's permission bits are kept; a new file gets 0o644 less the
     umask."""
+    if path.is_symlink():
+        raise WriteError(f"{path}: not written: it is a symbolic link")
     try:
         mode: int | None = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
