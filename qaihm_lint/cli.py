@@ -26,6 +26,7 @@ from qaihm_lint.report import ReportContext, renderer, statistics_table
 from qaihm_lint.rules import UnknownSelector, all_rules
 from qaihm_lint.workspace import (
     GLOBAL_REQUIREMENTS,
+    ModelFolder,
     Workspace,
     WorkspaceError,
     discover,
@@ -400,6 +401,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         errors = _write_fixes(outcome.changed)
         for error in errors:
             print(f"{PROG}: {error}", file=sys.stderr)
+        if errors:
+            # Some fixes never reached the disk: report what the files really hold now.
+            on_disk = Workspace(
+                workspace.packages,
+                [ModelFolder(f.path, f.layout, f.package) for f in workspace.folders],
+                workspace.skipped,
+            )
+            remaining = lint(on_disk, plan).diagnostics
+            fixed = max(0, fixed - max(0, len(remaining) - len(diagnostics)))
+            diagnostics = remaining
     else:
         diagnostics = lint(workspace, plan).diagnostics
 
