@@ -278,6 +278,15 @@ def check_folder_result(folder: ModelFolder, plan: Plan) -> FolderResult:
     return FolderResult(apply_suppressions(folder, raw, plan), dependencies)
 
 
+def _internal_errors_wanted(plan: Plan) -> bool:
+    return not any(
+        selector.strip() == InternalError.slug
+        or InternalError.code.startswith(selector.strip().upper())
+        or selector.strip().upper() == "ALL"
+        for selector in plan.settings.ignore
+    )
+
+
 def apply_suppressions(
     folder: ModelFolder, raw: Iterable[Diagnostic], plan: Plan
 ) -> list[Diagnostic]:
@@ -295,7 +304,11 @@ def apply_suppressions(
         return by_path[path]
 
     for diagnostic in raw:
-        if diagnostic.code not in plan.enabled:
+        # A rule that crashed did not check anything: say so even under a narrow --select
+        # (only an explicit --ignore QAI002 silences it).
+        if diagnostic.code not in plan.enabled and not (
+            diagnostic.code == InternalError.code and _internal_errors_wanted(plan)
+        ):
             continue
         if any(diagnostic.code.startswith(prefix.upper()) for prefix in ignored):
             continue
