@@ -49,8 +49,18 @@ def folder_key(folder: ModelFolder, plan: Plan) -> str:
     digest.update(_settings_fingerprint(plan).encode())
     digest.update(folder.layout.value.encode())
     if folder.package is not None:
-        source = folder.package.global_requirements
-        digest.update(_file_digest(source, folder.overlay).encode())
+        # Package files some rules read once per process (so a per-folder read log would miss
+        # them after the first folder): the environment, the code-gen schema, the devices, and
+        # the model's scorecard config (where the newer layout keeps its requirements flag).
+        root = folder.package.root
+        for relative in (
+            "global_requirements.txt",
+            "configs/code_gen_yaml.py",
+            "utils/config_loaders.py",
+            "scorecard/device.py",
+            f"scorecard/models/{folder.model_id}/scorecard-config.yaml",
+        ):
+            digest.update(_file_digest(root / relative, folder.overlay).encode())
     for name in folder.names():
         path = folder.path / name
         digest.update(name.encode() + b"\0")

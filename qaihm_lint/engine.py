@@ -28,7 +28,7 @@ from qaihm_lint.index import RepoIndex
 from qaihm_lint.rules import all_rules, resolve_selection
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
 from qaihm_lint.rules.meta import InternalError, SyntaxErrorRule, UnusedNoqa
-from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.sources import SourceError, SourceFile, recording_reads
 from qaihm_lint.workspace import ModelFolder, Package, Workspace
 
 MAX_FIX_ROUNDS = 10
@@ -240,6 +240,15 @@ def check_folder(folder: ModelFolder, plan: Plan) -> list[Diagnostic]:
 
 
 def check_folder_result(folder: ModelFolder, plan: Plan) -> FolderResult:
+    with recording_reads() as reads:
+        result = _check_folder(folder, plan)
+    own = folder.path
+    extra = {path for path in reads if own not in path.parents}
+    result.dependencies = sorted({*result.dependencies, *extra})
+    return result
+
+
+def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
     ctx = ModelContext(folder, plan)
     raw: list[Diagnostic] = []
     model_id = folder.model_id
@@ -288,8 +297,14 @@ def _internal_errors_wanted(plan: Plan) -> bool:
 
 
 def apply_suppressions(
-    folder: ModelFolder, raw: Iterable[Diagnostic], plan: Plan
+    folder: ModelFolder, raw: Iterable[Diagnostic], plan: Plan, package_pass: bool = False
 ) -> list[Diagnostic]:
+    """Drop suppressed and ignored findings; add QAI001 for directives that silenced nothing.
+
+    A directive is judged in the pass that produces its code: the folder pass judges folder and
+    Python rule codes (and codes that name no rule), the package pass judges package-rule codes
+    (their findings only exist once every folder was read).
+    """
     ignored = plan.settings.ignored_for_model(folder.model_id)
     kept = []
     by_path: dict[Path, suppressions.FileSuppressions] = {}
@@ -320,7 +335,13 @@ def apply_suppressions(
     if UnusedNoqa.code in plan.enabled and not any(
         UnusedNoqa.code.startswith(p.upper()) for p in ignored
     ):
-        enabled = {c for c in plan.enabled if not any(c.startswith(p.upper()) for p in ignored)}
+        package_codes = {rule.code for rule in plan.package_rules}
+        enabled = {
+            c
+            for c in plan.enabled
+            if not any(c.startswith(p.upper()) for p in ignored)
+            and (c in package_codes) == package_pass
+        }
         for path, source in sources.items():
             try:
                 if b"QAI" not in source.data.upper():
@@ -330,7 +351,9 @@ def apply_suppressions(
             found = suppressions_for(path)
             if found is not None:
                 kept.extend(
-                    suppressions.unused_directive_findings(source, found, enabled, folder.model_id)
+                    suppressions.unused_directive_findings(
+                        source, found, enabled, folder.model_id, judge_unknown=not package_pass
+                    )
                 )
     return sorted(kept, key=Diagnostic.sort_key)
 
@@ -487,12 +510,8 @@ def _run_package_rules(
 def apply_package_suppressions(
     folder: ModelFolder, raw: list[Diagnostic], plan: Plan
 ) -> list[Diagnostic]:
-    """Suppressions for package-rule findings (no unused-noqa bookkeeping: the folder's own
-    pass already judged its directives, and package findings arrive afterwards)."""
-    if not raw:
-        return []
-    no_unused = Plan(plan.settings, plan.enabled - {UnusedNoqa.code})
-    return apply_suppressions(folder, raw, no_unused)
+    """Suppressions for package-rule findings, and QAI001 for package-rule codes."""
+    return apply_suppressions(folder, raw, plan, package_pass=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import bisect
+import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,21 @@ GENERATED_MARKER = "THIS FILE WAS AUTO-GENERATED. DO NOT EDIT MANUALLY."
 # file in a model folder is data or generated output, not something a person edits.
 MAX_PARSE_BYTES = 2_000_000
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+# While a folder is checked, the files read from disk: those outside the folder are what its
+# cached findings must be re-validated against.
+_reads: set[Path] | None = None
+
+
+@contextlib.contextmanager
+def recording_reads() -> Iterator[set[Path]]:
+    global _reads
+    previous, _reads = _reads, set()
+    try:
+        yield _reads
+    finally:
+        _reads = previous
 
 
 class SourceError(Exception):
@@ -49,6 +66,8 @@ class SourceFile:
     def data(self) -> bytes:
         if self._data is not None:
             return self._data
+        if _reads is not None:
+            _reads.add(self.path)
         try:
             return self.path.read_bytes()
         except IsADirectoryError as exc:

@@ -122,6 +122,8 @@ def unused_directive_findings(
     suppressions: FileSuppressions,
     enabled_codes: Collection[str],
     model_id: str | None,
+    *,
+    judge_unknown: bool = True,
 ) -> list[Diagnostic]:
     """QAI001 for each QAI code of a directive that silenced nothing, with a removal fix."""
     from qaihm_lint.rules import all_rules
@@ -138,7 +140,8 @@ def unused_directive_findings(
         unused = [
             c
             for c in ours
-            if (c[0] in enabled_codes or c[0] not in known) and c[0] not in directive.used
+            if (c[0] in enabled_codes or (judge_unknown and c[0] not in known))
+            and c[0] not in directive.used
         ]
         if not unused:
             continue
