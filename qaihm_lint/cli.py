@@ -22,7 +22,7 @@ from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Setting
 from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.engine import lint, lint_with_fixes, make_plan
 from qaihm_lint.fixers.apply import WriteError, unified_diff, write_atomic
-from qaihm_lint.report import ReportContext, renderer, statistics_table
+from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table
 from qaihm_lint.rules import UnknownSelector, all_rules
 from qaihm_lint.workspace import (
     GLOBAL_REQUIREMENTS,
@@ -328,34 +328,45 @@ def _write_fixes(changed: dict[Path, bytes]) -> list[str]:
 
 def _run_deep(
     workspace: Workspace, settings: Settings, args: argparse.Namespace
-) -> list[Diagnostic]:
-    try:
-        from qaihm_lint import deep
-    except ImportError as exc:  # pragma: no cover - the module ships with the package
-        raise UsageError(f"--deep is unavailable: {exc}") from exc
-    run_deep = getattr(deep, "run_deep", None)
-    if run_deep is None:
-        raise UsageError("--deep is not available in this build yet")
-    options_cls = deep.DeepOptions
-    kwargs: dict[str, Any] = {
+) -> tuple[list[Diagnostic], list[DeepCase]]:
+    # Imported only here: the deep machinery (and its optional dependencies) stays out of
+    # every static run.
+    from qaihm_lint import deep
+
+    options: dict[str, Any] = {
         "targets": settings.deep.targets,
         "compile": not args.no_compile,
         "use_cache": settings.use_cache,
     }
     if settings.deep.timeout is not None:
-        kwargs["timeout"] = settings.deep.timeout
+        options["timeout"] = settings.deep.timeout
     if args.stages:
-        kwargs["stages"] = frozenset(args.stages)
+        options["stages"] = frozenset(args.stages)
     if args.python:
-        kwargs["python"] = args.python
+        options["python"] = args.python
     if settings.jobs:
-        kwargs["jobs"] = settings.jobs
+        options["jobs"] = settings.jobs
     try:
-        options = options_cls(**kwargs)
-        found: list[Diagnostic] = run_deep(workspace.folders, options)
+        result = deep.run_deep_detailed(workspace.folders, deep.DeepOptions(**options))
     except deep.DeepError as exc:
         raise UsageError(str(exc)) from exc
-    return found
+    cases = []
+    for outcome in result.outcomes:
+        for record in outcome.records:
+            name = f"deep.{record['stage']}"
+            if record.get("component"):
+                name += f".{record['component']}"
+            if record.get("target"):
+                name += f"@{record['target']}"
+            cases.append(
+                DeepCase(
+                    outcome.folder.model_id,
+                    name,
+                    str(record.get("status", "ok")),
+                    str(record.get("message") or ""),
+                )
+            )
+    return result.diagnostics, cases
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -414,8 +425,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     else:
         diagnostics = lint(workspace, plan).diagnostics
 
+    deep_cases: list[DeepCase] = []
     if args.deep:
-        deep_findings = _run_deep(workspace, settings, args)
+        deep_findings, deep_cases = _run_deep(workspace, settings, args)
+        deep_findings = [d for d in deep_findings if d.code in plan.enabled]
         diagnostics = sorted([*diagnostics, *deep_findings], key=Diagnostic.sort_key)
 
     if settings.write_baseline is not None:
@@ -435,6 +448,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         fixed=fixed,
         statistics=settings.statistics,
         color=settings.color,
+        deep_cases=deep_cases,
     )
     if settings.statistics and settings.output_format not in ("json", "sarif", "junit"):
         sys.stdout.write(statistics_table(context))

@@ -29,6 +29,14 @@ def family_of(code: str) -> str:
     return FAMILIES.get(code[:4], code[:4])
 
 
+@dataclass(frozen=True)
+class DeepCase:
+    model_id: str
+    name: str  # "deep.trace", "deep.compile.encoder@Samsung Galaxy S25 (Family)"
+    status: str  # ok, fail, skip, timeout, crash
+    message: str = ""
+
+
 @dataclass
 class ReportContext:
     diagnostics: list[Diagnostic]
@@ -38,8 +46,8 @@ class ReportContext:
     fixed: int = 0
     statistics: bool = False
     color: bool = False
-    # Deep-stage verdicts for junit: (model_id, stage) -> failure message or None.
-    deep_cases: dict[tuple[str, str], list[Diagnostic]] = field(default_factory=dict)
+    # Deep-stage verdicts for junit, passes included.
+    deep_cases: list[DeepCase] = field(default_factory=list)
     _lines: dict[Path, list[str]] = field(default_factory=dict, repr=False)
 
     def display_path(self, path: Path) -> str:

@@ -21,8 +21,6 @@ def render(ctx: ReportContext) -> str:
     for model in models:
         for family in sorted(set(families) | {f for m, f in by_case if m == model}):
             cases.append((model, family, by_case.get((model, family), [])))
-    for (model, stage), findings in sorted(ctx.deep_cases.items()):
-        cases.append((model, f"deep.{stage}", findings))
 
     suites = ET.Element("testsuites", name="qaihm-lint")
     suite = ET.SubElement(suites, "testsuite", name="qaihm-lint")
@@ -41,8 +39,22 @@ def render(ctx: ReportContext) -> str:
                 f"{ctx.display_path(d.path)}:{d.start.row}:{d.start.column}: {d.code} {d.message}"
                 for d in findings
             )
+    skipped = 0
+    for deep_case in sorted(ctx.deep_cases, key=lambda c: c.model_id):  # stages in run order
+        case = ET.SubElement(
+            suite, "testcase", classname=f"qaihm_lint.{deep_case.model_id}", name=deep_case.name
+        )
+        if deep_case.status == "skip":
+            skipped += 1
+            ET.SubElement(case, "skipped", message=deep_case.message or "skipped")
+        elif deep_case.status != "ok":
+            failures += 1
+            failure = ET.SubElement(case, "failure", message=deep_case.status, type="deep")
+            failure.text = deep_case.message
+    total = len(cases) + len(ctx.deep_cases)
     for element in (suites, suite):
-        element.set("tests", str(len(cases)))
+        element.set("tests", str(total))
+        element.set("skipped", str(skipped))
         element.set("failures", str(failures))
         element.set("errors", "0")
     ET.indent(suites)

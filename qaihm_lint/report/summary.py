@@ -15,7 +15,8 @@ def text(ctx: ReportContext) -> str:
     fixed = f" ({ctx.fixed} fixed)" if ctx.fixed else ""
     if count == 0:
         if ctx.fixed:
-            return f"Found {ctx.fixed} error{'s' * (ctx.fixed != 1)} ({ctx.fixed} fixed, 0 remaining).\n"
+            plural = "s" * (ctx.fixed != 1)
+            return f"Found {ctx.fixed} error{plural} ({ctx.fixed} fixed, 0 remaining).\n"
         return "All checks passed!\n"
     lines = [f"Found {count} error{'s' * (count != 1)}{fixed}."]
     safe = sum(1 for d in ctx.diagnostics if d.fix and d.fix.applicability is Applicability.SAFE)

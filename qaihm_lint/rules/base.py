@@ -105,6 +105,8 @@ class Rule:
     invalid: ClassVar[Sequence[Example]] = ()
     # Rules run by the engine itself (syntax errors, noqa bookkeeping, internal errors).
     builtin: ClassVar[bool] = False
+    # Rules whose findings come from --deep's runtime stages, not from the static engine.
+    runtime: ClassVar[bool] = False
 
     def __init__(self, ctx: ModelContext) -> None:
         self.ctx = ctx

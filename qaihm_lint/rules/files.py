@@ -103,8 +103,8 @@ class MissingRequiredFile(FolderRule):
         "A model folder lacks model.py, app.py, demo.py, test.py or its info.yaml / manifest.yaml."
     )
     why = (
-        "The onboarding guide requires each of them: the model, an end-to-end app, a runnable demo, "
-        "unit tests and the metadata the website and code generator read. An `App` exported from "
+        "The onboarding guide requires each of them: the model, an end-to-end app, a runnable "
+        "demo, unit tests and the metadata the website and code generator read. An `App` exported from "
         "a shared app in `__init__.py` stands in for app.py. A folder with metadata but none of "
         "the code files is a published model card and is only checked for its metadata."
     )
@@ -112,8 +112,8 @@ class MissingRequiredFile(FolderRule):
         Valid(
             files={
                 "app.py": None,
-                "__init__.py": "from qai_hub_models.models._shared.yolo.app import YoloDetectionApp as App\n"
-                "from .model import ExampleModel as Model\n",
+                "__init__.py": "from qai_hub_models.models._shared.yolo.app import "
+                "YoloDetectionApp as App\nfrom .model import ExampleModel as Model\n",
             },
             path="__init__.py",
             note="A shared App counts as app.py.",
