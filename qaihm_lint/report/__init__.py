@@ -85,10 +85,14 @@ def statistics_table(ctx: ReportContext) -> str:
     from qaihm_lint.rules import all_rules
 
     rules = all_rules()
+    # [*]: every finding of the code has a safe fix; [-]: some have a fix (or only unsafe ones).
+    safe = Counter(
+        d.code for d in ctx.diagnostics if d.fix is not None and d.fix.applicability.value == "safe"
+    )
     fixable = Counter(d.code for d in ctx.diagnostics if d.fix is not None)
     lines = []
     for code, count in sorted(ctx.counts().items(), key=lambda item: (-item[1], item[0])):
         slug = rules[code].slug if code in rules else ""
-        marker = "[*]" if fixable[code] == count else "[-]" if fixable[code] else "   "
+        marker = "[*]" if safe[code] == count else "[-]" if fixable[code] else "   "
         lines.append(f"{count:>5}\t{code}\t{marker} {slug}")
     return "\n".join(lines) + ("\n" if lines else "")
