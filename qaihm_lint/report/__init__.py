@@ -62,6 +62,8 @@ class ReportContext:
     def source_line(self, path: Path, row: int) -> str | None:
         if path not in self._lines:
             try:
+                if not path.is_file():  # a named pipe would block the report forever
+                    raise FileNotFoundError(path)
                 text = path.read_bytes().decode("utf-8-sig", errors="replace")
                 self._lines[path] = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
             except OSError:
