@@ -26,8 +26,12 @@ def budget(examples: int, *, deadline_ms: int | None = DEADLINE_MS) -> settings:
     return settings(
         max_examples=examples * SCALE,
         deadline=deadline_ms,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                               HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
         derandomize=SCALE == 1 and bool(os.environ.get("CI")),
     )
 
@@ -58,8 +62,10 @@ def changed_entries(before: Mapping[str, object], after: Mapping[str, object]) -
 def check_findings(diagnostics: Iterable[Diagnostic], *, allow_internal: bool = False) -> None:
     """Invariants of every finding: 1-based positions inside the file, no rule crashes."""
     for diagnostic in diagnostics:
-        where = f"{diagnostic.path}:{diagnostic.start.row}:{diagnostic.start.column} " \
-                f"{diagnostic.code} {diagnostic.message}"
+        where = (
+            f"{diagnostic.path}:{diagnostic.start.row}:{diagnostic.start.column} "
+            f"{diagnostic.code} {diagnostic.message}"
+        )
         assert diagnostic.start.row >= 1 and diagnostic.start.column >= 1, where
         assert diagnostic.end.row >= 1 and diagnostic.end.column >= 1, where
         assert (diagnostic.end.row, diagnostic.end.column) >= (

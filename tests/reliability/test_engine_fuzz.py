@@ -74,8 +74,9 @@ def _extra_files(layout: Layout) -> dict[str, str]:
     st.integers(1, 6),
     st.integers(0, 3),
 )
-def test_mutated_real_shaped_folder(rng: random.Random, layout: Layout, rounds: int,
-                                    victims: int) -> None:
+def test_mutated_real_shaped_folder(
+    rng: random.Random, layout: Layout, rounds: int, victims: int
+) -> None:
     files = {**testing.default_model_files(layout), **_extra_files(layout)}
     names = sorted(files)
     with _scratch() as root:
@@ -87,9 +88,22 @@ def test_mutated_real_shaped_folder(rng: random.Random, layout: Layout, rounds: 
 
 
 @budget(40, deadline_ms=None)
-@given(st.sampled_from(["model.py", "app.py", "test.py", "__init__.py", "info.yaml",
-                        "requirements.txt", "code-gen.yaml", "manifest.yaml", "demo.py"]),
-       st.binary(max_size=600))
+@given(
+    st.sampled_from(
+        [
+            "model.py",
+            "app.py",
+            "test.py",
+            "__init__.py",
+            "info.yaml",
+            "requirements.txt",
+            "code-gen.yaml",
+            "manifest.yaml",
+            "demo.py",
+        ]
+    ),
+    st.binary(max_size=600),
+)
 def test_random_bytes_in_any_file(name: str, data: bytes) -> None:
     with _scratch() as root:
         tree = build_tree(root / "repo")
@@ -109,35 +123,109 @@ def test_truncated_files(rng: random.Random, cut: int) -> None:
         _check(tree.model())
 
 
-NAMES = st.sampled_from(["torch", "numpy", "Pillow", "pillow", "opencv-python", "ultralytics",
-                         "torch_vision", "a", "A.B-c_d", "", "-", "9x"])
-SPECS = st.sampled_from(["", "==1.0", "==2.4.0", ">=1", "<3", "~=1.2", "===x", "==1.*", "!=1",
-                         ">=1,<2", "== 1.0", "==", "==1.0.0+local", " @ https://x/y.whl",
-                         "==v1", ">=1;", "(>=1)"])
-TAILS = st.sampled_from(["", " ; python_version < '3.11'", "; sys_platform == 'linux'",
-                         " --hash=sha256:abc", "  # noqa: QAI301", "  # comment", " \\",
-                         "; extra == 'x'", ";python_version<'3", " # noqa", "\t"])
+NAMES = st.sampled_from(
+    [
+        "torch",
+        "numpy",
+        "Pillow",
+        "pillow",
+        "opencv-python",
+        "ultralytics",
+        "torch_vision",
+        "a",
+        "A.B-c_d",
+        "",
+        "-",
+        "9x",
+    ]
+)
+SPECS = st.sampled_from(
+    [
+        "",
+        "==1.0",
+        "==2.4.0",
+        ">=1",
+        "<3",
+        "~=1.2",
+        "===x",
+        "==1.*",
+        "!=1",
+        ">=1,<2",
+        "== 1.0",
+        "==",
+        "==1.0.0+local",
+        " @ https://x/y.whl",
+        "==v1",
+        ">=1;",
+        "(>=1)",
+    ]
+)
+TAILS = st.sampled_from(
+    [
+        "",
+        " ; python_version < '3.11'",
+        "; sys_platform == 'linux'",
+        " --hash=sha256:abc",
+        "  # noqa: QAI301",
+        "  # comment",
+        " \\",
+        "; extra == 'x'",
+        ";python_version<'3",
+        " # noqa",
+        "\t",
+    ]
+)
 REQUIREMENT_LINE = st.one_of(
-    st.builds(lambda n, x, s, t: f"{n}{x}{s}{t}", NAMES,
-              st.sampled_from(["", "[cuda]", "[a,b]", "[", "[]"]), SPECS, TAILS),
-    st.sampled_from(["-r requirements.txt", "-r ../other/requirements.txt", "-r missing.txt",
-                     "-c constraints.txt", "-e .", "--index-url https://x", "--extra-index-url",
-                     "git+https://github.com/a/b@0123456789abcdef0123456789abcdef01234567#egg=b",
-                     "git+https://github.com/a/b@main", "git+https://github.com/a/b.git",
-                     "https://example.com/pkg-1.0.tar.gz", "./local", "", "#", "\\",
-                     "--hash=sha256:x", "-"]),
+    st.builds(
+        lambda n, x, s, t: f"{n}{x}{s}{t}",
+        NAMES,
+        st.sampled_from(["", "[cuda]", "[a,b]", "[", "[]"]),
+        SPECS,
+        TAILS,
+    ),
+    st.sampled_from(
+        [
+            "-r requirements.txt",
+            "-r ../other/requirements.txt",
+            "-r missing.txt",
+            "-c constraints.txt",
+            "-e .",
+            "--index-url https://x",
+            "--extra-index-url",
+            "git+https://github.com/a/b@0123456789abcdef0123456789abcdef01234567#egg=b",
+            "git+https://github.com/a/b@main",
+            "git+https://github.com/a/b.git",
+            "https://example.com/pkg-1.0.tar.gz",
+            "./local",
+            "",
+            "#",
+            "\\",
+            "--hash=sha256:x",
+            "-",
+        ]
+    ),
     st.text(max_size=30).map(lambda s: s.replace("\x00", "")),
 )
 
 
 @budget(60, deadline_ms=None)
-@given(st.lists(REQUIREMENT_LINE, max_size=12),
-       st.sampled_from(["\n", "\r\n"]),
-       st.sampled_from(["", "global_requirements_incompatible: true\n",
-                        "global_requirements_incompatible: maybe\n", "[", "- a\n"]),
-       st.lists(REQUIREMENT_LINE, max_size=4))
-def test_requirement_lines_through_the_engine(lines: list[str], newline: str, code_gen: str,
-                                              global_lines: list[str]) -> None:
+@given(
+    st.lists(REQUIREMENT_LINE, max_size=12),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from(
+        [
+            "",
+            "global_requirements_incompatible: true\n",
+            "global_requirements_incompatible: maybe\n",
+            "[",
+            "- a\n",
+        ]
+    ),
+    st.lists(REQUIREMENT_LINE, max_size=4),
+)
+def test_requirement_lines_through_the_engine(
+    lines: list[str], newline: str, code_gen: str, global_lines: list[str]
+) -> None:
     with _scratch() as root:
         tree = build_tree(
             root / "repo",
@@ -153,8 +241,9 @@ def test_requirement_lines_through_the_engine(lines: list[str], newline: str, co
         # The fix loop on the same folder: exit 0/1 only, and requirement fixes keep the line
         # endings of the file.
         before = (tree.model() / "requirements.txt").read_bytes()
-        code, _out, err = _cli(str(tree.model()), "--fix", "--unsafe-fixes", "--no-cache",
-                               "--select", "ALL")
+        code, _out, err = _cli(
+            str(tree.model()), "--fix", "--unsafe-fixes", "--no-cache", "--select", "ALL"
+        )
         assert code in (0, 1), err
         assert "internal error" not in err and "Traceback" not in err, err
         after = (tree.model() / "requirements.txt").read_bytes()
@@ -177,8 +266,9 @@ def test_cli_fix_on_mutated_folder(rng: random.Random, rounds: int, crlf: bool) 
                 text = text.replace("\r\n", "\n").replace("\n", "\r\n")
             (model / name).write_bytes(text.encode("utf-8", "surrogatepass"))
         before = snapshot(root)
-        code, _out, err = _cli(str(model), "--fix", "--unsafe-fixes", "--no-cache",
-                               "--select", "ALL")
+        code, _out, err = _cli(
+            str(model), "--fix", "--unsafe-fixes", "--no-cache", "--select", "ALL"
+        )
         assert code in (0, 1), err
         assert "internal error" not in err, err
         after = snapshot(root)
@@ -195,7 +285,8 @@ def test_cli_fix_on_mutated_folder(rng: random.Random, rounds: int, crlf: bool) 
                         ast.parse(data)  # parsed before the fix: must parse after it
                     if crlf and b"\r\n" in old:
                         assert b"\n" not in data.replace(b"\r\n", b""), relative
-        code2, _out2, err2 = _cli(str(model), "--fix", "--unsafe-fixes", "--no-cache",
-                                  "--select", "ALL")
+        code2, _out2, err2 = _cli(
+            str(model), "--fix", "--unsafe-fixes", "--no-cache", "--select", "ALL"
+        )
         assert code2 in (0, 1), err2
         assert snapshot(root) == after, "a second --fix changed the tree"

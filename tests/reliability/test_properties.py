@@ -110,7 +110,7 @@ def test_syntax_error_location_inside_the_file(text: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# noqa directives
+# Suppression directives
 
 CODES = st.sampled_from(["QAI101", "QAI301", "QAI9999", "F401", "E501", "qai201", "QAI", "X1"])
 DIRECTIVE = st.builds(
@@ -122,9 +122,11 @@ DIRECTIVE = st.builds(
 )
 NOQA_TEXT = st.lists(
     st.one_of(
-        st.builds(lambda code, d: f"{code}  {d}", st.sampled_from(["x = 1", "torch>=1", "id: x",
-                                                                    "'''", "s = '#'", ""]),
-                  DIRECTIVE),
+        st.builds(
+            lambda code, d: f"{code}  {d}",
+            st.sampled_from(["x = 1", "torch>=1", "id: x", "'''", "s = '#'", ""]),
+            DIRECTIVE,
+        ),
         DIRECTIVE,
         TEXT.map(lambda s: s[:40]),
     ),
@@ -161,8 +163,9 @@ def test_suppressions_parse_and_fix_round_trip(text: str, name: str) -> None:
         same_line = [f for f in findings if f.fix == finding.fix]
         gone = {f.start.row for f in same_line}
         # The directive's unused codes are gone from its row; other rows are unchanged.
-        assert len([r for r in remaining if r.start.row not in gone or r.fix != finding.fix]) \
-            <= len(findings)
+        assert len(
+            [r for r in remaining if r.start.row not in gone or r.fix != finding.fix]
+        ) <= len(findings)
         assert len(fixed.lines) in (len(lines), len(lines) - 1)
 
 
@@ -170,8 +173,9 @@ def test_suppressions_parse_and_fix_round_trip(text: str, name: str) -> None:
 # YAML
 
 YAML_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-              st.text(max_size=20)),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+    ),
     lambda children: st.one_of(
         st.lists(children, max_size=4),
         st.dictionaries(st.text(max_size=8), children, max_size=4),
@@ -192,8 +196,11 @@ def _load(data: bytes) -> None:
         except SourceError as again:
             assert str(again) == str(error)
         return
-    for location in (*document.key_locations.values(), *document.value_locations.values(),
-                     *document.value_ends.values()):
+    for location in (
+        *document.key_locations.values(),
+        *document.value_locations.values(),
+        *document.value_ends.values(),
+    ):
         assert location.row >= 1 and location.column >= 1
     for key in document.key_locations:
         start, end = document.value_span(key)
