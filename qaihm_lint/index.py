@@ -533,6 +533,7 @@ class Resolver:
         self._modules: dict[str, ModuleInfo | None] = {}
         self._mros: dict[str, Mro] = {}
         self._views: dict[str, list[FolderView]] = {}
+        self._stamps: dict[str, tuple[int, int]] = {}
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -582,12 +583,32 @@ class Resolver:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        try:
+            stat = path.stat()
+            self._stamps[str(path)] = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            pass
         return summarise(name, str(path), tree, digest, is_package)
 
     def module(self, name: str) -> ModuleInfo | None:
         if name not in self._modules:
             self._modules[name] = self._load(name)
         return self._modules[name]
+
+    def fresh_module(self, name: str) -> ModuleInfo | None:
+        """``module``, re-read when its file changed since it was summarised (a long-lived
+        process, or a test that edits a shared base between runs): one stat per call."""
+        info = self._modules.get(name)
+        if info is not None:
+            try:
+                stat = os.stat(info.path)
+                stamp = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                stamp = None
+            if stamp != self._stamps.get(info.path):
+                del self._modules[name]
+                self._mros.clear()
+        return self.module(name)
 
     def in_package(self, name: str) -> bool:
         return name == PACKAGE or name.startswith(PACKAGE + ".")
@@ -760,7 +781,10 @@ class FolderView(Resolver):
             if name not in self._modules:
                 self._modules[name] = self._load_local(name)
             return self._modules[name]
-        info = self.index.module(name)
+        if name in self._modules:
+            return self._modules[name]
+        info = self.index.fresh_module(name)
+        self._modules[name] = info  # one freshness check per module per view
         if info is not None:
             self.touched.add(info.path)
         return info

@@ -44,7 +44,7 @@ def _model(view):  # type: ignore[no-untyped-def]
 
 
 def test_aliased_import_and_relative_reexport(tmp_path: Path) -> None:
-    index, view, _ = _view(
+    _, view, _ = _view(
         tmp_path,
         "from .._shared.det import Detector as D\n\n\nclass ExampleModel(D):\n    pass\n",
         {"models/_shared/det/__init__.py": "from .model import Detector\n",
@@ -112,7 +112,7 @@ def test_abstract_forms() -> None:
 
     for body in ("raise NotImplementedError", "raise NotImplementedError()", "...",
                  '"""doc"""', '"""doc"""\nraise NotImplementedError("no")'):
-        function = ast.parse(f"def f():\n" + "".join(f"    {line}\n" for line in body.split("\n")))
+        function = ast.parse("def f():\n" + "".join(f"    {line}\n" for line in body.split("\n")))
         assert body_is_stub(function.body[0].body), body  # type: ignore[attr-defined]
     function = ast.parse("def f():\n    return 1\n")
     assert not body_is_stub(function.body[0].body)  # type: ignore[attr-defined]

@@ -70,9 +70,11 @@ def fix_from_cst(
 
     try:
         module = source.cst
-    except libcst.ParserSyntaxError:
+        new_text = transform(module).code
+    except (libcst.ParserSyntaxError, RecursionError):
+        # Nesting deeper than libcst's recursive visitors can walk: reported, not fixed.
         return None
-    return fix_from_text(source, transform(module).code, message, applicability)
+    return fix_from_text(source, new_text, message, applicability)
 
 
 class OverlappingEdits(ValueError):

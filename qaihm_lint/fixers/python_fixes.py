@@ -142,6 +142,9 @@ def make_classmethod(class_name: str, method_name: str) -> Transform:
                 return function
         else:
             first = positional[0].name.value
+            if first not in ("self", "cls"):
+                # A real argument in first place: whether it was meant as `cls` is a guess.
+                return function
             safe = (first != "cls" and "cls" not in body_scan.names
                     and first not in body_scan.nested_params
                     and "cls" not in {p.name.value for p in _all_params(params)})
@@ -185,22 +188,22 @@ def make_staticmethod(class_name: str, method_name: str) -> Transform:
         first = positional[0].name.value
         if first in _scan(function.body).names:
             return function
+        dropped = positional[0]
         if params.posonly_params:
             params = params.with_changes(posonly_params=params.posonly_params[1:])
             if not params.posonly_params:
                 params = params.with_changes(posonly_ind=cst.MaybeSentinel.DEFAULT)
         else:
             params = params.with_changes(params=params.params[1:])
-        params = _fix_leading_comma(params)
-        return _add_decorator(function.with_changes(params=params), "staticmethod")
+        function = function.with_changes(params=params)
+        # `def f(self,\n        x, ...)`: the line break after `self,` now follows `(`.
+        if isinstance(dropped.comma, cst.Comma) and isinstance(
+                dropped.comma.whitespace_after, cst.ParenthesizedWhitespace):
+            function = function.with_changes(
+                whitespace_before_params=dropped.comma.whitespace_after)
+        return _add_decorator(function, "staticmethod")
 
     return _transform_method(class_name, method_name, change)
-
-
-def _fix_leading_comma(params: cst.Parameters) -> cst.Parameters:
-    """After dropping the first parameter, a lone ``*`` or ``*args`` may be first: fine.
-    Nothing to repair in libcst's model (commas belong to each parameter)."""
-    return params
 
 
 # ---------------------------------------------------------------------------------------------

@@ -593,7 +593,10 @@ class ExpectedStaticmethod(_MethodRule):
                 seen.add((owner.path, method.lineno))
                 if method.is_static or method.is_classmethod or method.is_property:
                     continue
-                fixable = not method.uses_first
+                first = method.params[0].name if method.params else ""
+                # Drop only a `self` the body never reads: any other first parameter is a
+                # real argument of a method that lost its decorator.
+                fixable = first == "self" and not method.uses_first
                 advice = "add @staticmethod and drop `self`" if fixable else \
                     "make it a @staticmethod (or @classmethod) that does not need an instance"
                 self.report_method(
