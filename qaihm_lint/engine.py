@@ -365,9 +365,23 @@ def apply_suppressions(
 _WORKER_PLAN: Plan | None = None
 
 
-def _init_worker(plan: Plan) -> None:
+def _init_worker(plan: Plan, parent: int | None = None) -> None:
     global _WORKER_PLAN
     _WORKER_PLAN = plan
+    if parent is not None:
+        import threading
+
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A parent killed with SIGKILL cannot shut its pool down, and the workers would wait for
+    work forever (siblings keep the task pipe open): leave when the parent is gone."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _check_chunk(folders: list[ModelFolder]) -> list[FolderResult]:
@@ -397,7 +411,7 @@ def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, Fol
         max_workers=min(jobs, len(chunks)),
         mp_context=multiprocessing.get_context(method),
         initializer=_init_worker,
-        initargs=(plan,),
+        initargs=(plan, os.getpid() if os.name == "posix" else None),
     ) as pool:
         for chunk, chunk_results in zip(chunks, pool.map(_check_chunk, chunks), strict=False):
             for folder, result in zip(chunk, chunk_results, strict=False):
