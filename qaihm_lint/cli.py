@@ -21,7 +21,12 @@ from qaihm_lint import __version__, baseline
 from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Settings, load_settings
 from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.engine import lint, lint_with_fixes, make_plan
-from qaihm_lint.fixers.apply import WriteError, unified_diff, write_atomic
+from qaihm_lint.fixers.apply import (
+    WriteError,
+    remove_stale_temporaries,
+    unified_diff,
+    write_atomic,
+)
 from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table
 from qaihm_lint.rules import UnknownSelector, all_rules
 from qaihm_lint.workspace import (
@@ -410,6 +415,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"Would fix {fixed} error{'s' * (fixed != 1)}.", file=sys.stderr)
             return 1 if (pending_diff or diagnostics) and not settings.exit_zero else 0
         errors = _write_fixes(outcome.changed)
+        for folder in workspace.folders:
+            remove_stale_temporaries(folder.path)
         for error in errors:
             print(f"{PROG}: {error}", file=sys.stderr)
         if errors:

@@ -5,13 +5,48 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
 
+TEMP_SUFFIX = ".tmp"
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp$")
+
 
 class WriteError(Exception):
     pass
+
+
+def remove_stale_temporaries(directory: Path) -> int:
+    """Delete the temp files of writers that were killed (SIGKILL, power loss) before their
+    rename: ``.<file>.<pid>.<random>.tmp`` whose process no longer exists. A live writer's file
+    (another qaihm-lint running now) is left alone. Returns how many were removed."""
+    if os.name != "posix":  # os.kill(pid, 0) is only a liveness probe on POSIX
+        return 0
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match.group("pid"))
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or reused: then we keep the file, which is harmless)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed += 1
+    return removed
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -25,8 +60,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     except FileNotFoundError:
         mode = None
     try:
+        # The pid in the name lets a later run tell a killed writer's leftover from a live one's.
         handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
         )
     except OSError as exc:  # the folder is read-only, full, or gone
         raise WriteError(f"{path}: cannot write: {exc.strerror or exc}") from exc
