@@ -207,7 +207,7 @@ def test_deeply_nested_python_expressions_with_fixes(
     )
     (tree.model() / "test.py").write_text(f"import pytest\n\nY = {deep_sum}\n")
     before = snapshot(tree.root)
-    code, findings, _ = run_json(run_cli, tree.model(), "--select", "ALL")
+    code, _findings, _ = run_json(run_cli, tree.model(), "--select", "ALL")
     assert code == 1
     code, _out, err = run_cli(
         tree.model(), "--fix", "--unsafe-fixes", "--no-cache", "--select", "ALL"
@@ -234,7 +234,7 @@ def test_symlink_loops_are_not_followed(tree: Tree, run_cli: RunCli) -> None:
     os.symlink("b.py", model / "a.py")
     os.symlink("a.py", model / "b.py")  # a.py <-> b.py: a loop of file links
     started = time.monotonic()
-    code, findings, _ = run_json(run_cli, tree.root, "--select", "ALL")
+    code, _findings, _ = run_json(run_cli, tree.root, "--select", "ALL")
     assert time.monotonic() - started < 20
     run_json(run_cli, tree.root, "--select", "ALL", "--jobs", "2")
     code, _out, err = run_cli(tree.root, "--fix", "--unsafe-fixes", "--no-cache")
