@@ -7,6 +7,7 @@ one tree and one cache at once both finish with the right answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -172,10 +173,8 @@ def test_killed_fix_runs_leave_old_or_new_files(reference: dict[str, object]) ->
             raise
         finally:
             if kill == signal.SIGKILL:  # the pool's workers die with their parent's group
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         # Python may print a KeyboardInterrupt raised in an at-fork hook or during start-up;
         # any other traceback is ours.
         assert b"Traceback" not in err or err.rstrip().endswith(b"KeyboardInterrupt"), err

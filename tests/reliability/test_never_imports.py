@@ -63,7 +63,7 @@ def test_in_process_run_imports_nothing(
     tree = _hostile_tree(tmp_path / "repo", marker)
     monkeypatch.syspath_prepend(str(tree.root))
     before = set(sys.modules)
-    code, out, err = run_cli(tree.root, *mode, "--no-cache", "--select", "ALL", "--jobs", "1")
+    code, _out, err = run_cli(tree.root, *mode, "--no-cache", "--select", "ALL", "--jobs", "1")
     assert code in (0, 1), err
     assert not marker.exists(), sorted(p.name for p in marker.iterdir())
     assert not {m for m in set(sys.modules) - before if m.startswith("qai_hub_models")}
