@@ -132,11 +132,11 @@ class SourceFile:
     def offset(self, location: Location) -> int:
         """Character offset in ``text`` of a 1-based location (clamped to the text)."""
         starts = self._line_starts
-        if location.row > len(starts):
+        row = max(location.row, 1)
+        if row > len(starts):
             return len(self.text)
-        start = starts[max(location.row, 1) - 1]
-        line_end = starts[location.row] if location.row < len(starts) else len(self.text)
-        return min(start + max(location.column, 1) - 1, line_end)
+        line_end = starts[row] if row < len(starts) else len(self.text)
+        return min(starts[row - 1] + max(location.column, 1) - 1, line_end)
 
     def location(self, offset: int) -> Location:
         starts = self._line_starts
