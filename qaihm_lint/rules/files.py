@@ -96,9 +96,21 @@ model_type_llm: true
 """
 
 
+PRECOMPILED_MODEL = """\
+from qai_hub_models.utils.base_model import BasePrecompiledModel
+
+
+class ExampleModel(BasePrecompiledModel):
+    @classmethod
+    def from_precompiled(cls):
+        return cls()
+"""
+
+
 class MissingRequiredFile(FolderRule):
     code = "QAI101"
     slug = "missing-required-file"
+    needs_index = True
     summary = (
         "A model folder lacks model.py, app.py, demo.py, test.py or its info.yaml / manifest.yaml."
     )
@@ -139,6 +151,16 @@ class MissingRequiredFile(FolderRule):
             layout=Layout.MANIFEST,
             note="LLMs of the manifest layout run through the shared chat tooling, no App.",
         ),
+        Valid(
+            files={
+                "app.py": None,
+                "demo.py": None,
+                "__init__.py": "from .model import ExampleModel as Model\n",
+                "model.py": PRECOMPILED_MODEL,
+            },
+            path="model.py",
+            note="A precompiled model has no PyTorch source for an App or a demo to run.",
+        ),
     )
     invalid = (
         Invalid(files={"demo.py": None}, path="demo.py"),
@@ -177,6 +199,8 @@ class MissingRequiredFile(FolderRule):
                 continue
             if name == "app.py" and bound is not None and "App" in bound:
                 continue  # a shared App re-exported in __init__.py
+            if name in ("app.py", "demo.py") and self._is_precompiled():
+                continue  # no PyTorch source: nothing for an App or a demo to run on CPU
             if name == metadata and folder.has(
                 Layout.INFO.value if metadata == Layout.MANIFEST.value else Layout.MANIFEST.value
             ):
@@ -186,6 +210,11 @@ class MissingRequiredFile(FolderRule):
                 f"model folder {folder.model_id} has no {name}: {_WHAT[name]}",
                 anchor=name,
             )
+
+    def _is_precompiled(self) -> bool:
+        from qaihm_lint.rules._analysis import analyse
+
+        return analyse(self.ctx).kind == "precompiled"
 
 
 _WHAT = {
