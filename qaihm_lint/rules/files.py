@@ -116,9 +116,10 @@ class MissingRequiredFile(FolderRule):
     )
     why = (
         "The onboarding guide requires each of them: the model, an end-to-end app, a runnable "
-        "demo, unit tests and the metadata the website and code generator read. An `App` exported from "
-        "a shared app in `__init__.py` stands in for app.py. A folder with metadata but none of "
-        "the code files is a published model card and is only checked for its metadata."
+        "demo, unit tests and the metadata the website and code generator read. An `App` "
+        "exported from a shared app in `__init__.py` stands in for app.py. A precompiled model "
+        "(no PyTorch source) needs no app.py or demo.py. A folder with metadata but none of the "
+        "code files is a published model card and is only checked for its metadata."
     )
     valid = (
         Valid(
