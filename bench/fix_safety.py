@@ -157,8 +157,20 @@ MUTATIONS: dict[str, Mutation] = {
 def _run(folder: Path, *args: str) -> tuple[int, list[dict[str, object]], str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # QAI306 (cross-model conflicts) re-reads every model of the package on each run:
+        # ~1 s a run on 0.65.0, and no fixer touches what it checks.
         code = cli_main(
-            [str(folder), "--no-cache", "--jobs", "1", "--output-format", "json", *args]
+            [
+                str(folder),
+                "--no-cache",
+                "--jobs",
+                "1",
+                "--output-format",
+                "json",
+                "--ignore",
+                "QAI306",
+                *args,
+            ]
         )
     findings = json.loads(out.getvalue()) if code in (0, 1) else []
     return code, findings, err.getvalue()
