@@ -95,7 +95,7 @@ def touch(path: Path, original: bytes) -> Any:
     return edit
 
 
-def bench_version(version: str, repeat: int) -> dict[str, Any]:
+def bench_version(version: str, repeat: int, with_fixit: bool = True) -> dict[str, Any]:
     root = package_root(version)
     work = root.parent
     lint = [sys.executable, "-m", "qaihm_lint"]
@@ -126,7 +126,7 @@ def bench_version(version: str, repeat: int) -> dict[str, Any]:
     results["one_folder_warm"] = measure([*lint, folder], repeat, work)
 
     fixit = shutil.which("fixit", path=str(Path(sys.executable).parent))
-    if fixit:
+    if fixit and with_fixit:
         peer = work / "fixit-peer"
         shutil.rmtree(peer, ignore_errors=True)
         shutil.copytree(root / "models", peer / "models")
@@ -159,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versions", default="0.46.1,0.65.0")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, default=HERE / "results" / "speed.json")
+    parser.add_argument("--skip-fixit", action="store_true", help="leave out the Fixit peer")
     args = parser.parse_args(argv)
     report = []
     for version in args.versions.split(","):
-        r = bench_version(version, args.repeat)
+        r = bench_version(version, args.repeat, with_fixit=not args.skip_fixit)
         r["ratios"] = ratios(r)
         report.append(r)
         print(f"\nqai-hub-models {version}: {r['files_parsed']} files parsed, "

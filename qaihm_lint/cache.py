@@ -99,10 +99,27 @@ def _tree_stamp(path: Path) -> str:
     return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
+def package_key(plan: Plan, root: Path, model_folders: Sequence[Path]) -> str:
+    """The key of a package's cross-model findings; the files they read are checked apart."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(_settings_fingerprint(plan).encode())
+    digest.update(str(root).encode())
+    for folder in model_folders:
+        digest.update(folder.name.encode() + b"\0")
+    return digest.hexdigest()
+
+
 class ResultCache:
     def __init__(self, repo_root: Path) -> None:
         self.directory = repo_root / CACHE_DIR
         self._ready = False
+        # Digests of outside files, computed once per run however many entries list them.
+        self._digests: dict[Path, str] = {}
+
+    def _digest(self, path: Path) -> str:
+        if path not in self._digests:
+            self._digests[path] = _file_digest(path, {})
+        return self._digests[path]
 
     def _entry(self, folder: Path) -> Path:
         name = hashlib.blake2b(str(folder).encode(), digest_size=12).hexdigest()
@@ -114,7 +131,7 @@ class ResultCache:
             if data.get("key") != key:
                 return None
             for path, digest in data["dependencies"].items():
-                if _file_digest(Path(path), {}) != digest:
+                if self._digest(Path(path)) != digest:
                     return None  # an inherited class or shared file changed
             return [Diagnostic.from_cache(item) for item in data["diagnostics"]]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -145,7 +162,7 @@ class ResultCache:
         payload = json.dumps(
             {
                 "key": key,
-                "dependencies": {str(p): _file_digest(p, {}) for p in dependencies},
+                "dependencies": {str(p): self._digest(p) for p in dependencies},
                 "diagnostics": [d.to_cache() for d in diagnostics],
             },
             separators=(",", ":"),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qaihm_lint import suppressions
-from qaihm_lint.cache import ResultCache, folder_key
+from qaihm_lint.cache import ResultCache, folder_key, package_key
 from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location
 from qaihm_lint.index import RepoIndex
@@ -342,11 +342,14 @@ def apply_suppressions(
             if not any(c.startswith(p.upper()) for p in ignored)
             and (c in package_codes) == package_pass
         }
+        # Cheap byte test before tokenizing: the package pass only judges package-rule codes.
+        needles = [code.encode() for code in enabled] if package_pass else [b"QAI"]
         for path, source in sources.items():
             try:
-                if b"QAI" not in source.data.upper():
-                    continue
+                data = source.data.upper()
             except SourceError:
+                continue
+            if not any(needle in data for needle in needles):
                 continue
             found = suppressions_for(path)
             if found is not None:
@@ -491,18 +494,39 @@ def _run_package_rules(
     for folder in folders:
         if folder.package is not None:
             by_package[folder.package.root].append(folder)
+    cache = _cache_for(workspace, plan)
     for package in workspace.packages:
         checked = by_package.get(package.root)
         if not checked:
             continue
-        overlay = checked[0].overlay
-        checked_paths = {f.path: f for f in checked}
-        all_folders = [
-            checked_paths.get(path) or ModelFolder(path, checked[0].layout, package, overlay)
-            for path in package.model_folders()
-        ]
-        ctx = PackageContext(package, all_folders, frozenset(f.model_id for f in checked), plan)
-        raw: list[Diagnostic] = []
+        raw = _package_findings(package, checked, plan, cache)
+        by_folder: dict[str, list[Diagnostic]] = defaultdict(list)
+        for diagnostic in raw:
+            by_folder[diagnostic.model_id or ""].append(diagnostic)
+        for folder in checked:
+            out.extend(apply_package_suppressions(folder, by_folder.get(folder.model_id, []), plan))
+        out.extend(by_folder.get("", []))
+    return out
+
+
+def _package_findings(
+    package: Package, checked: list[ModelFolder], plan: Plan, cache: ResultCache | None
+) -> list[Diagnostic]:
+    """Every package rule's findings over all the package's folders (before suppressions),
+    from the cache while none of the files the rules read has changed."""
+    overlay = checked[0].overlay
+    paths = package.model_folders()
+    key = package_key(plan, package.root, paths)
+    if cache is not None and not overlay:
+        cached = cache.get(package.root, key)
+        if cached is not None:
+            return cached
+    layout = checked[0].layout
+    # Fresh folder objects, so that every file the rules look at is recorded below.
+    all_folders = [ModelFolder(path, layout, package, overlay) for path in paths]
+    ctx = PackageContext(package, all_folders, frozenset(f.model_id for f in all_folders), plan)
+    raw: list[Diagnostic] = []
+    with recording_reads() as reads:
         for rule_cls in plan.package_rules:
             rule = rule_cls(ctx)
             try:
@@ -511,14 +535,12 @@ def _run_package_rules(
                 raw.append(
                     _internal_error(rule_cls, package.root, None, exc, plan.settings.verbose)
                 )
-            raw.extend(d for d in rule.diagnostics if d.model_id in ctx.checked)
-        by_folder: dict[str, list[Diagnostic]] = defaultdict(list)
-        for diagnostic in raw:
-            by_folder[diagnostic.model_id or ""].append(diagnostic)
-        for folder in checked:
-            out.extend(apply_package_suppressions(folder, by_folder.get(folder.model_id, []), plan))
-        out.extend(by_folder.get("", []))
-    return out
+            raw.extend(rule.diagnostics)
+    if cache is not None and not overlay:
+        # With pending fixes (--diff) the findings describe files that are not on disk.
+        cache.put(package.root, key, raw, sorted(reads))
+    wanted = {folder.model_id for folder in checked}
+    return [d for d in raw if d.model_id is None or d.model_id in wanted]
 
 
 def apply_package_suppressions(

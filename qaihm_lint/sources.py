@@ -33,6 +33,12 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 _reads: set[Path] | None = None
 
 
+def note_access(path: Path) -> None:
+    """Record that a check looked at ``path`` (read it, or found it absent)."""
+    if _reads is not None:
+        _reads.add(path)
+
+
 @contextlib.contextmanager
 def recording_reads() -> Iterator[set[Path]]:
     global _reads

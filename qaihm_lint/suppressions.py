@@ -7,7 +7,6 @@ judge, and a bare ``# noqa`` may be there for another linter, so it is never rep
 
 from __future__ import annotations
 
-import io
 import re
 import tokenize
 from collections.abc import Collection, Iterable
@@ -68,7 +67,10 @@ def _comments(source: SourceFile) -> Iterable[tuple[int, int, str]]:
     """(row, column offset, text) of each comment that might hold a directive."""
     if source.path.suffix == ".py":
         try:
-            tokens = list(tokenize.generate_tokens(io.StringIO(source.text).readline))
+            # Feed the tokenizer the file's own lines (a lone \r ends one too), so that its rows
+            # and columns are the ones findings use.
+            lines = iter([line + "\n" for line in source.lines])
+            tokens = list(tokenize.generate_tokens(lambda: next(lines, "")))
         except (tokenize.TokenError, SyntaxError, IndentationError):
             tokens = []
         else:

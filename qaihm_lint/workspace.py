@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qaihm_lint.sources import SourceFile
+from qaihm_lint.sources import SourceFile, note_access
 
 PACKAGE_NAME = "qai_hub_models"
 GLOBAL_REQUIREMENTS = "global_requirements.txt"
@@ -60,6 +60,7 @@ class ModelFolder:
         """The folder's file ``name`` (a relative path), or None when it does not exist."""
         if name not in self._files:
             path = self.path / name
+            note_access(path)
             if path in self.overlay:
                 self._files[name] = SourceFile(path, self.overlay[path])
             else:

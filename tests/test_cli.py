@@ -313,10 +313,11 @@ def test_cache_reuses_and_survives_corruption(tree: Tree, run_cli: RunCli) -> No
     _break(tree)
     first = run_cli(tree.model(), "--output-format", "json")
     entries = list((tree.root / ".qaihm_lint_cache" / "results").glob("*.json"))
-    assert len(entries) == 1
+    assert len(entries) == 2  # the folder's findings and the package's cross-model ones
     assert (tree.root / ".qaihm_lint_cache" / ".gitignore").read_text().strip().endswith("*")
     assert run_cli(tree.model(), "--output-format", "json") == first
-    entries[0].write_text("{not json")
+    for entry in entries:
+        entry.write_text("{not json")
     assert run_cli(tree.model(), "--output-format", "json") == first
     # A changed file is a cache miss: the fixed id is no longer reported.
     tree.write("models/example/info.yaml", INFO_YAML)
@@ -385,4 +386,20 @@ def test_cache_entry_is_invalidated_by_a_recorded_outside_file(tree: Tree) -> No
     cache.put(folder.path, key, [], [shared])
     assert cache.get(folder.path, key) == []
     shared.write_text("class Base:\n    pass\n")
-    assert cache.get(folder.path, key) is None
+    assert ResultCache(tree.root).get(folder.path, key) is None  # the next run sees the edit
+
+
+def test_package_findings_are_cached_and_invalidated(tree: Tree, run_cli: RunCli) -> None:
+    build_tree(tree.root, model_id="other")
+    tree.write("models/example/requirements.txt", "fvcore==0.1.5.post1\n")
+    tree.write("models/other/requirements.txt", "fvcore==0.1.5.post1\n")
+    assert run_cli(tree.model())[0] == 0
+    assert run_cli(tree.model())[0] == 0  # from the cache
+    # Another folder's requirements change: the cross-model finding appears.
+    tree.write("models/other/requirements.txt", "fvcore==0.1.5.post2\n")
+    code, out, _ = run_cli(tree.model(), "--output-format", "concise")
+    assert code == 1 and "QAI306" in out
+    # A flag file created in the other folder takes it out of the shared environment.
+    tree.write("models/other/code-gen.yaml", "global_requirements_incompatible: true\n")
+    code, out, _ = run_cli(tree.model(), "--output-format", "concise")
+    assert "QAI306" not in out, out
