@@ -13,12 +13,13 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qaihm_lint import __version__
 from qaihm_lint.diagnostics import Diagnostic
+from qaihm_lint.workspace import GENERATED_NAMES
 
 if TYPE_CHECKING:
     from qaihm_lint.engine import Plan
@@ -42,34 +43,53 @@ def _settings_fingerprint(plan: Plan) -> str:
     return "\0".join(parts)
 
 
-def folder_key(folder: ModelFolder, plan: Plan) -> str:
-    """What the folder's findings depend on inside it (and the settings, the global
-    requirements). Outside files are recorded per entry instead: see ``ResultCache.put``."""
+# Package files some rules read once per process (so a per-folder read log would miss them after
+# the first folder): the shared environment, the code-gen schema, the device list.
+PACKAGE_INPUTS = (
+    "global_requirements.txt",
+    "configs/code_gen_yaml.py",
+    "utils/config_loaders.py",
+    "scorecard/device.py",
+)
+
+
+def package_inputs_digest(root: Path, overlay: Mapping[Path, bytes]) -> str:
+    return ",".join(_file_digest(root / relative, overlay) for relative in PACKAGE_INPUTS)
+
+
+def folder_key(folder: ModelFolder, plan: Plan, package_inputs: str = "") -> str:
+    """What the folder's findings depend on inside it, the settings and ``package_inputs``
+    (see ``package_inputs_digest``). Other outside files are recorded per entry instead: see
+    ``ResultCache.put``."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(_settings_fingerprint(plan).encode())
     digest.update(folder.layout.value.encode())
+    digest.update(package_inputs.encode())
     if folder.package is not None:
-        # Package files some rules read once per process (so a per-folder read log would miss
-        # them after the first folder): the environment, the code-gen schema, the devices, and
-        # the model's scorecard config (where the newer layout keeps its requirements flag).
-        root = folder.package.root
-        for relative in (
-            "global_requirements.txt",
-            "configs/code_gen_yaml.py",
-            "utils/config_loaders.py",
-            "scorecard/device.py",
-            f"scorecard/models/{folder.model_id}/scorecard-config.yaml",
-        ):
-            digest.update(_file_digest(root / relative, folder.overlay).encode())
-    for name in folder.names():
-        path = folder.path / name
+        # Where the newer layout keeps the model's requirements flag.
+        scorecard = folder.package.root / "scorecard" / "models" / folder.model_id
+        digest.update(_file_digest(scorecard / "scorecard-config.yaml", folder.overlay).encode())
+    overlay = folder.overlay
+    try:
+        entries = sorted(os.scandir(folder.path), key=lambda entry: entry.name)
+    except OSError:
+        entries = []
+    names = {entry.name for entry in entries}
+    for entry in entries:
+        name = entry.name
         digest.update(name.encode() + b"\0")
-        source_file = folder.file(name) if name.endswith(_HASHED_SUFFIXES) else None
-        if source_file is not None:
-            digest.update(source_file.digest.encode())
+        path = folder.path / name if overlay else None
+        if path is not None and path in overlay:
+            digest.update(_file_digest(path, overlay).encode())
+        elif name in GENERATED_NAMES:
+            continue  # never read by a rule: its presence is enough
+        elif name.endswith(_HASHED_SUFFIXES) and entry.is_file():
+            digest.update(_file_digest(Path(entry.path), {}).encode())
         else:
-            # Nested folders (patches/, external_repos/): names, sizes and times are enough.
-            digest.update(_tree_stamp(path).encode())
+            # Nested folders (patches/, external_repos/) and assets: names, sizes, times.
+            digest.update(_tree_stamp(Path(entry.path)).encode())
+    for path in sorted(p for p in overlay if p.parent == folder.path and p.name not in names):
+        digest.update(path.name.encode() + b"\0" + _file_digest(path, overlay).encode())
     return digest.hexdigest()
 
 
@@ -85,6 +105,9 @@ def _file_digest(path: Path, overlay: Any) -> str:
 def _tree_stamp(path: Path) -> str:
     parts = []
     try:
+        if not path.is_dir():
+            stat = path.stat()
+            return f"{stat.st_size}:{stat.st_mtime_ns}"
         for root, dirs, files in os.walk(path):
             dirs.sort()
             for name in sorted(files):

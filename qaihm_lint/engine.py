@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qaihm_lint import suppressions
-from qaihm_lint.cache import ResultCache, folder_key, package_key
+from qaihm_lint.cache import ResultCache, folder_key, package_inputs_digest, package_key
 from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location
 from qaihm_lint.index import RepoIndex
@@ -447,11 +447,18 @@ def _lint_folders(
     results: dict[Path, list[Diagnostic]] = {}
     keys: dict[Path, str] = {}
     misses: list[ModelFolder] = []
+    package_inputs: dict[Path, str] = {}
     for folder in folders:
         if cache is None:
             misses.append(folder)
             continue
-        keys[folder.path] = key = folder_key(folder, plan)
+        shared = ""
+        if folder.package is not None:
+            root = folder.package.root
+            if root not in package_inputs:
+                package_inputs[root] = package_inputs_digest(root, folder.overlay)
+            shared = package_inputs[root]
+        keys[folder.path] = key = folder_key(folder, plan, shared)
         cached = cache.get(folder.path, key)
         if cached is None:
             misses.append(folder)
