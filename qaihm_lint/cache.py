@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,6 +148,12 @@ class ResultCache:
         return self.directory / "results" / f"{name}.json"
 
     def get(self, folder: Path, key: str) -> list[Diagnostic] | None:
+        entry = self.get_entry(folder, key)
+        return None if entry is None else entry[0]
+
+    def get_entry(self, folder: Path, key: str) -> tuple[list[Diagnostic], list[Path]] | None:
+        """The cached findings and noted files, while the key and every recorded outside
+        file still match."""
         try:
             data = json.loads(self._entry(folder).read_text(encoding="utf-8"))
             if data.get("key") != key:
@@ -156,7 +161,10 @@ class ResultCache:
             for path, digest in data["dependencies"].items():
                 if self._digest(Path(path)) != digest:
                     return None  # an inherited class or shared file changed
-            return [Diagnostic.from_cache(item) for item in data["diagnostics"]]
+            return (
+                [Diagnostic.from_cache(item) for item in data["diagnostics"]],
+                [Path(p) for p in data.get("noted", ())],
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -179,6 +187,7 @@ class ResultCache:
         key: str,
         diagnostics: list[Diagnostic],
         dependencies: Sequence[Path] = (),
+        noted: Sequence[Path] = (),
     ) -> None:
         if not self._prepare():
             return  # a read-only tree simply runs uncached
@@ -187,11 +196,14 @@ class ResultCache:
                 "key": key,
                 "dependencies": {str(p): self._digest(p) for p in dependencies},
                 "diagnostics": [d.to_cache() for d in diagnostics],
+                "noted": [str(p) for p in noted],
             },
             separators=(",", ":"),
         )
         target = self._entry(folder)
         try:
+            import tempfile  # only when writing: read-only runs skip the import
+
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(payload)

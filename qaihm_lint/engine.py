@@ -8,13 +8,11 @@ loop applies non-overlapping fixes and re-checks the folders it changed until no
 from __future__ import annotations
 
 import ast
-import multiprocessing
 import os
 import sys
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -232,6 +230,9 @@ class FolderResult:
     diagnostics: list[Diagnostic]
     # Files outside the folder that the diagnostics were computed from.
     dependencies: list[Path]
+    # The folder's files that mention a package-rule code: the only ones the package pass
+    # must read to judge unused noqa directives for those codes.
+    package_noqa: list[Path] = field(default_factory=list)
 
 
 def check_folder(folder: ModelFolder, plan: Plan) -> list[Diagnostic]:
@@ -284,7 +285,18 @@ def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
             _internal_error(InternalError, folder.path, model_id, exc, plan.settings.verbose)
         )
         dependencies = []
-    return FolderResult(apply_suppressions(folder, raw, plan), dependencies)
+    kept = apply_suppressions(folder, raw, plan)
+    needles = [rule.code.encode() for rule in plan.package_rules]
+    package_noqa = []
+    if needles:
+        for source in folder.text_files():
+            try:
+                data = source.data.upper()
+            except SourceError:
+                continue
+            if any(needle in data for needle in needles):
+                package_noqa.append(source.path)
+    return FolderResult(kept, dependencies, package_noqa)
 
 
 def _internal_errors_wanted(plan: Plan) -> bool:
@@ -297,7 +309,11 @@ def _internal_errors_wanted(plan: Plan) -> bool:
 
 
 def apply_suppressions(
-    folder: ModelFolder, raw: Iterable[Diagnostic], plan: Plan, package_pass: bool = False
+    folder: ModelFolder,
+    raw: Iterable[Diagnostic],
+    plan: Plan,
+    package_pass: bool = False,
+    only: Iterable[Path] | None = None,
 ) -> list[Diagnostic]:
     """Drop suppressed and ignored findings; add QAI001 for directives that silenced nothing.
 
@@ -308,7 +324,16 @@ def apply_suppressions(
     ignored = plan.settings.ignored_for_model(folder.model_id)
     kept = []
     by_path: dict[Path, suppressions.FileSuppressions] = {}
-    sources = {source.path: source for source in folder.text_files()}
+    raw = list(raw)
+    if only is None:
+        sources = {source.path: source for source in folder.text_files()}
+    else:
+        # The caller knows which files can matter (see FolderResult.package_noqa).
+        sources = {}
+        for path in {*only, *(d.path for d in raw)}:
+            source = folder.file(path.name) if path.parent == folder.path else None
+            if source is not None:
+                sources[path] = source
 
     def suppressions_for(path: Path) -> suppressions.FileSuppressions | None:
         if path not in by_path:
@@ -407,6 +432,10 @@ def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, Fol
     # Below a handful of folders the start-up of workers costs more than it saves.
     if jobs <= 1 or len(folders) < 8:
         return {folder.path: check_folder_result(folder, plan) for folder in folders}
+    # Imported here: a run answered from the cache never needs them.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     chunks = _chunks(folders, jobs)
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     results: dict[Path, FolderResult] = {}
@@ -426,7 +455,7 @@ def _check_folders(folders: Sequence[ModelFolder], plan: Plan) -> dict[Path, Fol
 class LintResult:
     diagnostics: list[Diagnostic]
     folders: list[ModelFolder]
-    by_folder: dict[Path, list[Diagnostic]]
+    by_folder: dict[Path, FolderResult]
     cache_hits: int = 0
 
 
@@ -441,10 +470,10 @@ def _cache_for(workspace: Workspace, plan: Plan) -> ResultCache | None:
 
 def _lint_folders(
     workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
-) -> tuple[dict[Path, list[Diagnostic]], int]:
-    """Per-folder findings (from the cache where it is still valid), and the cache hits."""
+) -> tuple[dict[Path, FolderResult], int]:
+    """Per-folder results (from the cache where it is still valid), and the cache hits."""
     cache = _cache_for(workspace, plan)
-    results: dict[Path, list[Diagnostic]] = {}
+    results: dict[Path, FolderResult] = {}
     keys: dict[Path, str] = {}
     misses: list[ModelFolder] = []
     package_inputs: dict[Path, str] = {}
@@ -459,11 +488,12 @@ def _lint_folders(
                 package_inputs[root] = package_inputs_digest(root, folder.overlay)
             shared = package_inputs[root]
         keys[folder.path] = key = folder_key(folder, plan, shared)
-        cached = cache.get(folder.path, key)
+        cached = cache.get_entry(folder.path, key)
         if cached is None:
             misses.append(folder)
         else:
-            results[folder.path] = cached
+            diagnostics, package_noqa = cached
+            results[folder.path] = FolderResult(diagnostics, [], package_noqa)
     if misses:
         if plan.needs_index:
             # Build the index before forking so every worker inherits it instead of rebuilding.
@@ -471,9 +501,11 @@ def _lint_folders(
                 _INDEXES.get(folder.package)
         fresh = _check_folders(misses, plan)
         for path, result in fresh.items():
-            results[path] = result.diagnostics
+            results[path] = result
             if cache is not None:
-                cache.put(path, keys[path], result.diagnostics, result.dependencies)
+                cache.put(
+                    path, keys[path], result.diagnostics, result.dependencies, result.package_noqa
+                )
     return results, len(folders) - len(misses)
 
 
@@ -483,16 +515,19 @@ def lint(workspace: Workspace, plan: Plan) -> LintResult:
 
 
 def _assemble(
-    workspace: Workspace, plan: Plan, by_folder: Mapping[Path, list[Diagnostic]], hits: int
+    workspace: Workspace, plan: Plan, by_folder: Mapping[Path, FolderResult], hits: int
 ) -> LintResult:
-    diagnostics = [d for folder in workspace.folders for d in by_folder[folder.path]]
-    diagnostics.extend(_run_package_rules(workspace, plan, workspace.folders))
+    diagnostics = [d for folder in workspace.folders for d in by_folder[folder.path].diagnostics]
+    diagnostics.extend(_run_package_rules(workspace, plan, workspace.folders, by_folder))
     diagnostics.sort(key=Diagnostic.sort_key)
     return LintResult(diagnostics, list(workspace.folders), dict(by_folder), hits)
 
 
 def _run_package_rules(
-    workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
+    workspace: Workspace,
+    plan: Plan,
+    folders: Sequence[ModelFolder],
+    by_folder_result: Mapping[Path, FolderResult],
 ) -> list[Diagnostic]:
     if not plan.package_rules:
         return []
@@ -511,7 +546,10 @@ def _run_package_rules(
         for diagnostic in raw:
             by_folder[diagnostic.model_id or ""].append(diagnostic)
         for folder in checked:
-            out.extend(apply_package_suppressions(folder, by_folder.get(folder.model_id, []), plan))
+            found = by_folder.get(folder.model_id, [])
+            noqa_files = by_folder_result[folder.path].package_noqa
+            if found or noqa_files:
+                out.extend(apply_package_suppressions(folder, found, plan, noqa_files))
         out.extend(by_folder.get("", []))
     return out
 
@@ -551,10 +589,10 @@ def _package_findings(
 
 
 def apply_package_suppressions(
-    folder: ModelFolder, raw: list[Diagnostic], plan: Plan
+    folder: ModelFolder, raw: list[Diagnostic], plan: Plan, noqa_files: Iterable[Path]
 ) -> list[Diagnostic]:
     """Suppressions for package-rule findings, and QAI001 for package-rule codes."""
-    return apply_suppressions(folder, raw, plan, package_pass=True)
+    return apply_suppressions(folder, raw, plan, package_pass=True, only=noqa_files)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ OUR_PREFIX = "QAI"
 @dataclass
 class Directive:
     row: int
-    # Character offsets within the line: the directive's own text ("# noqa: A, B").
+    # Character offsets within the line of the directive's own text (from "#" to its last code).
     start: int
     end: int
     codes: tuple[tuple[str, int, int], ...] | None  # (code, start, end) in the line; None = all

@@ -7,7 +7,6 @@ import difflib
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
@@ -61,6 +60,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         mode = None
     try:
         # The pid in the name lets a later run tell a killed writer's leftover from a live one's.
+        import tempfile  # only when writing: read-only runs skip the import
+
         handle, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
         )
