@@ -16,18 +16,20 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qaihm_lint import suppressions
 from qaihm_lint.cache import ResultCache, folder_key, package_inputs_digest, package_key
 from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location
-from qaihm_lint.index import RepoIndex
-from qaihm_lint.rules import all_rules, resolve_selection
+from qaihm_lint.rules import CATALOGUE, all_rules, resolve_selection
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
 from qaihm_lint.rules.meta import InternalError, SyntaxErrorRule, UnusedNoqa
 from qaihm_lint.sources import SourceError, SourceFile, recording_reads
 from qaihm_lint.workspace import ModelFolder, Package, Workspace
+
+if TYPE_CHECKING:
+    from qaihm_lint.index import RepoIndex
 
 MAX_FIX_ROUNDS = 10
 
@@ -57,6 +59,11 @@ class Plan:
             r for c, r in all_rules().items() if c in self.enabled and issubclass(r, PackageRule)
         ]
 
+    @cached_property
+    def package_codes(self) -> frozenset[str]:
+        """Enabled codes of cross-model rules (known without importing any rule module)."""
+        return frozenset(c for c in self.enabled if CATALOGUE[c].kind == "package")
+
     @property
     def needs_index(self) -> bool:
         return any(
@@ -74,6 +81,8 @@ class _Indexes:
     def get(self, package: Package | None) -> RepoIndex:
         root = package.root if package is not None else None
         if root not in self._by_root:
+            from qaihm_lint.index import RepoIndex  # only when a rule needs it
+
             self._by_root[root] = RepoIndex.build(root)
         return self._by_root[root]
 
@@ -286,7 +295,7 @@ def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
         )
         dependencies = []
     kept = apply_suppressions(folder, raw, plan)
-    needles = [rule.code.encode() for rule in plan.package_rules]
+    needles = [code.encode() for code in plan.package_codes]
     package_noqa = []
     if needles:
         for source in folder.text_files():
@@ -360,7 +369,7 @@ def apply_suppressions(
     if UnusedNoqa.code in plan.enabled and not any(
         UnusedNoqa.code.startswith(p.upper()) for p in ignored
     ):
-        package_codes = {rule.code for rule in plan.package_rules}
+        package_codes = plan.package_codes
         enabled = {
             c
             for c in plan.enabled
@@ -529,7 +538,7 @@ def _run_package_rules(
     folders: Sequence[ModelFolder],
     by_folder_result: Mapping[Path, FolderResult],
 ) -> list[Diagnostic]:
-    if not plan.package_rules:
+    if not plan.package_codes:
         return []
     out: list[Diagnostic] = []
     by_package: dict[Path, list[ModelFolder]] = defaultdict(list)

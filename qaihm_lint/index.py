@@ -751,7 +751,8 @@ class Resolver:
                 if component is None or component.qualname in seen or is_framework(component):
                     continue
                 if from_annotations and not component.module.startswith(
-                        cls.module.rsplit(".", 1)[0] + "."):
+                    cls.module.rsplit(".", 1)[0] + "."
+                ):
                     # An annotation may name an abstract base from elsewhere; only the
                     # folder's own classes are taken as the components.
                     continue

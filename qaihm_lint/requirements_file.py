@@ -44,16 +44,25 @@ _PER_REQUIREMENT_OPTION = re.compile(r"\s--?(hash|global-option|config-settings|
 
 # pip's requirements-file options (pip/_internal/req/req_file.py), by spelling: takes a value?
 _OPTIONS: dict[str, bool] = {
-    "-r": True, "--requirement": True,
-    "-c": True, "--constraint": True,
-    "-e": True, "--editable": True,
-    "-i": True, "--index-url": True,
+    "-r": True,
+    "--requirement": True,
+    "-c": True,
+    "--constraint": True,
+    "-e": True,
+    "--editable": True,
+    "-i": True,
+    "--index-url": True,
     "--extra-index-url": True,
     "--no-index": False,
-    "-f": True, "--find-links": True,
-    "--no-binary": True, "--only-binary": True, "--prefer-binary": False,
-    "--require-hashes": False, "--pre": False,
-    "--trusted-host": True, "--use-feature": True,
+    "-f": True,
+    "--find-links": True,
+    "--no-binary": True,
+    "--only-binary": True,
+    "--prefer-binary": False,
+    "--require-hashes": False,
+    "--pre": False,
+    "--trusted-host": True,
+    "--use-feature": True,
 }
 
 
@@ -237,9 +246,7 @@ def _parse_url_requirement(line: RequirementLine, text: str) -> None:
         # A wheel or sdist file name starts with the distribution name.
         candidate = re.split(r"-\d", tail, maxsplit=1)[0] if not line.is_vcs else ""
         if not candidate or not _NAME.fullmatch(candidate):
-            line.error = (
-                "a URL requirement needs `#egg=<name>` so its package can be identified"
-            )
+            line.error = "a URL requirement needs `#egg=<name>` so its package can be identified"
             return
         egg = candidate
     spelled = f"{egg} @ {url.split('#', 1)[0]}" + (f" ; {marker}" if marker else "")
@@ -343,8 +350,9 @@ def _default_reader(path: Path) -> SourceFile | None:
         return None
 
 
-def load_set(source: SourceFile, boundary: Path,
-             reader: Reader = _default_reader) -> RequirementSet:
+def load_set(
+    source: SourceFile, boundary: Path, reader: Reader = _default_reader
+) -> RequirementSet:
     """``source`` with every ``-r`` file it includes (recursively), staying inside ``boundary``.
 
     Cycles, missing files, files outside ``boundary`` and nesting beyond MAX_INCLUDE_DEPTH are
@@ -367,32 +375,44 @@ def load_set(source: SourceFile, boundary: Path,
             target = (file.source.path.parent / line.option_value).resolve()
             if _key(target) in stack:
                 chain = " -> ".join(p.name for p in (*stack, target))
-                result.problems.append(IncludeProblem(line, f"`-r {line.option_value}` makes "
-                                                      f"an include cycle ({chain})"))
+                result.problems.append(
+                    IncludeProblem(
+                        line, f"`-r {line.option_value}` makes an include cycle ({chain})"
+                    )
+                )
                 continue
             if _key(target) in seen:
                 continue  # included twice (a diamond), read once
             if len(stack) >= MAX_INCLUDE_DEPTH:
-                result.problems.append(IncludeProblem(line, "includes are nested more than "
-                                                      f"{MAX_INCLUDE_DEPTH} deep"))
+                result.problems.append(
+                    IncludeProblem(line, f"includes are nested more than {MAX_INCLUDE_DEPTH} deep")
+                )
                 continue
             if not _inside(target, boundary):
-                result.problems.append(IncludeProblem(line, f"`-r {line.option_value}` points "
-                                                      f"outside {boundary.name}/"))
+                result.problems.append(
+                    IncludeProblem(
+                        line, f"`-r {line.option_value}` points outside {boundary.name}/"
+                    )
+                )
                 continue
             if target.is_dir():
-                result.problems.append(IncludeProblem(line, f"`-r {line.option_value}` is a "
-                                                      "directory, not a requirements file"))
+                result.problems.append(
+                    IncludeProblem(
+                        line, f"`-r {line.option_value}` is a directory, not a requirements file"
+                    )
+                )
                 continue
             included = reader(target)
             if included is None:
-                result.problems.append(IncludeProblem(line, f"`-r {line.option_value}`: no such "
-                                                      "file"))
+                result.problems.append(
+                    IncludeProblem(line, f"`-r {line.option_value}`: no such file")
+                )
                 continue
             sub = parse_source(included)
             if sub.error is not None:
-                result.problems.append(IncludeProblem(line, f"`-r {line.option_value}`: the file "
-                                                      f"{sub.error}"))
+                result.problems.append(
+                    IncludeProblem(line, f"`-r {line.option_value}`: the file {sub.error}")
+                )
                 continue
             visit(sub, (*stack, _key(target)))
 
@@ -421,12 +441,24 @@ def _inside(path: Path, boundary: Path) -> bool:
 
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 _PLATFORMS = (
-    {"sys_platform": "linux", "os_name": "posix", "platform_system": "Linux",
-     "platform_machine": "x86_64"},
-    {"sys_platform": "win32", "os_name": "nt", "platform_system": "Windows",
-     "platform_machine": "AMD64"},
-    {"sys_platform": "darwin", "os_name": "posix", "platform_system": "Darwin",
-     "platform_machine": "arm64"},
+    {
+        "sys_platform": "linux",
+        "os_name": "posix",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+    },
+    {
+        "sys_platform": "win32",
+        "os_name": "nt",
+        "platform_system": "Windows",
+        "platform_machine": "AMD64",
+    },
+    {
+        "sys_platform": "darwin",
+        "os_name": "posix",
+        "platform_system": "Darwin",
+        "platform_machine": "arm64",
+    },
 )
 
 
@@ -434,17 +466,19 @@ def environments() -> list[dict[str, str]]:
     envs = []
     for python in PYTHON_VERSIONS:
         for platform in _PLATFORMS:
-            envs.append({
-                "implementation_name": "cpython",
-                "implementation_version": f"{python}.0",
-                "platform_python_implementation": "CPython",
-                "platform_release": "",
-                "platform_version": "",
-                "python_full_version": f"{python}.0",
-                "python_version": python,
-                "extra": "",
-                **platform,
-            })
+            envs.append(
+                {
+                    "implementation_name": "cpython",
+                    "implementation_version": f"{python}.0",
+                    "platform_python_implementation": "CPython",
+                    "platform_release": "",
+                    "platform_version": "",
+                    "python_full_version": f"{python}.0",
+                    "python_version": python,
+                    "extra": "",
+                    **platform,
+                }
+            )
     return envs
 
 

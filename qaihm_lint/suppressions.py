@@ -128,10 +128,9 @@ def unused_directive_findings(
     judge_unknown: bool = True,
 ) -> list[Diagnostic]:
     """QAI001 for each QAI code of a directive that silenced nothing, with a removal fix."""
-    from qaihm_lint.rules import all_rules
+    from qaihm_lint.rules.catalogue import CATALOGUE as known
     from qaihm_lint.rules.meta import UnusedNoqa
 
-    known = all_rules()
     findings = []
     for directive in suppressions.directives():
         if directive.codes is None:

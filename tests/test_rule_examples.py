@@ -78,3 +78,32 @@ def test_deep_rules_match_the_deep_runner() -> None:
 
     runtime = {code: rule.slug for code, rule in all_rules().items() if rule.runtime}
     assert runtime == SLUGS
+
+
+def test_catalogue_matches_the_rule_classes() -> None:
+    from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule
+    from qaihm_lint.rules.catalogue import CATALOGUE, Entry
+
+    def kind(rule: type[Rule]) -> str:
+        if rule.runtime:
+            return "runtime"
+        for base, name in (
+            (PackageRule, "package"),
+            (PythonRule, "python"),
+            (FolderRule, "folder"),
+        ):
+            if issubclass(rule, base):
+                return name
+        return "builtin"
+
+    expected = {
+        code: Entry(
+            rule.slug,
+            rule.__module__.rsplit(".", 1)[1],
+            kind(rule),  # type: ignore[arg-type]
+            rule.enabled_by_default,
+        )
+        for code, rule in all_rules().items()
+    }
+    table = "\n".join(f"    {code!r}: {entry!r}," for code, entry in expected.items())
+    assert expected == CATALOGUE, f"update qaihm_lint/rules/catalogue.py:\n{table}"

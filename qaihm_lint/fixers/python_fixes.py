@@ -21,8 +21,9 @@ Transform = Callable[[cst.Module], cst.Module]
 # Finding a method by class and name
 
 
-def _transform_method(class_name: str, method_name: str,
-                      change: Callable[[cst.FunctionDef], cst.FunctionDef]) -> Transform:
+def _transform_method(
+    class_name: str, method_name: str, change: Callable[[cst.FunctionDef], cst.FunctionDef]
+) -> Transform:
     """Apply ``change`` to the first ``def method_name`` directly in ``class class_name``."""
 
     class Rewriter(cst.CSTTransformer):
@@ -42,10 +43,15 @@ def _transform_method(class_name: str, method_name: str,
         def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
             return False  # methods directly in the class only; nested defs are not ours
 
-        def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef
-                              ) -> cst.FunctionDef:
-            if self.done or not self.classes or self.classes[-1] != class_name or \
-                    original.name.value != method_name:
+        def leave_FunctionDef(
+            self, original: cst.FunctionDef, updated: cst.FunctionDef
+        ) -> cst.FunctionDef:
+            if (
+                self.done
+                or not self.classes
+                or self.classes[-1] != class_name
+                or original.name.value != method_name
+            ):
                 return updated
             self.done = True
             return change(updated)
@@ -126,9 +132,13 @@ def make_classmethod(class_name: str, method_name: str) -> Transform:
         params = function.params
         body_scan = _scan(function.body)
         if _has_decorator(function, "staticmethod"):
-            function = function.with_changes(decorators=[
-                d for d in function.decorators if _decorator_name(d).rsplit(".", 1)[-1]
-                != "staticmethod"])
+            function = function.with_changes(
+                decorators=[
+                    d
+                    for d in function.decorators
+                    if _decorator_name(d).rsplit(".", 1)[-1] != "staticmethod"
+                ]
+            )
             if "cls" in body_scan.names or "cls" in {p.name.value for p in _all_params(params)}:
                 return function  # cannot insert cls safely: leave untouched
             params = params.with_changes(params=[cst.Param(cst.Name("cls")), *params.params])
@@ -145,9 +155,12 @@ def make_classmethod(class_name: str, method_name: str) -> Transform:
             if first not in ("self", "cls"):
                 # A real argument in first place: whether it was meant as `cls` is a guess.
                 return function
-            safe = (first != "cls" and "cls" not in body_scan.names
-                    and first not in body_scan.nested_params
-                    and "cls" not in {p.name.value for p in _all_params(params)})
+            safe = (
+                first != "cls"
+                and "cls" not in body_scan.names
+                and first not in body_scan.nested_params
+                and "cls" not in {p.name.value for p in _all_params(params)}
+            )
             if safe:
                 renamed_params = params.visit(_Renamer(first, "cls"))
                 assert isinstance(renamed_params, cst.Parameters)
@@ -155,7 +168,8 @@ def make_classmethod(class_name: str, method_name: str) -> Transform:
                 first_param = positional[0].with_changes(name=cst.Name("cls"))
                 if params.posonly_params:
                     params = params.with_changes(
-                        posonly_params=[first_param, *params.posonly_params[1:]])
+                        posonly_params=[first_param, *params.posonly_params[1:]]
+                    )
                 else:
                     params = params.with_changes(params=[first_param, *params.params[1:]])
                 body = function.body.visit(_Renamer(first, "cls"))
@@ -198,9 +212,11 @@ def make_staticmethod(class_name: str, method_name: str) -> Transform:
         function = function.with_changes(params=params)
         # `def f(self,\n        x, ...)`: the line break after `self,` now follows `(`.
         if isinstance(dropped.comma, cst.Comma) and isinstance(
-                dropped.comma.whitespace_after, cst.ParenthesizedWhitespace):
+            dropped.comma.whitespace_after, cst.ParenthesizedWhitespace
+        ):
             function = function.with_changes(
-                whitespace_before_params=dropped.comma.whitespace_after)
+                whitespace_before_params=dropped.comma.whitespace_after
+            )
         return _add_decorator(function, "staticmethod")
 
     return _transform_method(class_name, method_name, change)
@@ -210,9 +226,13 @@ def make_staticmethod(class_name: str, method_name: str) -> Transform:
 # Position-based rewrites
 
 
-def _at(row: int, column: int, kinds: tuple[type[cst.CSTNode], ...],
-        change: Callable[[cst.CSTNode], cst.CSTNode],
-        accept: Callable[[cst.CSTNode], bool] = lambda node: True) -> Transform:
+def _at(
+    row: int,
+    column: int,
+    kinds: tuple[type[cst.CSTNode], ...],
+    change: Callable[[cst.CSTNode], cst.CSTNode],
+    accept: Callable[[cst.CSTNode], bool] = lambda node: True,
+) -> Transform:
     """Apply ``change`` to the node of one of ``kinds`` that starts at row/column (1-based,
     columns in characters, as the ``ast`` walk reported) and that ``accept`` takes: calls
     chained on calls (``torch.load(p).to(d)``) start at the same place."""
@@ -224,8 +244,11 @@ def _at(row: int, column: int, kinds: tuple[type[cst.CSTNode], ...],
             super().__init__()
             self.done = False
 
-        def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode  # type: ignore[override]
-                     ) -> cst.CSTNode:
+        def on_leave(  # type: ignore[override]
+            self,
+            original: cst.CSTNode,
+            updated: cst.CSTNode,
+        ) -> cst.CSTNode:
             if self.done or not isinstance(original, kinds) or not accept(original):
                 return updated
             position = self.get_metadata(PositionProvider, original, None)
@@ -273,8 +296,9 @@ def append_keyword(call: cst.Call, keyword: str, value: str) -> cst.Call:
     new = cst.Arg(
         keyword=cst.Name(keyword),
         value=cst.parse_expression(value),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
-                              whitespace_after=cst.SimpleWhitespace("")),
+        equal=cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+        ),
     )
     items = list(call.args)
     if not items:
@@ -284,14 +308,15 @@ def append_keyword(call: cst.Call, keyword: str, value: str) -> cst.Call:
         # `f(\n    a,\n)`: the comma after `a` takes the layout of the first argument's line,
         # the new argument takes the old trailing comma (and what followed it).
         new = new.with_changes(comma=last.comma)
-        items[-1] = last.with_changes(comma=cst.Comma(
-            whitespace_after=call.whitespace_before_args))
+        items[-1] = last.with_changes(comma=cst.Comma(whitespace_after=call.whitespace_before_args))
         return call.with_changes(args=[*items, new])
     # `f(a)` or `f(\n    a\n)`: a comma and a space after `a`; what followed `a` (a newline
     # before the closing parenthesis) now follows the new argument.
     new = new.with_changes(whitespace_after_arg=last.whitespace_after_arg)
-    items[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
-                                  whitespace_after_arg=cst.SimpleWhitespace(""))
+    items[-1] = last.with_changes(
+        comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+        whitespace_after_arg=cst.SimpleWhitespace(""),
+    )
     return call.with_changes(args=[*items, new])
 
 
@@ -304,15 +329,18 @@ def cuda_to_cpu(row: int, column: int) -> Transform:
             quote = node.value[-1]
             prefix = node.value[: len(node.value) - len(node.value.lstrip("rbuRBU"))]
             return node.with_changes(value=f"{prefix}{quote}cpu{quote}")
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
-                node.func.attr.value == "cuda":
-            return node.with_changes(func=node.func.with_changes(attr=cst.Name("cpu")),
-                                     args=[])
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "cuda"
+        ):
+            return node.with_changes(func=node.func.with_changes(attr=cst.Name("cpu")), args=[])
         return node
 
     def accept(node: cst.CSTNode) -> bool:
         return isinstance(node, cst.SimpleString) or (
-            isinstance(node, cst.Call) and _callee_last(node) == "cuda")
+            isinstance(node, cst.Call) and _callee_last(node) == "cuda"
+        )
 
     return _at(row, column, (cst.SimpleString, cst.Call), change, accept)
 
@@ -337,8 +365,9 @@ def add_trace_marker(function_name: str) -> Transform:
         def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
             return False
 
-        def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef
-                              ) -> cst.FunctionDef:
+        def leave_FunctionDef(
+            self, original: cst.FunctionDef, updated: cst.FunctionDef
+        ) -> cst.FunctionDef:
             if self.changed or self.depth or original.name.value != function_name:
                 return updated
             for decorator in updated.decorators:
@@ -364,8 +393,11 @@ def _imports_pytest(module: cst.Module) -> bool:
                 if isinstance(small, cst.Import):
                     for alias in small.names:
                         name = alias.name
-                        if alias.asname is None and isinstance(name, cst.Name) and \
-                                name.value == "pytest":
+                        if (
+                            alias.asname is None
+                            and isinstance(name, cst.Name)
+                            and name.value == "pytest"
+                        ):
                             return True
     return False
 
@@ -382,8 +414,7 @@ def _add_import(module: cst.Module, text: str) -> cst.Module:
             if isinstance(first, (cst.Import, cst.ImportFrom)):
                 insert_at = i + 1
                 continue
-            if i == 0 and isinstance(first, cst.Expr) and isinstance(first.value,
-                                                                     cst.SimpleString):
+            if i == 0 and isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString):
                 insert_at = 1
                 continue
         break

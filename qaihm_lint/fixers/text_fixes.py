@@ -60,8 +60,9 @@ def _top_level_scalar_row(source: SourceFile, document: YamlDocument, key: str) 
     return key_at.row
 
 
-def set_top_level_true(source: SourceFile | None, document: YamlDocument | None,
-                       key: str) -> Edit | None:
+def set_top_level_true(
+    source: SourceFile | None, document: YamlDocument | None, key: str
+) -> Edit | None:
     """An edit that makes ``key: true`` hold in a flat YAML mapping file.
 
     Creates the file when ``source`` is None; turns an existing false-like value into ``true``;
@@ -96,8 +97,9 @@ def set_top_level_true(source: SourceFile | None, document: YamlDocument | None,
 
 
 def _is_flow_or_explicit(source: SourceFile) -> bool:
-    content = [line.strip() for line in source.lines
-               if line.strip() and not line.strip().startswith("#")]
+    content = [
+        line.strip() for line in source.lines if line.strip() and not line.strip().startswith("#")
+    ]
     if not content:
         return False
     return content[0].startswith(("{", "[")) or content[-1] in ("...", "---")

@@ -84,9 +84,8 @@ def renderer(name: str) -> Callable[[ReportContext], str]:
 
 
 def statistics_table(ctx: ReportContext) -> str:
-    from qaihm_lint.rules import all_rules
+    from qaihm_lint.rules.catalogue import CATALOGUE as rules
 
-    rules = all_rules()
     # [*]: every finding of the code has a safe fix; [-]: some have a fix (or only unsafe ones).
     safe = Counter(
         d.code for d in ctx.diagnostics if d.fix is not None and d.fix.applicability.value == "safe"

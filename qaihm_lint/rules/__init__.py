@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from functools import cache
 
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
+from qaihm_lint.rules.catalogue import CATALOGUE
 
 __all__ = [
+    "CATALOGUE",
     "FolderRule",
     "PackageRule",
     "PythonRule",
@@ -35,7 +37,7 @@ def _concrete_subclasses(cls: type[Rule]) -> Iterable[type[Rule]]:
 def all_rules() -> dict[str, type[Rule]]:
     """Import every family module of this package once and index their rules by code."""
     for module in pkgutil.iter_modules(__path__):
-        if module.name != "base":
+        if module.name not in ("base", "catalogue"):
             importlib.import_module(f"{__name__}.{module.name}")
     rules: dict[str, type[Rule]] = {}
     for rule in _concrete_subclasses(Rule):
@@ -54,23 +56,22 @@ def _matches(selector: str, codes: Iterable[str]) -> list[str]:
 
 def resolve_selection(select: Iterable[str] | None, ignore: Iterable[str]) -> frozenset[str]:
     """The enabled codes. Prefixes select families (``QAI3``); rules that are off by default
-    are enabled only by their exact code."""
-    rules = all_rules()
-    by_slug = {rule.slug: code for code, rule in rules.items()}
+    are enabled only by their exact code. Reads the catalogue: no rule module is imported."""
+    by_slug = {entry.slug: code for code, entry in CATALOGUE.items()}
     enabled: set[str] = set()
     if select is None:
-        enabled = {code for code, rule in rules.items() if rule.enabled_by_default}
+        enabled = {code for code, entry in CATALOGUE.items() if entry.enabled_by_default}
     else:
         for selector in select:
             selector = by_slug.get(selector.strip(), selector)
-            matched = _matches(selector, rules)
+            matched = _matches(selector, CATALOGUE)
             if not matched:
                 raise UnknownSelector(f"unknown rule selector {selector.strip()!r}")
-            exact = selector.strip().upper() in rules
-            enabled.update(c for c in matched if exact or rules[c].enabled_by_default)
+            exact = selector.strip().upper() in CATALOGUE
+            enabled.update(c for c in matched if exact or CATALOGUE[c].enabled_by_default)
     for selector in ignore:
         selector = by_slug.get(selector.strip(), selector)
-        matched = _matches(selector, rules)
+        matched = _matches(selector, CATALOGUE)
         if not matched:
             raise UnknownSelector(f"unknown rule selector {selector.strip()!r}")
         enabled.difference_update(matched)

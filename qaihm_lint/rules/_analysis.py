@@ -106,8 +106,7 @@ def _analyse(ctx: ModelContext) -> ModelAnalysis:
     if ctx.folder.has("__init__.py"):
         model = view.resolve_class(view.prefix, "Model")
     if model is None:
-        in_model_py = [(c, m) for c, m in analysis.local_models
-                       if Path(c.path).name == "model.py"]
+        in_model_py = [(c, m) for c, m in analysis.local_models if Path(c.path).name == "model.py"]
         used_as_base = {b.qualname for _, m in in_model_py for b in m.classes[1:]}
         leaves = [(c, m) for c, m in in_model_py if c.qualname not in used_as_base]
         if len(leaves) == 1:

@@ -95,16 +95,35 @@ def _int_to_str(value: object) -> str | None:
 
 # Precision names: Precision.parse in qai_hub_models/models/common.py.
 KNOWN_PRECISIONS = (
-    "float", "w8a8", "w8a16", "w16a16", "w4a16", "w4", "w8a8_mixed_int16", "w8a16_mixed_int16",
-    "w8a8_mixed_fp16", "w8a16_mixed_fp16", "mxfp4", "mixed", "mixed_with_float",
+    "float",
+    "w8a8",
+    "w8a16",
+    "w16a16",
+    "w4a16",
+    "w4",
+    "w8a8_mixed_int16",
+    "w8a16_mixed_int16",
+    "w8a8_mixed_fp16",
+    "w8a16_mixed_fp16",
+    "mxfp4",
+    "mixed",
+    "mixed_with_float",
 )
 MIXED_PRECISIONS = ("mixed", "mixed_with_float")
 _PRECISION = re.compile(
     r"^(?:(?:w(?:4|8|16))?(?:a(?:8|16))?|(?:a(?:8|16))?(?:w(?:4|8|16))?)(?:_mixed_(?:int16|fp16))?$"
 )
 RUNTIMES = (
-    "tflite", "qnn_dlc", "qnn_context_binary", "onnx", "precompiled_qnn_onnx", "genie",
-    "onnxruntime_genai", "llama_cpp_cpu", "llama_cpp_gpu", "llama_cpp_npu",
+    "tflite",
+    "qnn_dlc",
+    "qnn_context_binary",
+    "onnx",
+    "precompiled_qnn_onnx",
+    "genie",
+    "onnxruntime_genai",
+    "llama_cpp_cpu",
+    "llama_cpp_gpu",
+    "llama_cpp_npu",
 )
 GENAI_RUNTIMES = ("genie", "onnxruntime_genai", "llama_cpp_cpu", "llama_cpp_gpu", "llama_cpp_npu")
 DISABLE_REASON_FIELDS: dict[str, Checker] = {
@@ -118,8 +137,9 @@ DISABLE_REASON_FIELDS: dict[str, Checker] = {
 def is_precision(value: object) -> bool:
     if not isinstance(value, str):
         return False
-    return value in KNOWN_PRECISIONS or (bool(value) and _PRECISION.match(value) is not None
-                                         and value.strip("_") != "")
+    return value in KNOWN_PRECISIONS or (
+        bool(value) and _PRECISION.match(value) is not None and value.strip("_") != ""
+    )
 
 
 def _precision(value: object) -> str | None:
@@ -169,8 +189,12 @@ FIELDS: dict[str, Checker] = {
 FALLBACK_CANARY_DEVICES = frozenset({"Samsung Galaxy S25 (Family)", "Snapdragon X Elite CRD"})
 
 _ANNOTATION_CHECKERS: dict[str, Checker] = {
-    "bool": _bool, "str": _str, "int": _int, "float": lambda v: None if isinstance(
-        v, (int, float)) and not isinstance(v, bool) else "a number",
+    "bool": _bool,
+    "str": _str,
+    "int": _int,
+    "float": lambda v: (
+        None if isinstance(v, (int, float)) and not isinstance(v, bool) else "a number"
+    ),
 }
 
 
@@ -179,7 +203,7 @@ def _checker_for_annotation(annotation: str) -> Checker | None:
     optional = text.endswith("|None") or text.startswith("Optional[")
     core = text.removesuffix("|None")
     if core.startswith("Optional[") and core.endswith("]"):
-        core = core[len("Optional["):-1]
+        core = core[len("Optional[") : -1]
     base = _ANNOTATION_CHECKERS.get(core)
     if base is None:
         if core.startswith(("list[", "List[")):
@@ -218,7 +242,8 @@ def _schema_fields(key: tuple[Path, float, int]) -> dict[str, str] | None:
             fields = {
                 statement.target.id: ast.unparse(statement.annotation)
                 for statement in node.body
-                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+                if isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
                 and not statement.target.id.startswith("_")
                 and "ClassVar" not in ast.unparse(statement.annotation)
             }
@@ -236,19 +261,21 @@ def _canary_devices(key: tuple[Path, float, int]) -> frozenset[str] | None:
     default: str | None = None
     members: list[ast.expr] | None = None
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and any(
-                k.arg == "is_default" and isinstance(k.value, ast.Constant) and k.value.value
-                is True for k in node.keywords)):
+        if isinstance(node, ast.Call) and any(
+            k.arg == "is_default" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in node.keywords
+        ):
             names = {k.arg: k.value for k in node.keywords}
             for field_name in ("execution_device_name", "reference_device_name"):
                 value = names.get(field_name)
                 if isinstance(value, ast.Constant) and isinstance(value.value, str):
                     default = value.value
                     break
-        if (isinstance(node, ast.Assign)
-                and isinstance(node.value, (ast.Set, ast.List, ast.Tuple))
-                and any(isinstance(t, ast.Name) and t.id == "CANARY_DEVICES"
-                        for t in node.targets)):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, (ast.Set, ast.List, ast.Tuple))
+            and any(isinstance(t, ast.Name) and t.id == "CANARY_DEVICES" for t in node.targets)
+        ):
             members = list(node.value.elts)
     if members is None:
         return None
@@ -284,8 +311,10 @@ def schema_for(package: Package | None) -> Schema:
         found_loader = True
         names = _schema_fields(key)
         if names:
-            fields = {name: FIELDS.get(name) or _checker_for_annotation(annotation)
-                      for name, annotation in names.items()}
+            fields = {
+                name: FIELDS.get(name) or _checker_for_annotation(annotation)
+                for name, annotation in names.items()
+            }
             origin = relative
             break
     device_key = _stat_key(package.root / "scorecard" / "device.py")
@@ -326,29 +355,36 @@ python_version_less_than_reason: "aimet-onnx has no 3.13 wheels"
 class InvalidCodeGenYaml(FolderRule):
     code = "QAI702"
     slug = "invalid-code-gen-yaml"
-    summary = ("code-gen.yaml has an unknown key, a wrongly typed value, or breaks a cross-field "
-               "rule of upstream's schema (configs/code_gen_yaml.py).")
+    summary = (
+        "code-gen.yaml has an unknown key, a wrongly typed value, or breaks a cross-field "
+        "rule of upstream's schema (configs/code_gen_yaml.py)."
+    )
     why = (
-        "run_codegen.py and the scorecard load code-gen.yaml with `extra=\"forbid\"`: a typo or a "
+        'run_codegen.py and the scorecard load code-gen.yaml with `extra="forbid"`: a typo or a '
         "wrong type fails export generation for the model, far from the edit that caused it, "
         "and a misspelt key would otherwise be silently ignored by any YAML reader."
     )
     valid = (
         Valid(_GOOD, path=CODE_GEN),
         Valid("", path=CODE_GEN, note="Empty: every default."),
-        Valid("is_collection_model: true\nsupported_precisions: [float, mixed_with_float]\n",
-              path=CODE_GEN),
-        Valid("global_requirements_incompatible: true\npip_install_flags: --no-deps\n",
-              path=CODE_GEN),
+        Valid(
+            "is_collection_model: true\nsupported_precisions: [float, mixed_with_float]\n",
+            path=CODE_GEN,
+        ),
+        Valid(
+            "global_requirements_incompatible: true\npip_install_flags: --no-deps\n", path=CODE_GEN
+        ),
     )
     invalid = (
-        Invalid("is_aimet: false\nsuported_precisions:\n- float\n", path=CODE_GEN,
-                note="Unknown key, with a did-you-mean."),
+        Invalid(
+            "is_aimet: false\nsuported_precisions:\n- float\n",
+            path=CODE_GEN,
+            note="Unknown key, with a did-you-mean.",
+        ),
         Invalid("check_trace: sometimes\n", path=CODE_GEN),
         Invalid("supported_precisions:\n- w8a8\n- mixed\n", path=CODE_GEN),
         Invalid("pip_install_flags: --no-deps\n", path=CODE_GEN),
-        Invalid("python_version_less_than: 3.13\n", path=CODE_GEN,
-                note="A float, and no reason."),
+        Invalid("python_version_less_than: 3.13\n", path=CODE_GEN, note="A float, and no reason."),
         Invalid("- is_aimet\n- true\n", path=CODE_GEN),
         Invalid("is_aimet: true\nis_aimet: false\n", path=CODE_GEN),
         Invalid("supported_genai_runtimes: [tflite]\n", path=CODE_GEN),
@@ -360,13 +396,20 @@ class InvalidCodeGenYaml(FolderRule):
         source = folder.file(CODE_GEN)
         if source is None:
             if path.is_dir():
-                self.report(path, f"{CODE_GEN} is a directory, not a file: remove it or make it "
-                            "a YAML file", anchor="directory")
+                self.report(
+                    path,
+                    f"{CODE_GEN} is a directory, not a file: remove it or make it a YAML file",
+                    anchor="directory",
+                )
             return
         if folder.layout is Layout.MANIFEST:
-            self.report(source, f"{CODE_GEN} is not read in the manifest.yaml layout: move its "
-                        "settings to manifest.yaml (and scorecard/models/<id>/"
-                        "scorecard-config.yaml), then delete it", anchor="manifest-layout")
+            self.report(
+                source,
+                f"{CODE_GEN} is not read in the manifest.yaml layout: move its "
+                "settings to manifest.yaml (and scorecard/models/<id>/"
+                "scorecard-config.yaml), then delete it",
+                anchor="manifest-layout",
+            )
             return
         try:
             document = yamlfile.load(source)
@@ -378,12 +421,19 @@ class InvalidCodeGenYaml(FolderRule):
             return  # empty: every default
         if not isinstance(data, dict):
             kind = type(data).__name__
-            self.report(source, f"{CODE_GEN} must be a mapping of settings, but it is a {kind}: "
-                        "write `key: value` lines", anchor="not-a-mapping")
+            self.report(
+                source,
+                f"{CODE_GEN} must be a mapping of settings, but it is a {kind}: "
+                "write `key: value` lines",
+                anchor="not-a-mapping",
+            )
             return
         for key, location in document.duplicate_keys:
-            self.report(source, f"{CODE_GEN} sets `{key}` twice; YAML keeps only the last value: "
-                        "remove one", start=location)
+            self.report(
+                source,
+                f"{CODE_GEN} sets `{key}` twice; YAML keeps only the last value: remove one",
+                start=location,
+            )
         schema = schema_for(folder.package)
         if schema.fields is None:
             return
@@ -391,8 +441,12 @@ class InvalidCodeGenYaml(FolderRule):
         for key, value in data.items():
             where = document.location_of(str(key))
             if not isinstance(key, str) or key not in schema.fields:
-                self.report(source, f"unknown key `{key}` in {CODE_GEN} (not in {schema.origin})"
-                            f"{did_you_mean(str(key), known)}", start=where)
+                self.report(
+                    source,
+                    f"unknown key `{key}` in {CODE_GEN} (not in {schema.origin})"
+                    f"{did_you_mean(str(key), known)}",
+                    start=where,
+                )
                 continue
             checker = schema.fields[key]
             problem = checker(value) if checker is not None else None
@@ -400,8 +454,13 @@ class InvalidCodeGenYaml(FolderRule):
                 self.report(source, f"`{key}` must be {problem}, not `{value!r}`", start=where)
         self._cross_field(source, document, data, schema)
 
-    def _cross_field(self, source: SourceFile, document: yamlfile.YamlDocument,
-                     data: dict[object, object], schema: Schema) -> None:
+    def _cross_field(
+        self,
+        source: SourceFile,
+        document: yamlfile.YamlDocument,
+        data: dict[object, object],
+        schema: Schema,
+    ) -> None:
         def at(key: str) -> Location:
             return document.location_of(key)
 
@@ -414,51 +473,82 @@ class InvalidCodeGenYaml(FolderRule):
             has_bound = data.get(bound) is not None
             has_reason = data.get(reason) is not None
             if has_bound and not has_reason:
-                self.report(source, f"`{bound}` needs `{reason}`: say why other Python versions "
-                            "do not work", start=at(bound))
+                self.report(
+                    source,
+                    f"`{bound}` needs `{reason}`: say why other Python versions do not work",
+                    start=at(bound),
+                )
             elif has_reason and not has_bound:
-                self.report(source, f"`{reason}` is set but `{bound}` is not: add the bound or "
-                            "remove the reason", start=at(reason))
+                self.report(
+                    source,
+                    f"`{reason}` is set but `{bound}` is not: add the bound or remove the reason",
+                    start=at(reason),
+                )
             value = data.get(bound)
             if isinstance(value, str):
                 try:
                     Version(value)
                 except InvalidVersion:
-                    self.report(source, f"`{bound}` must be a Python version like \"3.12\", not "
-                                f"`{value}`", start=at(bound))
+                    self.report(
+                        source,
+                        f'`{bound}` must be a Python version like "3.12", not `{value}`',
+                        start=at(bound),
+                    )
         for key in ("pip_install_flags", "pip_pre_build_reqs"):
             if _truthy(data.get(key)) and not _truthy(data.get(FLAG)):
-                self.report(source, f"`{key}` is set, so `{FLAG}: true` must be too: the model "
-                            "cannot share the global environment", start=at(key))
+                self.report(
+                    source,
+                    f"`{key}` is set, so `{FLAG}: true` must be too: the model "
+                    "cannot share the global environment",
+                    start=at(key),
+                )
         runtimes = data.get("supported_genai_runtimes")
         if isinstance(runtimes, list):
             for runtime in runtimes:
                 if runtime in RUNTIMES and runtime not in GENAI_RUNTIMES:
-                    self.report(source, f"`{runtime}` in supported_genai_runtimes is not a GenAI "
-                                f"runtime (those are: {', '.join(GENAI_RUNTIMES)})",
-                                start=at("supported_genai_runtimes"))
+                    self.report(
+                        source,
+                        f"`{runtime}` in supported_genai_runtimes is not a GenAI "
+                        f"runtime (those are: {', '.join(GENAI_RUNTIMES)})",
+                        start=at("supported_genai_runtimes"),
+                    )
                 elif runtime not in RUNTIMES:
-                    self.report(source, f"unknown runtime `{runtime}` in supported_genai_runtimes"
-                                f"{did_you_mean(str(runtime), list(GENAI_RUNTIMES))}",
-                                start=at("supported_genai_runtimes"))
+                    self.report(
+                        source,
+                        f"unknown runtime `{runtime}` in supported_genai_runtimes"
+                        f"{did_you_mean(str(runtime), list(GENAI_RUNTIMES))}",
+                        start=at("supported_genai_runtimes"),
+                    )
         precisions = data.get("supported_precisions")
         if isinstance(precisions, list):
             for precision in precisions:
                 if not is_precision(precision):
-                    self.report(source, f"unknown precision `{precision}` in supported_precisions"
-                                f"{did_you_mean(str(precision), list(KNOWN_PRECISIONS))}",
-                                start=at("supported_precisions"))
+                    self.report(
+                        source,
+                        f"unknown precision `{precision}` in supported_precisions"
+                        f"{did_you_mean(str(precision), list(KNOWN_PRECISIONS))}",
+                        start=at("supported_precisions"),
+                    )
             mixed = [p for p in precisions if p in MIXED_PRECISIONS]
             if mixed and not _truthy(data.get("is_collection_model")):
-                self.report(source, f"precision `{mixed[0]}` is only for collection models: set "
-                            "`is_collection_model: true` or use one precision for the whole model",
-                            start=at("supported_precisions"))
+                self.report(
+                    source,
+                    f"precision `{mixed[0]}` is only for collection models: set "
+                    "`is_collection_model: true` or use one precision for the whole model",
+                    start=at("supported_precisions"),
+                )
         device = data.get("default_device")
-        if isinstance(device, str) and schema.canary_devices and \
-                device not in schema.canary_devices:
+        if (
+            isinstance(device, str)
+            and schema.canary_devices
+            and device not in schema.canary_devices
+        ):
             options = ", ".join(f"`{d}`" for d in sorted(schema.canary_devices))
-            self.report(source, f"default_device `{device}` is not a canary device; use one of "
-                        f"{options}", start=at("default_device"))
+            self.report(
+                source,
+                f"default_device `{device}` is not a canary device; use one of {options}",
+                start=at("default_device"),
+            )
         self._disabled_paths(source, data.get("disabled_paths"), at("disabled_paths"))
 
     def _disabled_paths(self, source: SourceFile, value: object, where: Location) -> None:
@@ -469,37 +559,57 @@ class InvalidCodeGenYaml(FolderRule):
         assert isinstance(value, dict)
         for precision, runtimes in value.items():
             if not is_precision(precision):
-                self.report(source, f"disabled_paths: unknown precision `{precision}`"
-                            f"{did_you_mean(str(precision), list(KNOWN_PRECISIONS))}",
-                            start=where)
+                self.report(
+                    source,
+                    f"disabled_paths: unknown precision `{precision}`"
+                    f"{did_you_mean(str(precision), list(KNOWN_PRECISIONS))}",
+                    start=where,
+                )
                 continue
             if not isinstance(runtimes, dict):
-                self.report(source, f"disabled_paths.{precision} must map runtimes to reasons",
-                            start=where)
+                self.report(
+                    source, f"disabled_paths.{precision} must map runtimes to reasons", start=where
+                )
                 continue
             for runtime, reasons in runtimes.items():
                 if runtime not in RUNTIMES:
-                    self.report(source, f"disabled_paths.{precision}: unknown runtime `{runtime}`"
-                                f"{did_you_mean(str(runtime), list(RUNTIMES))}", start=where)
+                    self.report(
+                        source,
+                        f"disabled_paths.{precision}: unknown runtime `{runtime}`"
+                        f"{did_you_mean(str(runtime), list(RUNTIMES))}",
+                        start=where,
+                    )
                     continue
-                self._disable_reasons(source, f"disabled_paths.{precision}.{runtime}", reasons,
-                                      where)
+                self._disable_reasons(
+                    source, f"disabled_paths.{precision}.{runtime}", reasons, where
+                )
 
-    def _disable_reasons(self, source: SourceFile, label: str, reasons: object,
-                         where: Location) -> None:
+    def _disable_reasons(
+        self, source: SourceFile, label: str, reasons: object, where: Location
+    ) -> None:
         if not isinstance(reasons, dict):
-            self.report(source, f"{label} must be a mapping of "
-                        f"{', '.join(DISABLE_REASON_FIELDS)}", start=where)
+            self.report(
+                source,
+                f"{label} must be a mapping of {', '.join(DISABLE_REASON_FIELDS)}",
+                start=where,
+            )
             return
         for key, value in reasons.items():
             checker = DISABLE_REASON_FIELDS.get(str(key))
             if checker is None:
-                self.report(source, f"{label}: unknown key `{key}`"
-                            f"{did_you_mean(str(key), list(DISABLE_REASON_FIELDS))}", start=where)
+                self.report(
+                    source,
+                    f"{label}: unknown key `{key}`"
+                    f"{did_you_mean(str(key), list(DISABLE_REASON_FIELDS))}",
+                    start=where,
+                )
                 continue
             problem = checker(value)
             if problem is not None:
                 self.report(source, f"{label}.{key} must be {problem}", start=where)
         if _truthy(reasons.get("causes_timeout")) and not reasons.get("issue"):
-            self.report(source, f"{label}: `causes_timeout` needs `issue` (a link to the issue)",
-                        start=where)
+            self.report(
+                source,
+                f"{label}: `causes_timeout` needs `issue` (a link to the issue)",
+                start=where,
+            )

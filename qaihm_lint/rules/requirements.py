@@ -49,6 +49,7 @@ MANIFEST_FLAG_DEPENDENTS = ("pre_pip_install_commands", "post_pip_install_comman
 # ---------------------------------------------------------------------------------------------
 # global_requirements.txt, parsed once per process per content.
 
+
 @dataclass
 class GlobalRequirements:
     source: SourceFile
@@ -89,6 +90,7 @@ def load_global(package: Package | None) -> GlobalRequirements | None:
 # ---------------------------------------------------------------------------------------------
 # The incompatible flag.
 
+
 @dataclass
 class FlagState:
     value: bool
@@ -103,8 +105,11 @@ class FlagState:
     def display(self) -> str:
         if self.path is None:  # manifest layout outside a package
             return f"scorecard/models/<id>/{SCORECARD_CONFIG}"
-        return CODE_GEN if self.path.name == CODE_GEN else \
-            f"scorecard/models/{self.path.parent.name}/{SCORECARD_CONFIG}"
+        return (
+            CODE_GEN
+            if self.path.name == CODE_GEN
+            else f"scorecard/models/{self.path.parent.name}/{SCORECARD_CONFIG}"
+        )
 
     def location(self) -> Location:
         if self.document is not None:
@@ -141,8 +146,9 @@ def flag_state(folder: ModelFolder) -> FlagState:
                 source = None
         document, readable = _yaml_mapping(source)
         data = document.data if document is not None and isinstance(document.data, dict) else {}
-        state = FlagState(_is_true(data.get(FLAG)), path, source, document, in_folder=False,
-                          unknown=not readable)
+        state = FlagState(
+            _is_true(data.get(FLAG)), path, source, document, in_folder=False, unknown=not readable
+        )
         manifest = folder.file(Layout.MANIFEST.value)
         manifest_doc, _ = _yaml_mapping(manifest)
         if manifest_doc is not None and isinstance(manifest_doc.data, dict):
@@ -156,8 +162,9 @@ def flag_state(folder: ModelFolder) -> FlagState:
         return FlagState(False, path, None, None, in_folder=False, unknown=True)
     document, readable = _yaml_mapping(source)
     data = document.data if document is not None and isinstance(document.data, dict) else {}
-    state = FlagState(_is_true(data.get(FLAG)), path, source, document, in_folder=True,
-                      unknown=not readable)
+    state = FlagState(
+        _is_true(data.get(FLAG)), path, source, document, in_folder=True, unknown=not readable
+    )
     for key in CODE_GEN_FLAG_DEPENDENTS:
         if data.get(key):
             state.required_by = f"{CODE_GEN} sets `{key}`"
@@ -166,6 +173,7 @@ def flag_state(folder: ModelFolder) -> FlagState:
 
 # ---------------------------------------------------------------------------------------------
 # One model's requirements.
+
 
 @dataclass
 class ModelRequirements:
@@ -206,8 +214,9 @@ class Conflict:
         return f" (on {rf.describe_env(first)})"
 
 
-def _global_conflict(line: RequirementLine, global_reqs: GlobalRequirements | None
-                     ) -> Conflict | None:
+def _global_conflict(
+    line: RequirementLine, global_reqs: GlobalRequirements | None
+) -> Conflict | None:
     if global_reqs is None or line.name is None:
         return None
     line_envs = rf.active_envs(line.marker)
@@ -218,8 +227,9 @@ def _global_conflict(line: RequirementLine, global_reqs: GlobalRequirements | No
     return None
 
 
-def model_requirements(folder: ModelFolder, memo: dict[str, object] | None = None
-                       ) -> ModelRequirements:
+def model_requirements(
+    folder: ModelFolder, memo: dict[str, object] | None = None
+) -> ModelRequirements:
     if memo is not None:
         cached = memo.get("requirements")
         if isinstance(cached, ModelRequirements):
@@ -239,8 +249,14 @@ def model_requirements(folder: ModelFolder, memo: dict[str, object] | None = Non
                 return None
 
         requirement_set = rf.load_set(source, boundary, reader)
-    result = ModelRequirements(folder, source, is_directory, requirement_set,
-                               load_global(folder.package), flag_state(folder))
+    result = ModelRequirements(
+        folder,
+        source,
+        is_directory,
+        requirement_set,
+        load_global(folder.package),
+        flag_state(folder),
+    )
     if memo is not None:
         memo["requirements"] = result
     return result
@@ -258,6 +274,7 @@ def _where(line: RequirementLine, folder: ModelFolder) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # QAI301
+
 
 @lru_cache(maxsize=1024)
 def installed_version(name: str) -> str | None:
@@ -287,12 +304,15 @@ def _global_pin(line: RequirementLine, global_reqs: GlobalRequirements | None) -
 def _restates_global(line: RequirementLine, global_reqs: GlobalRequirements | None) -> bool:
     if global_reqs is None or not str(line.specifier):
         return False
-    return any(rf.same_specifier(line.specifier, entry.specifier)
-               for entry in global_reqs.entries(line.name))
+    return any(
+        rf.same_specifier(line.specifier, entry.specifier)
+        for entry in global_reqs.entries(line.name)
+    )
 
 
-def _satisfies_global(version: str, line: RequirementLine,
-                      global_reqs: GlobalRequirements | None) -> bool:
+def _satisfies_global(
+    version: str, line: RequirementLine, global_reqs: GlobalRequirements | None
+) -> bool:
     if global_reqs is None:
         return True
     envs = rf.active_envs(line.marker)
@@ -303,8 +323,9 @@ def _satisfies_global(version: str, line: RequirementLine,
     )
 
 
-def _pin_fix(line: RequirementLine, specifier: str, message: str,
-             applicability: Applicability) -> Fix | None:
+def _pin_fix(
+    line: RequirementLine, specifier: str, message: str, applicability: Applicability
+) -> Fix | None:
     span = rf.specifier_span(line)
     if span is None:
         return None
@@ -322,8 +343,10 @@ def _satisfies(version: str, line: RequirementLine) -> bool:
 class UnpinnedRequirement(FolderRule):
     code = "QAI301"
     slug = "unpinned-requirement"
-    summary = ("A requirements.txt line does not pin an exact version (`==`); a git URL must "
-               "name a full 40-hex commit.")
+    summary = (
+        "A requirements.txt line does not pin an exact version (`==`); a git URL must "
+        "name a full 40-hex commit."
+    )
     why = (
         "The onboarding guide requires exact pins: a range or a bare name installs whatever is "
         "newest on the day, so the model that passed CI is not the model users get. A line "
@@ -333,34 +356,60 @@ class UnpinnedRequirement(FolderRule):
         "version specifier, so there only lines without any are reported."
     )
     fix_applicability = Applicability.UNSAFE
-    fix_note = ("Safe when global_requirements.txt pins the package with `==` (that version is "
-                "used; in the manifest layout its specifier is copied); unsafe to the version "
-                "installed where qaihm-lint runs, only when it satisfies the line's specifier "
-                "and global_requirements.txt.")
+    fix_note = (
+        "Safe when global_requirements.txt pins the package with `==` (that version is "
+        "used; in the manifest layout its specifier is copied); unsafe to the version "
+        "installed where qaihm-lint runs, only when it satisfies the line's specifier "
+        "and global_requirements.txt."
+    )
     valid = (
         Valid("numpy==1.26.4\ntransformers==4.56.2  # tokenizer fix\n", path=REQUIREMENTS),
-        Valid("torch>=2.1,<2.9\n", path=REQUIREMENTS,
-              note="Restates global_requirements.txt: the shared environment decides."),
-        Valid("yolo @ git+https://github.com/org/yolo@0123456789abcdef0123456789abcdef01234567"
-              "\n", path=REQUIREMENTS),
-        Valid("scipy>=1.8.1  # noqa: QAI301 - any 1.x works, tested down to 1.8.1\n",
-              path=REQUIREMENTS),
-        Valid("plyfile>=1.0\n", path=REQUIREMENTS, layout=Layout.MANIFEST,
-              note="The manifest layout asks only for a version specifier."),
+        Valid(
+            "torch>=2.1,<2.9\n",
+            path=REQUIREMENTS,
+            note="Restates global_requirements.txt: the shared environment decides.",
+        ),
+        Valid(
+            "yolo @ git+https://github.com/org/yolo@0123456789abcdef0123456789abcdef01234567\n",
+            path=REQUIREMENTS,
+        ),
+        Valid(
+            "scipy>=1.8.1  # noqa: QAI301 - any 1.x works, tested down to 1.8.1\n",
+            path=REQUIREMENTS,
+        ),
+        Valid(
+            "plyfile>=1.0\n",
+            path=REQUIREMENTS,
+            layout=Layout.MANIFEST,
+            note="The manifest layout asks only for a version specifier.",
+        ),
     )
     invalid = (
-        Invalid("timm>=1.0  # backbone\n", path=REQUIREMENTS,
-                package_files={"global_requirements.txt": "timm==1.0.15\n"},
-                fixed="timm==1.0.15  # backbone\n"),
-        Invalid("psutil; sys_platform != 'win32'\n", path=REQUIREMENTS,
-                package_files={"global_requirements.txt": "psutil==6.1.1\n"},
-                fixed="psutil==6.1.1; sys_platform != 'win32'\n"),
-        Invalid("some-unknown-package-xyz>=2\n", path=REQUIREMENTS,
-                note="Nothing pins it and it is not installed: the message says what to pin."),
+        Invalid(
+            "timm>=1.0  # backbone\n",
+            path=REQUIREMENTS,
+            package_files={"global_requirements.txt": "timm==1.0.15\n"},
+            fixed="timm==1.0.15  # backbone\n",
+        ),
+        Invalid(
+            "psutil; sys_platform != 'win32'\n",
+            path=REQUIREMENTS,
+            package_files={"global_requirements.txt": "psutil==6.1.1\n"},
+            fixed="psutil==6.1.1; sys_platform != 'win32'\n",
+        ),
+        Invalid(
+            "some-unknown-package-xyz>=2\n",
+            path=REQUIREMENTS,
+            note="Nothing pins it and it is not installed: the message says what to pin.",
+        ),
         Invalid("yolo @ git+https://github.com/org/yolo@main\n", path=REQUIREMENTS),
-        Invalid("plyfile\n", path=REQUIREMENTS, layout=Layout.MANIFEST,
-                package_files={"global_requirements.txt": "plyfile>=1.0,<=1.1\n"},
-                fixed="plyfile>=1.0,<=1.1\n"),
+        Invalid(
+            "plyfile\n",
+            path=REQUIREMENTS,
+            layout=Layout.MANIFEST,
+            package_files={"global_requirements.txt": "plyfile>=1.0,<=1.1\n"},
+            fixed="plyfile>=1.0,<=1.1\n",
+        ),
     )
 
     def check(self) -> None:
@@ -371,10 +420,13 @@ class UnpinnedRequirement(FolderRule):
                 continue
             if line.is_vcs:
                 ref = f"`@{line.vcs_ref}`" if line.vcs_ref else "no `@<ref>`"
-                self.report(line.source,
-                            f"{_quote(line)} is not pinned: the URL has {ref}; a branch or tag "
-                            "moves. Pin a full 40-hex commit SHA: `…@<sha>#egg=<name>`",
-                            start=line.location(), end=line.end_location())
+                self.report(
+                    line.source,
+                    f"{_quote(line)} is not pinned: the URL has {ref}; a branch or tag "
+                    "moves. Pin a full 40-hex commit SHA: `…@<sha>#egg=<name>`",
+                    start=line.location(),
+                    end=line.end_location(),
+                )
                 continue
             if line.url is not None:
                 continue
@@ -389,51 +441,96 @@ class UnpinnedRequirement(FolderRule):
 
     def _report_info(self, line: RequirementLine, model: ModelRequirements) -> None:
         name = line.requirement.name if line.requirement is not None else line.text
-        what = "has no version" if not str(line.specifier) else \
-            f"allows a range (`{rf.specifier_text(line)}`)"
+        what = (
+            "has no version"
+            if not str(line.specifier)
+            else f"allows a range (`{rf.specifier_text(line)}`)"
+        )
         head = f"`{name}` {what}: requirements must pin one exact version (`{name}==<version>`)"
         pin = _global_pin(line, model.global_reqs)
         if pin is not None and _satisfies(pin, line):
-            fix = _pin_fix(line, f"=={pin}", f"Pin {name}=={pin} as global_requirements.txt does",
-                           Applicability.SAFE)
-            self.report(line.source, f"{head}; global_requirements.txt pins {pin}: use it",
-                        start=line.location(), end=line.end_location(), fix=fix)
+            fix = _pin_fix(
+                line,
+                f"=={pin}",
+                f"Pin {name}=={pin} as global_requirements.txt does",
+                Applicability.SAFE,
+            )
+            self.report(
+                line.source,
+                f"{head}; global_requirements.txt pins {pin}: use it",
+                start=line.location(),
+                end=line.end_location(),
+                fix=fix,
+            )
             return
         installed = installed_version(name)
-        if (installed is not None and _satisfies(installed, line)
-                and _satisfies_global(installed, line, model.global_reqs)):
-            fix = _pin_fix(line, f"=={installed}",
-                           f"Pin {name}=={installed} (the installed version)",
-                           Applicability.UNSAFE)
-            self.report(line.source, f"{head}; the installed {installed} satisfies it: pin the "
-                        "version you tested with", start=line.location(), end=line.end_location(),
-                        fix=fix)
+        if (
+            installed is not None
+            and _satisfies(installed, line)
+            and _satisfies_global(installed, line, model.global_reqs)
+        ):
+            fix = _pin_fix(
+                line,
+                f"=={installed}",
+                f"Pin {name}=={installed} (the installed version)",
+                Applicability.UNSAFE,
+            )
+            self.report(
+                line.source,
+                f"{head}; the installed {installed} satisfies it: pin the version you tested with",
+                start=line.location(),
+                end=line.end_location(),
+                fix=fix,
+            )
             return
-        self.report(line.source, f"{head}; pin the version you tested with "
-                    f"(`pip show {name}` prints it)", start=line.location(),
-                    end=line.end_location())
+        self.report(
+            line.source,
+            f"{head}; pin the version you tested with (`pip show {name}` prints it)",
+            start=line.location(),
+            end=line.end_location(),
+        )
 
     def _report_manifest(self, line: RequirementLine, model: ModelRequirements) -> None:
         name = line.requirement.name if line.requirement is not None else line.text
-        head = (f"`{name}` has no version specifier: add at least a lower bound "
-                f"(`{name}>=<version>`) or pin it")
+        head = (
+            f"`{name}` has no version specifier: add at least a lower bound "
+            f"(`{name}>=<version>`) or pin it"
+        )
         envs = rf.active_envs(line.marker)
-        entries = [e for e in (model.global_reqs.entries(line.name) if model.global_reqs else [])
-                   if envs & rf.active_envs(e.marker)]
+        entries = [
+            e
+            for e in (model.global_reqs.entries(line.name) if model.global_reqs else [])
+            if envs & rf.active_envs(e.marker)
+        ]
         texts = {rf.specifier_text(e) for e in entries}
         if len(texts) == 1 and entries:
             (text,) = texts
-            fix = _pin_fix(line, text, f"Use global_requirements.txt's `{name}{text}`",
-                           Applicability.SAFE)
-            self.report(line.source, f"{head}; global_requirements.txt has `{name}{text}`: use "
-                        "it", start=line.location(), end=line.end_location(), fix=fix)
+            fix = _pin_fix(
+                line, text, f"Use global_requirements.txt's `{name}{text}`", Applicability.SAFE
+            )
+            self.report(
+                line.source,
+                f"{head}; global_requirements.txt has `{name}{text}`: use it",
+                start=line.location(),
+                end=line.end_location(),
+                fix=fix,
+            )
             return
         installed = installed_version(name)
         if installed is not None and _satisfies_global(installed, line, model.global_reqs):
-            fix = _pin_fix(line, f"=={installed}", f"Pin {name}=={installed} (the installed "
-                           "version)", Applicability.UNSAFE)
-            self.report(line.source, f"{head}; the installed {installed} is one option",
-                        start=line.location(), end=line.end_location(), fix=fix)
+            fix = _pin_fix(
+                line,
+                f"=={installed}",
+                f"Pin {name}=={installed} (the installed version)",
+                Applicability.UNSAFE,
+            )
+            self.report(
+                line.source,
+                f"{head}; the installed {installed} is one option",
+                start=line.location(),
+                end=line.end_location(),
+                fix=fix,
+            )
             return
         self.report(line.source, head, start=line.location(), end=line.end_location())
 
@@ -450,15 +547,18 @@ def _flag_fix(model: ModelRequirements) -> Fix | None:
     if edit is None:
         return None
     verb = "Create" if flag.source is None else "Edit"
-    return Fix(Applicability.UNSAFE, f"{verb} {CODE_GEN}: set `{FLAG}: true`", (edit,),
-               path=flag.path)
+    return Fix(
+        Applicability.UNSAFE, f"{verb} {CODE_GEN}: set `{FLAG}: true`", (edit,), path=flag.path
+    )
 
 
 class GlobalRequirementsConflict(FolderRule):
     code = "QAI302"
     slug = "global-requirements-conflict"
-    summary = ("A requirement no version of which satisfies global_requirements.txt (markers "
-               f"evaluated), while the model does not set `{FLAG}: true`.")
+    summary = (
+        "A requirement no version of which satisfies global_requirements.txt (markers "
+        f"evaluated), while the model does not set `{FLAG}: true`."
+    )
     why = (
         "Models without the flag are installed into one environment with "
         "global_requirements.txt; a pin outside its range breaks that environment for every "
@@ -466,34 +566,59 @@ class GlobalRequirementsConflict(FolderRule):
         "scorecard-config.yaml in the manifest layout) so the model gets its own environment."
     )
     fix_applicability = Applicability.UNSAFE
-    fix_note = (f"Unsafe: sets `{FLAG}: true` in code-gen.yaml (created when absent; other keys "
-                "and comments kept). The manifest layout keeps the flag in "
-                "scorecard/models/<id>/scorecard-config.yaml, outside the model folder: no fix.")
+    fix_note = (
+        f"Unsafe: sets `{FLAG}: true` in code-gen.yaml (created when absent; other keys "
+        "and comments kept). The manifest layout keeps the flag in "
+        "scorecard/models/<id>/scorecard-config.yaml, outside the model folder: no fix."
+    )
     valid = (
         Valid("torch==2.4.1\n", path=REQUIREMENTS, note="Inside global's >=2.1,<2.9."),
-        Valid("torch==2.0.0\n", path=REQUIREMENTS,
-              files={REQUIREMENTS: "torch==2.0.0\n", CODE_GEN: f"{FLAG}: true\n"},
-              note=f"code-gen.yaml sets `{FLAG}: true`."),
-        Valid("aimet-onnx==2.20.0; sys_platform == 'win32'\n", path=REQUIREMENTS,
-              package_files={"global_requirements.txt":
-                             "aimet-onnx==2.14.0; sys_platform == 'linux'\n"},
-              note="The markers never hold together."),
-        Valid("torch==2.0.0\n", path=REQUIREMENTS, layout=Layout.MANIFEST,
-              package_files={"scorecard/models/example/scorecard-config.yaml":
-                             f"{FLAG}: true\n"}),
+        Valid(
+            "torch==2.0.0\n",
+            path=REQUIREMENTS,
+            files={REQUIREMENTS: "torch==2.0.0\n", CODE_GEN: f"{FLAG}: true\n"},
+            note=f"code-gen.yaml sets `{FLAG}: true`.",
+        ),
+        Valid(
+            "aimet-onnx==2.20.0; sys_platform == 'win32'\n",
+            path=REQUIREMENTS,
+            package_files={
+                "global_requirements.txt": "aimet-onnx==2.14.0; sys_platform == 'linux'\n"
+            },
+            note="The markers never hold together.",
+        ),
+        Valid(
+            "torch==2.0.0\n",
+            path=REQUIREMENTS,
+            layout=Layout.MANIFEST,
+            package_files={"scorecard/models/example/scorecard-config.yaml": f"{FLAG}: true\n"},
+        ),
     )
     invalid = (
-        Invalid("torch==2.0.0\n", path=REQUIREMENTS, fixed="torch==2.0.0\n",
-                note=f"The fix creates code-gen.yaml with `{FLAG}: true`; requirements.txt "
-                     "stays as it is."),
+        Invalid(
+            "torch==2.0.0\n",
+            path=REQUIREMENTS,
+            fixed="torch==2.0.0\n",
+            note=f"The fix creates code-gen.yaml with `{FLAG}: true`; requirements.txt "
+            "stays as it is.",
+        ),
         Invalid("numpy<1.20\n", path=REQUIREMENTS),
-        Invalid(files={REQUIREMENTS: "torch==2.0.0\n",
-                       CODE_GEN: "# Settings for export.py\nis_aimet: true\n"},
-                path=REQUIREMENTS, fixed="torch==2.0.0\n",
-                note=f"code-gen.yaml exists: the fix appends `{FLAG}: true` after its last "
-                     "line, keeping the comment and the other keys."),
-        Invalid("torch==2.0.0\n", path=REQUIREMENTS, layout=Layout.MANIFEST,
-                note="Manifest layout: the message names scorecard-config.yaml; no fix."),
+        Invalid(
+            files={
+                REQUIREMENTS: "torch==2.0.0\n",
+                CODE_GEN: "# Settings for export.py\nis_aimet: true\n",
+            },
+            path=REQUIREMENTS,
+            fixed="torch==2.0.0\n",
+            note=f"code-gen.yaml exists: the fix appends `{FLAG}: true` after its last "
+            "line, keeping the comment and the other keys.",
+        ),
+        Invalid(
+            "torch==2.0.0\n",
+            path=REQUIREMENTS,
+            layout=Layout.MANIFEST,
+            note="Manifest layout: the message names scorecard-config.yaml; no fix.",
+        ),
     )
 
     def check(self) -> None:
@@ -511,14 +636,23 @@ class GlobalRequirementsConflict(FolderRule):
                 fix = _flag_fix(model)
             glob = conflict.other
             if line.pinned_version is not None:
-                what = (f"{_quote(line)} does not satisfy global_requirements.txt's "
-                        f"`{glob.text}` (line {glob.row}){conflict.where()}")
+                what = (
+                    f"{_quote(line)} does not satisfy global_requirements.txt's "
+                    f"`{glob.text}` (line {glob.row}){conflict.where()}"
+                )
             else:
-                what = (f"no version satisfies both {_quote(line)} and global_requirements.txt's "
-                        f"`{glob.text}` (line {glob.row}){conflict.where()}")
-            self.report(line.source, f"{what}: use a version global allows, or set `{FLAG}: "
-                        f"true` in {model.flag.display} to give this model its own environment",
-                        start=line.location(), end=line.end_location(), fix=fix)
+                what = (
+                    f"no version satisfies both {_quote(line)} and global_requirements.txt's "
+                    f"`{glob.text}` (line {glob.row}){conflict.where()}"
+                )
+            self.report(
+                line.source,
+                f"{what}: use a version global allows, or set `{FLAG}: "
+                f"true` in {model.flag.display} to give this model its own environment",
+                start=line.location(),
+                end=line.end_location(),
+                fix=fix,
+            )
 
 
 def _already_global(line: RequirementLine, model: ModelRequirements) -> bool:
@@ -530,9 +664,10 @@ def _already_global(line: RequirementLine, model: ModelRequirements) -> bool:
     if model.global_conflict(line) is not None:
         return False
     envs = rf.active_envs(line.marker)
-    return any(rf.same_specifier(line.specifier, entry.specifier)
-               and envs & rf.active_envs(entry.marker)
-               for entry in model.global_reqs.entries(line.name))
+    return any(
+        rf.same_specifier(line.specifier, entry.specifier) and envs & rf.active_envs(entry.marker)
+        for entry in model.global_reqs.entries(line.name)
+    )
 
 
 class StaleIncompatibleFlag(FolderRule):
@@ -552,23 +687,42 @@ class StaleIncompatibleFlag(FolderRule):
     fix_applicability = Applicability.SAFE
     fix_note = "Safe: deletes the flag's line from code-gen.yaml (manifest layout: no fix)."
     valid = (
-        Valid(files={REQUIREMENTS: "torch==2.0.0\n", CODE_GEN: f"{FLAG}: true\n"},
-              path=CODE_GEN),
-        Valid(files={REQUIREMENTS: "torch==2.4.1\n", CODE_GEN: f"{FLAG}: true\n"}, path=CODE_GEN,
-              note="Differs from global's `torch>=2.1,<2.9` text: upstream's generator would "
-                   "reject it without the flag."),
-        Valid(files={REQUIREMENTS: "numpy>=1.26,<3\n",
-                     CODE_GEN: f"{FLAG}: true\npip_install_flags: --no-deps\n"}, path=CODE_GEN),
-        Valid(files={REQUIREMENTS: "numpy>=1.26,<3\nrfdetr==1.6.5\n", CODE_GEN: f"{FLAG}: true\n"},
-              path=CODE_GEN, note="rfdetr is not in global: its own dependencies may need it."),
+        Valid(files={REQUIREMENTS: "torch==2.0.0\n", CODE_GEN: f"{FLAG}: true\n"}, path=CODE_GEN),
+        Valid(
+            files={REQUIREMENTS: "torch==2.4.1\n", CODE_GEN: f"{FLAG}: true\n"},
+            path=CODE_GEN,
+            note="Differs from global's `torch>=2.1,<2.9` text: upstream's generator would "
+            "reject it without the flag.",
+        ),
+        Valid(
+            files={
+                REQUIREMENTS: "numpy>=1.26,<3\n",
+                CODE_GEN: f"{FLAG}: true\npip_install_flags: --no-deps\n",
+            },
+            path=CODE_GEN,
+        ),
+        Valid(
+            files={REQUIREMENTS: "numpy>=1.26,<3\nrfdetr==1.6.5\n", CODE_GEN: f"{FLAG}: true\n"},
+            path=CODE_GEN,
+            note="rfdetr is not in global: its own dependencies may need it.",
+        ),
     )
     invalid = (
-        Invalid(files={REQUIREMENTS: "numpy>=1.26,<3\n",
-                       CODE_GEN: f"is_aimet: true\n{FLAG}: true  # was needed for torch 2.0\n"
-                                 "check_trace: false\n"},
-                path=CODE_GEN, fixed="is_aimet: true\ncheck_trace: false\n"),
-        Invalid(files={CODE_GEN: f"{FLAG}: true\n"}, path=CODE_GEN, fixed="",
-                note="No requirements.txt at all."),
+        Invalid(
+            files={
+                REQUIREMENTS: "numpy>=1.26,<3\n",
+                CODE_GEN: f"is_aimet: true\n{FLAG}: true  # was needed for torch 2.0\n"
+                "check_trace: false\n",
+            },
+            path=CODE_GEN,
+            fixed="is_aimet: true\ncheck_trace: false\n",
+        ),
+        Invalid(
+            files={CODE_GEN: f"{FLAG}: true\n"},
+            path=CODE_GEN,
+            fixed="",
+            note="No requirements.txt at all.",
+        ),
     )
 
     def check(self) -> None:
@@ -576,9 +730,13 @@ class StaleIncompatibleFlag(FolderRule):
         flag = model.flag
         if not flag.value or flag.unknown or flag.required_by or flag.source is None:
             return
-        if model.is_directory or (model.source is not None and model.set is not None and (
-                model.set.root.error is not None or model.set.problems
-                or model.set.invalid_lines())):
+        if model.is_directory or (
+            model.source is not None
+            and model.set is not None
+            and (
+                model.set.root.error is not None or model.set.problems or model.set.invalid_lines()
+            )
+        ):
             return
         if not all(_already_global(line, model) for line in model.lines):
             return
@@ -587,10 +745,18 @@ class StaleIncompatibleFlag(FolderRule):
             edit = remove_top_level_key(flag.source, flag.document, FLAG)
             if edit is not None:
                 fix = Fix(Applicability.SAFE, f"Remove `{FLAG}` from {CODE_GEN}", (edit,))
-        reason = ("the model has no requirements.txt" if model.source is None else
-                  "every requirement is already in global_requirements.txt as written")
-        self.report(flag.source, f"`{FLAG}: true` is not needed: {reason}; remove it so the "
-                    "model is tested in the shared environment", start=flag.location(), fix=fix)
+        reason = (
+            "the model has no requirements.txt"
+            if model.source is None
+            else "every requirement is already in global_requirements.txt as written"
+        )
+        self.report(
+            flag.source,
+            f"`{FLAG}: true` is not needed: {reason}; remove it so the "
+            "model is tested in the shared environment",
+            start=flag.location(),
+            fix=fix,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,73 +766,112 @@ class StaleIncompatibleFlag(FolderRule):
 class InvalidRequirement(FolderRule):
     code = "QAI304"
     slug = "invalid-requirement"
-    summary = ("A requirements.txt line pip cannot read: not PEP 508, an unknown option, a "
-               "broken `-r` include, or a file that is not UTF-8 text.")
-    why = ("`pip install -r` stops at the first line it cannot parse, so every later "
-           "requirement of the model is never installed.")
+    summary = (
+        "A requirements.txt line pip cannot read: not PEP 508, an unknown option, a "
+        "broken `-r` include, or a file that is not UTF-8 text."
+    )
+    why = (
+        "`pip install -r` stops at the first line it cannot parse, so every later "
+        "requirement of the model is never installed."
+    )
     valid = (
-        Valid("# pinned for the tokenizer\nnumpy==1.26.4 ; python_version >= '3.10'\n"
-              "--extra-index-url https://download.pytorch.org/whl/cpu\n-r extra.txt\n",
-              path=REQUIREMENTS, files={"extra.txt": "einops==0.3.2\n"}),
+        Valid(
+            "# pinned for the tokenizer\nnumpy==1.26.4 ; python_version >= '3.10'\n"
+            "--extra-index-url https://download.pytorch.org/whl/cpu\n-r extra.txt\n",
+            path=REQUIREMENTS,
+            files={"extra.txt": "einops==0.3.2\n"},
+        ),
     )
     invalid = (
         Invalid("numpy = 1.26\n", path=REQUIREMENTS),
         Invalid("--bogus-option\n", path=REQUIREMENTS),
         Invalid("-r missing.txt\n", path=REQUIREMENTS),
-        Invalid("-r requirements.txt\n", path="extra.txt", files={REQUIREMENTS: "-r extra.txt\n"},
-                note="An include cycle: reported on the line that closes it."),
+        Invalid(
+            "-r requirements.txt\n",
+            path="extra.txt",
+            files={REQUIREMENTS: "-r extra.txt\n"},
+            note="An include cycle: reported on the line that closes it.",
+        ),
     )
 
     def check(self) -> None:
         model = model_requirements(self.folder, self.ctx.memo)
         if model.is_directory:
-            self.report(self.folder.path / REQUIREMENTS, f"{REQUIREMENTS} is a directory, not "
-                        "a requirements file: pip cannot read it; make it a file or remove it",
-                        anchor="directory")
+            self.report(
+                self.folder.path / REQUIREMENTS,
+                f"{REQUIREMENTS} is a directory, not "
+                "a requirements file: pip cannot read it; make it a file or remove it",
+                anchor="directory",
+            )
             return
         if model.set is None:
             return
         if model.set.root.error is not None:
             error = model.set.root.error
-            self.report(model.set.root.source, f"{REQUIREMENTS} {error}: pip cannot read it; "
-                        "save it as UTF-8 text", start=error.location, anchor=str(error))
+            self.report(
+                model.set.root.source,
+                f"{REQUIREMENTS} {error}: pip cannot read it; save it as UTF-8 text",
+                start=error.location,
+                anchor=str(error),
+            )
             return
         for line in model.set.invalid_lines():
             if not model.own(line):
                 continue
-            self.report(line.source, f"{line.path.name} line {line.row} is not a valid "
-                        f"requirement: {line.error}; write `name[extras]<specifier> ; marker`",
-                        start=line.location(), end=line.end_location())
+            self.report(
+                line.source,
+                f"{line.path.name} line {line.row} is not a valid "
+                f"requirement: {line.error}; write `name[extras]<specifier> ; marker`",
+                start=line.location(),
+                end=line.end_location(),
+            )
         for problem in model.set.problems:
             line = problem.line
             if model.own(line):
-                self.report(line.source, f"{problem.message}: pip cannot install from it",
-                            start=line.location(), end=line.end_location())
+                self.report(
+                    line.source,
+                    f"{problem.message}: pip cannot install from it",
+                    start=line.location(),
+                    end=line.end_location(),
+                )
 
 
 def _identity(line: RequirementLine) -> tuple[object, ...]:
     requirement = line.requirement
     if requirement is None:
         return (line.text,)
-    return (line.name, tuple(sorted(requirement.extras)), frozenset(str(s) for s in
-            requirement.specifier), str(requirement.marker or ""), requirement.url or "")
+    return (
+        line.name,
+        tuple(sorted(requirement.extras)),
+        frozenset(str(s) for s in requirement.specifier),
+        str(requirement.marker or ""),
+        requirement.url or "",
+    )
 
 
 class DuplicateRequirement(FolderRule):
     code = "QAI305"
     slug = "duplicate-requirement"
     summary = "One package is required twice (where the two lines' markers overlap)."
-    why = ("Two lines for one package are either redundant or contradict each other; pip "
-           "combines them silently, and a later edit to one line leaves the other behind.")
+    why = (
+        "Two lines for one package are either redundant or contradict each other; pip "
+        "combines them silently, and a later edit to one line leaves the other behind."
+    )
     fix_applicability = Applicability.SAFE
     fix_note = "Safe when both lines require the same thing: the later line is deleted."
     valid = (
-        Valid("onnxsim==0.4.36; python_version<'3.12'\nonnxsim==0.4.35; python_version>='3.12'\n",
-              path=REQUIREMENTS, note="Markers that never hold together."),
+        Valid(
+            "onnxsim==0.4.36; python_version<'3.12'\nonnxsim==0.4.35; python_version>='3.12'\n",
+            path=REQUIREMENTS,
+            note="Markers that never hold together.",
+        ),
     )
     invalid = (
-        Invalid("numpy==1.26.4\neinops==0.3.2\nNumPy==1.26.4\n", path=REQUIREMENTS,
-                fixed="numpy==1.26.4\neinops==0.3.2\n"),
+        Invalid(
+            "numpy==1.26.4\neinops==0.3.2\nNumPy==1.26.4\n",
+            path=REQUIREMENTS,
+            fixed="numpy==1.26.4\neinops==0.3.2\n",
+        ),
         Invalid("ruamel_yaml==0.18.10\nruamel.yaml==0.18.6\n", path=REQUIREMENTS),
     )
 
@@ -685,12 +890,20 @@ class DuplicateRequirement(FolderRule):
             same = _identity(earlier) == _identity(line)
             fix = None
             if same and line.row == line.end_row and line.comment in ("", earlier.comment):
-                fix = Fix(Applicability.SAFE, "Remove the repeated line",
-                          (delete_line(line.source, line.row),))
+                fix = Fix(
+                    Applicability.SAFE,
+                    "Remove the repeated line",
+                    (delete_line(line.source, line.row),),
+                )
             relation = "repeats" if same else "conflicts with or overlaps"
-            self.report(line.source, f"{_quote(line)} {relation} {_quote(earlier)} "
-                        f"({_where(earlier, self.folder)}): keep one line per package",
-                        start=line.location(), end=line.end_location(), fix=fix)
+            self.report(
+                line.source,
+                f"{_quote(line)} {relation} {_quote(earlier)} "
+                f"({_where(earlier, self.folder)}): keep one line per package",
+                start=line.location(),
+                end=line.end_location(),
+                fix=fix,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,8 +913,10 @@ class DuplicateRequirement(FolderRule):
 class CrossModelRequirementConflict(PackageRule):
     code = "QAI306"
     slug = "cross-model-requirement-conflict"
-    summary = ("Two models in the shared environment (no incompatible flag) require versions of "
-               "one package that no release satisfies together.")
+    summary = (
+        "Two models in the shared environment (no incompatible flag) require versions of "
+        "one package that no release satisfies together."
+    )
     why = (
         "Models without the flag are installed together; if one pins a package where another "
         "cannot follow, the shared environment cannot be built and one of them breaks. Models "
@@ -709,18 +924,29 @@ class CrossModelRequirementConflict(PackageRule):
         "must leave the shared environment anyway)."
     )
     valid = (
-        Valid("fvcore==0.1.5\n", path=REQUIREMENTS,
-              other_models={"other": {REQUIREMENTS: "fvcore>=0.1\n"}}),
-        Valid("fvcore==0.1.5\n", path=REQUIREMENTS,
-              other_models={"other": {REQUIREMENTS: "fvcore==0.1.4\n",
-                                      CODE_GEN: f"{FLAG}: true\n"}}),
+        Valid(
+            "fvcore==0.1.5\n",
+            path=REQUIREMENTS,
+            other_models={"other": {REQUIREMENTS: "fvcore>=0.1\n"}},
+        ),
+        Valid(
+            "fvcore==0.1.5\n",
+            path=REQUIREMENTS,
+            other_models={"other": {REQUIREMENTS: "fvcore==0.1.4\n", CODE_GEN: f"{FLAG}: true\n"}},
+        ),
     )
     invalid = (
-        Invalid("fvcore==0.1.5.post20210825\n", path=REQUIREMENTS,
-                other_models={"other": {REQUIREMENTS: "fvcore==0.1.5.post20221221\n"}}),
-        Invalid("torch==2.4.1\n", path=REQUIREMENTS,
-                other_models={"other": {REQUIREMENTS: "torch==2.6.0\n"}},
-                note="Both inside global's range, yet not installable together."),
+        Invalid(
+            "fvcore==0.1.5.post20210825\n",
+            path=REQUIREMENTS,
+            other_models={"other": {REQUIREMENTS: "fvcore==0.1.5.post20221221\n"}},
+        ),
+        Invalid(
+            "torch==2.4.1\n",
+            path=REQUIREMENTS,
+            other_models={"other": {REQUIREMENTS: "torch==2.6.0\n"}},
+            note="Both inside global's range, yet not installable together.",
+        ),
     )
 
     def check_package(self) -> None:
@@ -750,22 +976,29 @@ class CrossModelRequirementConflict(PackageRule):
                 self._report(model, line, others)
 
     @staticmethod
-    def _conflicting(line: RequirementLine, model: ModelRequirements,
-                     entries: Sequence[tuple[ModelRequirements, RequirementLine]]
-                     ) -> list[tuple[str, RequirementLine]]:
+    def _conflicting(
+        line: RequirementLine,
+        model: ModelRequirements,
+        entries: Sequence[tuple[ModelRequirements, RequirementLine]],
+    ) -> list[tuple[str, RequirementLine]]:
         envs = rf.active_envs(line.marker)
         out: dict[str, RequirementLine] = {}
         for other_model, other in entries:
             other_id = other_model.folder.model_id
             if other_id == model.folder.model_id or other_id in out:
                 continue
-            if envs & rf.active_envs(other.marker) and not rf.intersects(line.specifier,
-                                                                          other.specifier):
+            if envs & rf.active_envs(other.marker) and not rf.intersects(
+                line.specifier, other.specifier
+            ):
                 out[other_id] = other
         return sorted(out.items())
 
-    def _report(self, model: ModelRequirements, line: RequirementLine,
-                others: Iterable[tuple[str, RequirementLine]]) -> None:
+    def _report(
+        self,
+        model: ModelRequirements,
+        line: RequirementLine,
+        others: Iterable[tuple[str, RequirementLine]],
+    ) -> None:
         listed = list(others)
         first_id, first = listed[0]
         more = ""
@@ -774,12 +1007,15 @@ class CrossModelRequirementConflict(PackageRule):
             extra = f" and {len(listed) - 4} more" if len(listed) > 4 else ""
             more = f"; also {names}{extra}"
         self.report_for(
-            model.folder.model_id, line.source,
+            model.folder.model_id,
+            line.source,
             f"{_quote(line)} cannot be installed together with `{first.text}` required by "
             f"model {first_id} ({first.path.name} line {first.row}){more}: both share "
             f"global_requirements.txt's environment; agree on one version, or set `{FLAG}: "
             f"true` for one of them",
-            start=line.location(), end=line.end_location())
+            start=line.location(),
+            end=line.end_location(),
+        )
 
 
 __all__ = [

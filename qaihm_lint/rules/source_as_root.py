@@ -27,8 +27,14 @@ from qaihm_lint.sources import SourceError, SourceFile
 from qaihm_lint.workspace import Layout
 
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
-_PARAMS = ("source_repo_url", "source_repo_commit_hash", "source_repo_name",
-           "source_repo_version", "source_repo_patches", "keep_sys_modules")
+_PARAMS = (
+    "source_repo_url",
+    "source_repo_commit_hash",
+    "source_repo_name",
+    "source_repo_version",
+    "source_repo_patches",
+    "keep_sys_modules",
+)
 _SYS_PATH_METHODS = frozenset({"insert", "append", "extend", "remove", "pop", "clear"})
 _MAX_DEPTH = 12
 
@@ -70,8 +76,7 @@ class Scan:
 # Scanning the folder
 
 
-def _callee_kind(view: FolderView, module: str, node: ast.Call
-                 ) -> tuple[str, Symbol | None] | None:
+def _callee_kind(view: FolderView, module: str, node: ast.Call) -> tuple[str, Symbol | None] | None:
     name = dotted(node.func)
     if not name:
         return None
@@ -83,8 +88,9 @@ def _callee_kind(view: FolderView, module: str, node: ast.Call
         partial = symbol.value
         if dotted(partial.func).rsplit(".", 1)[-1] == "partial" and partial.args:
             inner = view.resolve(symbol.module, dotted(partial.args[0]))
-            if (inner.kind in ("class", "function") and inner.name == "SourceAsRoot") or \
-                    dotted(partial.args[0]).rsplit(".", 1)[-1] == "SourceAsRoot":
+            if (inner.kind in ("class", "function") and inner.name == "SourceAsRoot") or dotted(
+                partial.args[0]
+            ).rsplit(".", 1)[-1] == "SourceAsRoot":
                 return "alias", symbol
     if symbol.kind in ("unknown", "external") and last == "SourceAsRoot":
         return "call", None
@@ -95,9 +101,15 @@ def _callee_kind(view: FolderView, module: str, node: ast.Call
     return None
 
 
-def _bind_arguments(view: FolderView, use_module: str, source: SourceFile, node: ast.Call,
-                    kind: str, symbol: Symbol | None, scopes: tuple[ast.AST, ...]
-                    ) -> dict[str, Argument]:
+def _bind_arguments(
+    view: FolderView,
+    use_module: str,
+    source: SourceFile,
+    node: ast.Call,
+    kind: str,
+    symbol: Symbol | None,
+    scopes: tuple[ast.AST, ...],
+) -> dict[str, Argument]:
     positional: list[Argument] = []
     keywords: dict[str, Argument] = {}
     if kind == "alias" and symbol is not None and isinstance(symbol.value, ast.Call):
@@ -125,7 +137,8 @@ def _bind_arguments(view: FolderView, use_module: str, source: SourceFile, node:
 
 def _is_sys_path(node: ast.AST) -> bool:
     return dotted(node) == "sys.path" or (
-        isinstance(node, ast.Subscript) and dotted(node.value) == "sys.path")
+        isinstance(node, ast.Subscript) and dotted(node.value) == "sys.path"
+    )
 
 
 class _Scanner:
@@ -166,13 +179,30 @@ class _Scanner:
             found = _callee_kind(self.view, self.module, node)
             if found is not None:
                 kind, symbol = found
-                self.scan.uses.append(SourceAsRootUse(
-                    self.source, node, kind, dotted(node.func), at_import=not self.functions,
-                    arguments=_bind_arguments(self.view, self.module, self.source, node, kind,
-                                              symbol, tuple(self.functions))))
+                self.scan.uses.append(
+                    SourceAsRootUse(
+                        self.source,
+                        node,
+                        kind,
+                        dotted(node.func),
+                        at_import=not self.functions,
+                        arguments=_bind_arguments(
+                            self.view,
+                            self.module,
+                            self.source,
+                            node,
+                            kind,
+                            symbol,
+                            tuple(self.functions),
+                        ),
+                    )
+                )
             func = node.func
-            if isinstance(func, ast.Attribute) and func.attr in _SYS_PATH_METHODS and \
-                    dotted(func.value) == "sys.path":
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr in _SYS_PATH_METHODS
+                and dotted(func.value) == "sys.path"
+            ):
                 self.scan.sys_path.append(SysPathEdit(self.source, node, self.guards > 0))
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -224,9 +254,13 @@ def _local_value(scopes: tuple[ast.AST, ...], name: str, before: int) -> ast.exp
             if isinstance(node, ast.Assign) and node.lineno < before:
                 if any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
                     found = node.value
-            elif isinstance(node, ast.AnnAssign) and node.value is not None and \
-                    node.lineno < before and isinstance(node.target, ast.Name) and \
-                    node.target.id == name:
+            elif (
+                isinstance(node, ast.AnnAssign)
+                and node.value is not None
+                and node.lineno < before
+                and isinstance(node.target, ast.Name)
+                and node.target.id == name
+            ):
                 found = node.value
         if found is not None:
             return found
@@ -239,11 +273,22 @@ def evaluate(view: FolderView, argument: Argument, depth: int = 0) -> object:
         raise Unknown
     node = argument.node
 
-    def again(expr: ast.expr, module: str | None = None, path: str | None = None,
-              scopes: tuple[ast.AST, ...] | None = None) -> object:
-        return evaluate(view, Argument(expr, module or argument.module, path or argument.path,
-                                       argument.scopes if scopes is None else scopes),
-                        depth + 1)
+    def again(
+        expr: ast.expr,
+        module: str | None = None,
+        path: str | None = None,
+        scopes: tuple[ast.AST, ...] | None = None,
+    ) -> object:
+        return evaluate(
+            view,
+            Argument(
+                expr,
+                module or argument.module,
+                path or argument.path,
+                argument.scopes if scopes is None else scopes,
+            ),
+            depth + 1,
+        )
 
     if isinstance(node, ast.Constant):
         return node.value
@@ -280,8 +325,10 @@ def evaluate(view: FolderView, argument: Argument, depth: int = 0) -> object:
             return os.path.join(*[str(a) for a in args])
         if callee == "dirname" and len(args) == 1:
             return os.path.dirname(str(args[0]))
-        if callee in ("Path", "str", "abspath", "realpath", "normpath", "fspath", "resolve") \
-                and len(args) == 1:
+        if (
+            callee in ("Path", "str", "abspath", "realpath", "normpath", "fspath", "resolve")
+            and len(args) == 1
+        ):
             return args[0]
         if callee == "resolve" and not args and isinstance(node.func, ast.Attribute):
             return again(node.func.value)
@@ -299,9 +346,11 @@ def _value(view: FolderView, use: SourceAsRootUse, name: str) -> object:
 def _report_node(use: SourceAsRootUse, name: str) -> ast.AST:
     """Report at the argument when it is written at the call, else at the call."""
     argument = use.arguments.get(name)
-    if argument is not None and argument.path == str(use.source.path) and \
-            any(argument.node is a for a in [*use.node.args,
-                                               *(k.value for k in use.node.keywords)]):
+    if (
+        argument is not None
+        and argument.path == str(use.source.path)
+        and any(argument.node is a for a in [*use.node.args, *(k.value for k in use.node.keywords)])
+    ):
         return argument.node
     return use.node
 
@@ -372,7 +421,7 @@ external_repos:
     patches_filename: {patch}
 """
 
-_SAR_MODEL = '''\
+_SAR_MODEL = """\
 from qai_hub_models.utils.asset_loaders import SourceAsRoot
 
 SOURCE_REPO = "https://github.com/example/upstream"
@@ -383,7 +432,7 @@ def load():
     with SourceAsRoot(SOURCE_REPO, COMMIT, "upstream", 1{extra}) as repo:
         import upstream
     return upstream
-'''
+"""
 
 _FULL = "4c50fd3a46bdf63dbf2082c5cbb3458d39579e6c"
 
@@ -403,34 +452,50 @@ class _SourceAsRootRule(FolderRule):
 class SourceAsRootUnpinnedCommit(_SourceAsRootRule):
     code = "QAI401"
     slug = "source-as-root-unpinned-commit"
-    summary = ("source_repo_commit_hash (or a manifest `external_repos` commit_sha) is not a "
-               "full 40-hex SHA.")
+    summary = (
+        "source_repo_commit_hash (or a manifest `external_repos` commit_sha) is not a "
+        "full 40-hex SHA."
+    )
     why = (
         "A branch, tag or short hash can move or become ambiguous, so the cloned code (and the "
         "patches applied to it) silently changes under the model."
     )
     valid = (
         Valid(_SAR_MODEL.format(sha=_FULL, extra="")),
-        Valid("from qai_hub_models.utils.asset_loaders import SourceAsRoot as SAR\n\n\n"
-              "def load(commit=None):\n"
-              f"    sha = '{_FULL}'\n"
-              "    with SAR('https://github.com/a/b', sha, 'b', 1):\n        pass\n",
-              note="Imported under another name; a function-local constant."),
-        Valid(files={"manifest.yaml": _MANIFEST.format(sha=_FULL, patch="p.diff"),
-                     "external_repos/p.diff": ""},
-              path="manifest.yaml", layout=Layout.MANIFEST),
+        Valid(
+            "from qai_hub_models.utils.asset_loaders import SourceAsRoot as SAR\n\n\n"
+            "def load(commit=None):\n"
+            f"    sha = '{_FULL}'\n"
+            "    with SAR('https://github.com/a/b', sha, 'b', 1):\n        pass\n",
+            note="Imported under another name; a function-local constant.",
+        ),
+        Valid(
+            files={
+                "manifest.yaml": _MANIFEST.format(sha=_FULL, patch="p.diff"),
+                "external_repos/p.diff": "",
+            },
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+        ),
     )
     invalid = (
         Invalid(_SAR_MODEL.format(sha="84932d7", extra="")),
-        Invalid("from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n\n"
-                "def load():\n"
-                "    with SourceAsRoot(\n        source_repo_url='https://github.com/a/b',\n"
-                "        source_repo_commit_hash='main',\n        source_repo_name='b',\n"
-                "        source_repo_version=1,\n    ):\n        pass\n",
-                note="Keyword arguments; a branch name."),
-        Invalid(files={"manifest.yaml": _MANIFEST.format(sha="84932d7", patch="p.diff"),
-                       "external_repos/p.diff": ""},
-                path="manifest.yaml", layout=Layout.MANIFEST),
+        Invalid(
+            "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n\n"
+            "def load():\n"
+            "    with SourceAsRoot(\n        source_repo_url='https://github.com/a/b',\n"
+            "        source_repo_commit_hash='main',\n        source_repo_name='b',\n"
+            "        source_repo_version=1,\n    ):\n        pass\n",
+            note="Keyword arguments; a branch name.",
+        ),
+        Invalid(
+            files={
+                "manifest.yaml": _MANIFEST.format(sha="84932d7", patch="p.diff"),
+                "external_repos/p.diff": "",
+            },
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+        ),
     )
 
     def check(self) -> None:
@@ -448,9 +513,12 @@ class SourceAsRootUnpinnedCommit(_SourceAsRootRule):
                 url = f" of {_value(view, use, 'source_repo_url')}"
             except Unknown:
                 url = ""
-            self.report_use(use, _report_node(use, "source_repo_commit_hash"),
-                            f"SourceAsRoot commit {value!r}{url} is not a full 40-character "
-                            "commit SHA: pin the full hash (`git rev-parse <ref>`)")
+            self.report_use(
+                use,
+                _report_node(use, "source_repo_commit_hash"),
+                f"SourceAsRoot commit {value!r}{url} is not a full 40-character "
+                "commit SHA: pin the full hash (`git rev-parse <ref>`)",
+            )
         found = external_repos(self)
         if found is None:
             return
@@ -462,8 +530,13 @@ class SourceAsRootUnpinnedCommit(_SourceAsRootRule):
             row = _find_line(source, repo.line, r"^\s+commit_sha\s*:") or repo.line
             start, end = _line_span(source, row, "commit_sha" if sha is not None else repo.name)
             what = f"commit_sha {sha!r}" if sha is not None else "no commit_sha"
-            self.report(source, f"external repo {repo.name!r} has {what}, not a full "
-                        "40-character commit SHA: pin the full hash", start=start, end=end)
+            self.report(
+                source,
+                f"external repo {repo.name!r} has {what}, not a full "
+                "40-character commit SHA: pin the full hash",
+                start=start,
+                end=end,
+            )
 
 
 class SourceAsRootAtImport(_SourceAsRootRule):
@@ -477,27 +550,35 @@ class SourceAsRootAtImport(_SourceAsRootRule):
     )
     valid = (Valid(_SAR_MODEL.format(sha=_FULL, extra="")),)
     invalid = (
-        Invalid("from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n"
-                f"with SourceAsRoot('https://github.com/a/b', '{_FULL}', 'b', 1):\n"
-                "    import b\n"),
-        Invalid("from qai_hub_models.models._shared.centernet.model import CenterNetAsRoot\n\n"
-                "with CenterNetAsRoot() as repo:\n    import centernet\n",
-                package_files={
-                    "models/_shared/centernet/__init__.py": "",
-                    "models/_shared/centernet/model.py":
-                        "from functools import partial\n\n"
-                        "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n"
-                        "CenterNetAsRoot = partial(SourceAsRoot, 'https://github.com/x/c', "
-                        f"'{_FULL}', 'c', 1)\n"},
-                note="A functools.partial alias defined in _shared."),
+        Invalid(
+            "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n"
+            f"with SourceAsRoot('https://github.com/a/b', '{_FULL}', 'b', 1):\n"
+            "    import b\n"
+        ),
+        Invalid(
+            "from qai_hub_models.models._shared.centernet.model import CenterNetAsRoot\n\n"
+            "with CenterNetAsRoot() as repo:\n    import centernet\n",
+            package_files={
+                "models/_shared/centernet/__init__.py": "",
+                "models/_shared/centernet/model.py": "from functools import partial\n\n"
+                "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n"
+                "CenterNetAsRoot = partial(SourceAsRoot, 'https://github.com/x/c', "
+                f"'{_FULL}', 'c', 1)\n",
+            },
+            note="A functools.partial alias defined in _shared.",
+        ),
     )
 
     def check(self) -> None:
         for use in scan_folder(self).uses:
             if use.at_import:
-                self.report_use(use, use.node, f"{use.callee}(...) runs when "
-                                f"{use.source.path.name} is imported: move it into the function "
-                                "that needs the upstream code (e.g. from_pretrained)")
+                self.report_use(
+                    use,
+                    use.node,
+                    f"{use.callee}(...) runs when "
+                    f"{use.source.path.name} is imported: move it into the function "
+                    "that needs the upstream code (e.g. from_pretrained)",
+                )
 
 
 def _normalise(name: str) -> str:
@@ -535,8 +616,10 @@ def _normalise_url(url: str) -> str:
 class SourceAsRootPipInstallable(_SourceAsRootRule):
     code = "QAI403"
     slug = "source-as-root-pip-installable"
-    summary = ("The repo is installable with pip (same package in requirements, git+https, or "
-               "a configured known-pip list).")
+    summary = (
+        "The repo is installable with pip (same package in requirements, git+https, or "
+        "a configured known-pip list)."
+    )
     why = (
         "The guide prefers `pip install` (from PyPI or `git+https://...@<sha>`) over cloning "
         "with SourceAsRoot. A name on PyPI alone proves nothing (many are squatted), so only "
@@ -544,11 +627,13 @@ class SourceAsRootPipInstallable(_SourceAsRootRule):
     )
     valid = (Valid(_SAR_MODEL.format(sha=_FULL, extra="")),)
     invalid = (
-        Invalid(_SAR_MODEL.format(sha=_FULL, extra=""),
-                files={"requirements.txt": "upstream==1.2.0\n"}),
-        Invalid(_SAR_MODEL.format(sha=_FULL, extra=""),
-                files={"requirements.txt":
-                       f"git+https://github.com/example/upstream.git@{_FULL}\n"}),
+        Invalid(
+            _SAR_MODEL.format(sha=_FULL, extra=""), files={"requirements.txt": "upstream==1.2.0\n"}
+        ),
+        Invalid(
+            _SAR_MODEL.format(sha=_FULL, extra=""),
+            files={"requirements.txt": f"git+https://github.com/example/upstream.git@{_FULL}\n"},
+        ),
     )
 
     def check(self) -> None:
@@ -571,8 +656,12 @@ class SourceAsRootPipInstallable(_SourceAsRootRule):
                 continue
             reason = self._reason(url, requirements, known)
             if reason:
-                self.report_use(use, use.node, f"SourceAsRoot clones {url}, but {reason}: "
-                                "install it with pip (requirements.txt) instead of cloning")
+                self.report_use(
+                    use,
+                    use.node,
+                    f"SourceAsRoot clones {url}, but {reason}: "
+                    "install it with pip (requirements.txt) instead of cloning",
+                )
         found = external_repos(self)
         if found is None:
             return
@@ -584,8 +673,13 @@ class SourceAsRootPipInstallable(_SourceAsRootRule):
             reason = self._reason(url, requirements, known)
             if reason:
                 start, end = _line_span(source, repo.line, repo.name)
-                self.report(source, f"external repo {repo.name!r} ({url}) is cloned, but "
-                            f"{reason}: install it with pip instead", start=start, end=end)
+                self.report(
+                    source,
+                    f"external repo {repo.name!r} ({url}) is cloned, but "
+                    f"{reason}: install it with pip instead",
+                    start=start,
+                    end=end,
+                )
 
     @staticmethod
     def _reason(url: str, requirements: list[tuple[str, str]], known: list[str]) -> str:
@@ -608,18 +702,36 @@ class SourceAsRootMissingPatch(_SourceAsRootRule):
     summary = "source_repo_patches (or `patches_filename`) names a file that does not exist."
     why = "SourceAsRoot applies each patch after cloning; a missing one fails at run time."
     valid = (
-        Valid(_SAR_MODEL.format(sha=_FULL, extra=", source_repo_patches=[os.path.join("
-                                "os.path.dirname(__file__), 'patches', 'fix.diff')]"),
-              files={"patches/fix.diff": "--- a\n+++ b\n"}),
-        Valid(files={"manifest.yaml": _MANIFEST.format(sha=_FULL, patch="p.diff"),
-                     "external_repos/p.diff": ""},
-              path="manifest.yaml", layout=Layout.MANIFEST),
+        Valid(
+            _SAR_MODEL.format(
+                sha=_FULL,
+                extra=", source_repo_patches=[os.path.join("
+                "os.path.dirname(__file__), 'patches', 'fix.diff')]",
+            ),
+            files={"patches/fix.diff": "--- a\n+++ b\n"},
+        ),
+        Valid(
+            files={
+                "manifest.yaml": _MANIFEST.format(sha=_FULL, patch="p.diff"),
+                "external_repos/p.diff": "",
+            },
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+        ),
     )
     invalid = (
-        Invalid(_SAR_MODEL.format(sha=_FULL, extra=", source_repo_patches=[os.path.join("
-                                  "os.path.dirname(__file__), 'patches', 'fix.diff')]")),
-        Invalid(files={"manifest.yaml": _MANIFEST.format(sha=_FULL, patch="p.diff")},
-                path="manifest.yaml", layout=Layout.MANIFEST),
+        Invalid(
+            _SAR_MODEL.format(
+                sha=_FULL,
+                extra=", source_repo_patches=[os.path.join("
+                "os.path.dirname(__file__), 'patches', 'fix.diff')]",
+            )
+        ),
+        Invalid(
+            files={"manifest.yaml": _MANIFEST.format(sha=_FULL, patch="p.diff")},
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+        ),
     )
 
     def check(self) -> None:
@@ -635,13 +747,18 @@ class SourceAsRootMissingPatch(_SourceAsRootRule):
             for item in items:
                 if not isinstance(item, str) or not os.path.isabs(item):
                     continue
-                if Path(item).parent.parent != self.folder.path and \
-                        Path(item).parent != self.folder.path:
+                if (
+                    Path(item).parent.parent != self.folder.path
+                    and Path(item).parent != self.folder.path
+                ):
                     self.ctx.depend_on(Path(item))  # a patch named by a _shared constant
                 if not os.path.exists(item):
-                    self.report_use(use, _report_node(use, "source_repo_patches"),
-                                    f"SourceAsRoot patch {_shown(view, item)} does not exist: "
-                                    "add the patch file or fix the path")
+                    self.report_use(
+                        use,
+                        _report_node(use, "source_repo_patches"),
+                        f"SourceAsRoot patch {_shown(view, item)} does not exist: "
+                        "add the patch file or fix the path",
+                    )
         found = external_repos(self)
         if found is None:
             return
@@ -655,9 +772,13 @@ class SourceAsRootMissingPatch(_SourceAsRootRule):
                 continue
             row = _find_line(source, repo.line, r"^\s+patches_filename\s*:") or repo.line
             start, end = _line_span(source, row, "patches_filename")
-            self.report(source, f"external repo {repo.name!r} names patch {name!r}, but "
-                        f"external_repos/{name} does not exist: add it or fix the name",
-                        start=start, end=end)
+            self.report(
+                source,
+                f"external repo {repo.name!r} names patch {name!r}, but "
+                f"external_repos/{name} does not exist: add it or fix the name",
+                start=start,
+                end=end,
+            )
 
 
 def _shown(view: FolderView, path: str) -> str:
@@ -681,9 +802,13 @@ class SourceAsRootUsed(_SourceAsRootRule):
 
     def check(self) -> None:
         for use in scan_folder(self).uses:
-            self.report_use(use, use.node, f"{use.callee}(...) clones upstream source: prefer "
-                            "monkeypatching or a pip install; if neither works, say why in a "
-                            "`# noqa: QAI405` comment")
+            self.report_use(
+                use,
+                use.node,
+                f"{use.callee}(...) clones upstream source: prefer "
+                "monkeypatching or a pip install; if neither works, say why in a "
+                "`# noqa: QAI405` comment",
+            )
 
 
 class SysPathManipulation(_SourceAsRootRule):
@@ -695,36 +820,50 @@ class SysPathManipulation(_SourceAsRootRule):
         "import of the process (tests, export of other models)."
     )
     valid = (
-        Valid("import os\nimport sys\n\n"
-              "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n\n"
-              "def load():\n"
-              f"    with SourceAsRoot('https://github.com/a/b', '{_FULL}', 'b', 1) as repo:\n"
-              "        sys.path.insert(0, os.path.join(repo, 'src'))\n"),
+        Valid(
+            "import os\nimport sys\n\n"
+            "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n\n"
+            "def load():\n"
+            f"    with SourceAsRoot('https://github.com/a/b', '{_FULL}', 'b', 1) as repo:\n"
+            "        sys.path.insert(0, os.path.join(repo, 'src'))\n"
+        ),
     )
     invalid = (
         Invalid("import sys\n\n\ndef load():\n    sys.path.insert(0, '/opt/upstream')\n"),
-        Invalid("import sys\n\n"
-                "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n\n"
-                "def load():\n"
-                f"    with SourceAsRoot('https://github.com/a/b', '{_FULL}', 'b', 1):\n"
-                "        pass\n    sys.path.append('lib')\n",
-                note="After the context has exited."),
+        Invalid(
+            "import sys\n\n"
+            "from qai_hub_models.utils.asset_loaders import SourceAsRoot\n\n\n"
+            "def load():\n"
+            f"    with SourceAsRoot('https://github.com/a/b', '{_FULL}', 'b', 1):\n"
+            "        pass\n    sys.path.append('lib')\n",
+            note="After the context has exited.",
+        ),
     )
 
     def check(self) -> None:
         for edit in scan_folder(self).sys_path:
             if edit.guarded:
                 continue
-            self.report_node(edit.source, edit.node, "sys.path is edited outside a SourceAsRoot "
-                             "context and is never restored: do it inside `with "
-                             "SourceAsRoot(...)` (which restores it) or import the module "
-                             "another way")
+            self.report_node(
+                edit.source,
+                edit.node,
+                "sys.path is edited outside a SourceAsRoot "
+                "context and is never restored: do it inside `with "
+                "SourceAsRoot(...)` (which restores it) or import the module "
+                "another way",
+            )
 
 
 def iter_uses(scan: Scan) -> Iterator[SourceAsRootUse]:
     yield from scan.uses
 
 
-__all__ = ["Path", "SourceAsRootAtImport", "SourceAsRootMissingPatch",
-           "SourceAsRootPipInstallable", "SourceAsRootUnpinnedCommit", "SourceAsRootUsed",
-           "SysPathManipulation"]
+__all__ = [
+    "Path",
+    "SourceAsRootAtImport",
+    "SourceAsRootMissingPatch",
+    "SourceAsRootPipInstallable",
+    "SourceAsRootUnpinnedCommit",
+    "SourceAsRootUsed",
+    "SysPathManipulation",
+]

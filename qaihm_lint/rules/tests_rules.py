@@ -17,7 +17,8 @@ from qaihm_lint.workspace import Layout, ModelFolder
 _TASK_LIKE = re.compile(
     r"^test_(task|app(_|$)|.*_app(_|$)|.*e2e|.*end_to_end|.*numeric|.*accuracy|.*transcri|"
     r".*translat|.*off_target|.*output|.*synthes|.*sample|.*consisten|.*matches|.*reference|"
-    r".*predict)")
+    r".*predict)"
+)
 _TRACE_CALLS = ("convert_to_torchscript", "trace")
 
 
@@ -36,9 +37,13 @@ def _module_marks(tree: ast.Module) -> set[str]:
     found: set[str] = set()
     for statement in tree.body:
         if isinstance(statement, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "pytestmark" for t in statement.targets):
-            values = statement.value.elts if isinstance(statement.value, (ast.List, ast.Tuple)) \
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in statement.targets
+        ):
+            values = (
+                statement.value.elts
+                if isinstance(statement.value, (ast.List, ast.Tuple))
                 else [statement.value]
+            )
             found.update(dotted(v).rsplit(".", 1)[-1] for v in values)
     return found
 
@@ -46,12 +51,17 @@ def _module_marks(tree: ast.Module) -> set[str]:
 def _tests(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     tests: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     for statement in tree.body:
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
-                statement.name.startswith("test"):
+        if isinstance(
+            statement, (ast.FunctionDef, ast.AsyncFunctionDef)
+        ) and statement.name.startswith("test"):
             tests.append(statement)
         elif isinstance(statement, ast.ClassDef) and statement.name.startswith("Test"):
-            tests.extend(s for s in statement.body if isinstance(
-                s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name.startswith("test"))
+            tests.extend(
+                s
+                for s in statement.body
+                if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and s.name.startswith("test")
+            )
     return tests
 
 
@@ -75,8 +85,10 @@ def _is_llm(folder: ModelFolder) -> bool:
 class MissingTest(PythonRule):
     code = "QAI601"
     slug = "missing-test"
-    summary = ("test.py lacks test_task / test_trace / test_demo (info.yaml layout; the "
-               "manifest layout has no trace tests).")
+    summary = (
+        "test.py lacks test_task / test_trace / test_demo (info.yaml layout; the "
+        "manifest layout has no trace tests)."
+    )
     why = (
         "The guide's three tests: the PyTorch model is accurate (test_task), its TorchScript "
         "trace matches it (test_trace, marked @pytest.mark.trace), and the demo runs "
@@ -87,23 +99,39 @@ class MissingTest(PythonRule):
     files = ("test.py",)
     valid = (
         Valid(),
-        Valid("import pytest\n\n\ndef test_e2e_numerical():\n    pass\n\n\n"
-              "@pytest.mark.trace\ndef test_trace():\n    pass\n\n\n"
-              "def test_demo():\n    pass\n", path="test.py",
-              note="A task test under another name."),
-        Valid(path="test.py", layout=Layout.MANIFEST,
-              note="The manifest layout: test_task and test_demo."),
-        Valid("def test_create_genie_config():\n    pass\n", path="test.py",
-              files={"info.yaml": "id: example\nname: Example\nmodel_type_llm: true\n"},
-              note="LLMs are tested through the shared chat tooling."),
+        Valid(
+            "import pytest\n\n\ndef test_e2e_numerical():\n    pass\n\n\n"
+            "@pytest.mark.trace\ndef test_trace():\n    pass\n\n\n"
+            "def test_demo():\n    pass\n",
+            path="test.py",
+            note="A task test under another name.",
+        ),
+        Valid(
+            path="test.py",
+            layout=Layout.MANIFEST,
+            note="The manifest layout: test_task and test_demo.",
+        ),
+        Valid(
+            "def test_create_genie_config():\n    pass\n",
+            path="test.py",
+            files={"info.yaml": "id: example\nname: Example\nmodel_type_llm: true\n"},
+            note="LLMs are tested through the shared chat tooling.",
+        ),
     )
     invalid = (
-        Invalid("import pytest\n\n\ndef test_task():\n    pass\n\n\n"
-                "@pytest.mark.trace\ndef test_trace():\n    pass\n", path="test.py"),
+        Invalid(
+            "import pytest\n\n\ndef test_task():\n    pass\n\n\n"
+            "@pytest.mark.trace\ndef test_trace():\n    pass\n",
+            path="test.py",
+        ),
         Invalid("def test_task():\n    pass\n\n\ndef test_demo():\n    pass\n", path="test.py"),
         Invalid("def test_demo():\n    pass\n", path="test.py", layout=Layout.MANIFEST),
-        Invalid("def test_synthesized_audio():\n    pass\n", path="test.py",
-                layout=Layout.MANIFEST, note="A task test, but no demo test."),
+        Invalid(
+            "def test_synthesized_audio():\n    pass\n",
+            path="test.py",
+            layout=Layout.MANIFEST,
+            note="A task test, but no demo test.",
+        ),
     )
 
     def end_file(self) -> None:
@@ -118,14 +146,18 @@ class MissingTest(PythonRule):
         required: list[tuple[str, bool]] = [
             ("test_task", any(_TASK_LIKE.match(n) for n in names)),
             # Without demo.py there is nothing to test (QAI101 reports the missing demo).
-            ("test_demo", any(n.startswith("test_demo") for n in names)
-             or not self.folder.has("demo.py")),
+            (
+                "test_demo",
+                any(n.startswith("test_demo") for n in names) or not self.folder.has("demo.py"),
+            ),
         ]
         if self.folder.layout is Layout.INFO:
             analysis = analyse(self.ctx)
             if analysis.kind in ("pytorch", "collection"):
-                traced = any(t.name.startswith("test_trace") or "trace" in _marks(t)
-                             for t in tests) or "trace" in module_marks
+                traced = (
+                    any(t.name.startswith("test_trace") or "trace" in _marks(t) for t in tests)
+                    or "trace" in module_marks
+                )
                 required.insert(1, ("test_trace", traced))
         end = Location(1, len(self.source.line(1)) + 1)
         for name, present in required:
@@ -137,8 +169,13 @@ class MissingTest(PythonRule):
                 "@pytest.mark.trace",
                 "test_demo": "a test that runs the demo (`main(is_test=True)`)",
             }[name]
-            self.report(self.source, f"test.py of {self.folder.model_id} has no {name}: add "
-                        f"{what}", start=Location(1, 1), end=end, anchor=f"missing:{name}")
+            self.report(
+                self.source,
+                f"test.py of {self.folder.model_id} has no {name}: add {what}",
+                start=Location(1, 1),
+                end=end,
+                anchor=f"missing:{name}",
+            )
 
 
 class TraceTestWithoutMarker(PythonRule):
@@ -154,23 +191,33 @@ class TraceTestWithoutMarker(PythonRule):
     files = ("test.py",)
     valid = (
         Valid(path="test.py"),
-        Valid("import pytest\n\npytestmark = [pytest.mark.trace]\n\n\n"
-              "def test_trace():\n    pass\n", path="test.py"),
-        Valid("from pytest import mark\n\n\n@mark.parametrize('x', [1])\n@mark.trace\n"
-              "def test_trace(x):\n    pass\n", path="test.py"),
+        Valid(
+            "import pytest\n\npytestmark = [pytest.mark.trace]\n\n\ndef test_trace():\n    pass\n",
+            path="test.py",
+        ),
+        Valid(
+            "from pytest import mark\n\n\n@mark.parametrize('x', [1])\n@mark.trace\n"
+            "def test_trace(x):\n    pass\n",
+            path="test.py",
+        ),
     )
     invalid = (
-        Invalid("from qai_hub_models.models.example.model import ExampleModel\n\n\n"
-                "def test_task():\n    pass\n\n\n"
-                "# Trace the model.\ndef test_trace():\n    pass\n", path="test.py",
-                fixed="from qai_hub_models.models.example.model import ExampleModel\n"
-                "import pytest\n\n\n"
-                "def test_task():\n    pass\n\n\n"
-                "# Trace the model.\n@pytest.mark.trace\ndef test_trace():\n    pass\n"),
-        Invalid("import pytest\n\n\n@pytest.mark.skip(reason='slow')\n"
-                "def test_trace():\n    pass\n", path="test.py",
-                fixed="import pytest\n\n\n@pytest.mark.trace\n@pytest.mark.skip(reason='slow')\n"
-                "def test_trace():\n    pass\n"),
+        Invalid(
+            "from qai_hub_models.models.example.model import ExampleModel\n\n\n"
+            "def test_task():\n    pass\n\n\n"
+            "# Trace the model.\ndef test_trace():\n    pass\n",
+            path="test.py",
+            fixed="from qai_hub_models.models.example.model import ExampleModel\n"
+            "import pytest\n\n\n"
+            "def test_task():\n    pass\n\n\n"
+            "# Trace the model.\n@pytest.mark.trace\ndef test_trace():\n    pass\n",
+        ),
+        Invalid(
+            "import pytest\n\n\n@pytest.mark.skip(reason='slow')\ndef test_trace():\n    pass\n",
+            path="test.py",
+            fixed="import pytest\n\n\n@pytest.mark.trace\n@pytest.mark.skip(reason='slow')\n"
+            "def test_trace():\n    pass\n",
+        ),
     )
 
     def end_file(self) -> None:
@@ -180,12 +227,15 @@ class TraceTestWithoutMarker(PythonRule):
         if "trace" in _module_marks(tree):
             return
         for statement in tree.body:
-            if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) or \
-                    not statement.name.startswith("test_trace"):
+            if not isinstance(
+                statement, (ast.FunctionDef, ast.AsyncFunctionDef)
+            ) or not statement.name.startswith("test_trace"):
                 continue
             if "trace" in _marks(statement):
                 continue
             self.report_here(
-                statement, f"{statement.name} is not marked: add @pytest.mark.trace so CI "
+                statement,
+                f"{statement.name} is not marked: add @pytest.mark.trace so CI "
                 "schedules it with the tracing tests",
-                fix=self.cst_fix(add_trace_marker(statement.name), "add @pytest.mark.trace"))
+                fix=self.cst_fix(add_trace_marker(statement.name), "add @pytest.mark.trace"),
+            )
