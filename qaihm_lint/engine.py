@@ -168,68 +168,101 @@ def _syntax_error(source: SourceFile, error: SourceError, model_id: str | None) 
     )
 
 
-class _Dispatch:
-    """The visit/leave methods of the Python rules that walk one file, by node type name."""
+_HANDLER_NAMES: dict[type, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
 
-    def __init__(self, rules: Sequence[PythonRule]) -> None:
-        self.enter: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(
-            list
-        )
-        self.leave: dict[str, list[tuple[PythonRule, Callable[[ast.AST], None]]]] = defaultdict(
-            list
-        )
-        for rule in rules:
-            for name in dir(type(rule)):
-                if name.startswith("visit_"):
-                    self.enter[name[6:]].append((rule, getattr(rule, name)))
-                elif name.startswith("leave_"):
-                    self.leave[name[6:]].append((rule, getattr(rule, name)))
+
+def _handlers(rule_cls: type[PythonRule]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """A rule class's visit_/leave_ method names by node type name (computed once per class)."""
+    if rule_cls in _HANDLER_NAMES:
+        return _HANDLER_NAMES[rule_cls]
+    enter: dict[str, list[str]] = defaultdict(list)
+    leave: dict[str, list[str]] = defaultdict(list)
+    for name in dir(rule_cls):
+        if name.startswith("visit_"):
+            enter[name[6:]].append(name)
+        elif name.startswith("leave_"):
+            leave[name[6:]].append(name)
+    _HANDLER_NAMES[rule_cls] = (dict(enter), dict(leave))
+    return _HANDLER_NAMES[rule_cls]
+
+
+_Handler = tuple[PythonRule, Callable[[ast.AST], None]]
+_LEAVING = object()  # stack marker: the node below it is being left
 
 
 def _walk_file(
     source: SourceFile, rules: list[PythonRule], ctx: ModelContext, out: list[Diagnostic]
 ) -> None:
+    """One walk of the file's ast for every Python rule: enter and leave handlers by node type,
+    with ``rule.ancestors`` kept up to date. A rule that raises is reported (QAI002) and
+    dropped for the rest of the file; the others go on."""
     tree = source.tree
-    failed: set[int] = set()
     ancestors: list[ast.AST] = []
+    failed: set[int] = set()
 
-    def guarded(rule: PythonRule, call: Callable[[], None]) -> None:
-        if id(rule) in failed:
-            return
-        try:
-            call()
-        except Exception as exc:  # a bug in one rule must not stop the others
-            failed.add(id(rule))
-            out.append(
-                _internal_error(
-                    type(rule), source.path, ctx.folder.model_id, exc, ctx.settings.verbose
-                )
-            )
+    def fail(rule: PythonRule, exc: Exception) -> None:
+        failed.add(id(rule))
+        out.append(
+            _internal_error(type(rule), source.path, ctx.folder.model_id, exc, ctx.settings.verbose)
+        )
 
+    enter: dict[str, list[_Handler]] = defaultdict(list)
+    leave: dict[str, list[_Handler]] = defaultdict(list)
     for rule in rules:
         rule.source = source
         rule.ancestors = ancestors
-        guarded(rule, rule.begin_file)
-    dispatch = _Dispatch(rules)
-    enter, leave = dispatch.enter, dispatch.leave
-    # Iterative walk: deeply nested code that ast accepted must not overflow our stack.
-    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
-    while stack:
-        node, leaving = stack.pop()
-        name = type(node).__name__
-        if leaving:
-            ancestors.pop()
-            for rule, method in leave.get(name, ()):
-                guarded(rule, lambda m=method, n=node: m(n))  # type: ignore[misc]
+        try:
+            rule.begin_file()
+        except Exception as exc:
+            fail(rule, exc)
             continue
-        for rule, method in enter.get(name, ()):
-            guarded(rule, lambda m=method, n=node: m(n))  # type: ignore[misc]
-        stack.append((node, True))
+        rule_enter, rule_leave = _handlers(type(rule))
+        for kind, names in rule_enter.items():
+            enter[kind].extend((rule, getattr(rule, name)) for name in names)
+        for kind, names in rule_leave.items():
+            leave[kind].extend((rule, getattr(rule, name)) for name in names)
+
+    def call(handlers: list[_Handler], node: ast.AST) -> None:
+        for rule, method in handlers:
+            if id(rule) in failed:
+                continue
+            try:
+                method(node)
+            except Exception as exc:  # a bug in one rule must not stop the others
+                fail(rule, exc)
+
+    # Iterative walk (deeply nested code that ast accepted must not overflow our stack), with
+    # the children read straight from ``_fields``: this loop is the hot path of a cold run.
+    stack: list[Any] = [tree]
+    AST, pop, push = ast.AST, stack.pop, stack.append
+    while stack:
+        node = pop()
+        if node is _LEAVING:
+            node = ancestors.pop()
+            handlers = leave.get(type(node).__name__)
+            if handlers:
+                call(handlers, node)
+            continue
+        handlers = enter.get(type(node).__name__)
+        if handlers:
+            call(handlers, node)
         ancestors.append(node)
-        children = list(ast.iter_child_nodes(node))
-        stack.extend((child, False) for child in reversed(children))
+        push(_LEAVING)
+        children: list[ast.AST] = []
+        for field_name in node._fields:
+            value = getattr(node, field_name, None)
+            if isinstance(value, AST):
+                children.append(value)
+            elif isinstance(value, list):
+                children.extend(item for item in value if isinstance(item, AST))
+        children.reverse()
+        stack.extend(children)
     for rule in rules:
-        guarded(rule, rule.end_file)
+        if id(rule) not in failed:
+            try:
+                rule.end_file()
+            except Exception as exc:
+                fail(rule, exc)
         out.extend(rule.diagnostics)
         rule.diagnostics = []
 
