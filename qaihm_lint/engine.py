@@ -317,6 +317,7 @@ def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
             if SyntaxErrorRule.code in plan.enabled:
                 raw.append(_syntax_error(source, error, model_id))
             continue
+        applicable = [r for r in applicable if r.triggered_by(source.text)]
         if applicable:
             _walk_file(source, [rule_cls(ctx) for rule_cls in applicable], ctx, raw)
 

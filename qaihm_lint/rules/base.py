@@ -166,6 +166,9 @@ class FolderRule(Rule):
 class PythonRule(Rule):
     # Glob patterns of the folder's file names this rule walks ("*.py": every hand-written one).
     files: ClassVar[tuple[str, ...]] = ("*.py",)
+    # Substrings without which the rule cannot find anything in a file: a file that contains
+    # none of them is not walked for this rule (most files of a cold run, for narrow rules).
+    triggers: ClassVar[tuple[str, ...]] = ()
 
     source: SourceFile
     ancestors: list[ast.AST]
@@ -173,6 +176,10 @@ class PythonRule(Rule):
     @classmethod
     def applies_to(cls, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in cls.files)
+
+    @classmethod
+    def triggered_by(cls, text: str) -> bool:
+        return not cls.triggers or any(trigger in text for trigger in cls.triggers)
 
     def begin_file(self) -> None:
         """Called before the walk of each file."""

@@ -34,6 +34,7 @@ def _mentions_cpu(node: ast.AST) -> bool:
 
 
 class HardcodedCuda(PythonRule):
+    triggers = ("cuda",)
     code = "QAI501"
     slug = "hardcoded-cuda"
     summary = 'Unguarded `.cuda()`, `"cuda"` devices or `torch.device("cuda")` in model code.'
@@ -172,6 +173,7 @@ class HardcodedCuda(PythonRule):
 
 
 class TorchLoadWithoutMapLocation(PythonRule):
+    triggers = ("load",)
     code = "QAI502"
     slug = "torch-load-without-map-location"
     summary = "torch.load / torch.jit.load without map_location."

@@ -808,6 +808,7 @@ class InputSpecArgWithoutDefault(_MethodRule):
 
 
 class LitempPercentageRange(PythonRule):
+    triggers = ("get_hub_litemp_percentage",)
     code = "QAI206"
     slug = "litemp-percentage-range"
     summary = "get_hub_litemp_percentage returns a literal outside 0-100."
@@ -879,6 +880,7 @@ _ASSET_CALLS = ("from_asset_store",)
 
 
 class MissingModelAssetVersion(PythonRule):
+    triggers = _ASSET_CALLS
     code = "QAI703"
     slug = "missing-model-asset-version"
     summary = "model.py loads hosted assets but has no MODEL_ASSET_VERSION."
