@@ -222,6 +222,14 @@ class TorchLoadWithoutMapLocation(PythonRule):
 
         self._view = analyse(self.ctx).view
         self._module = self._view.module_of_file(self.source.path.name)
+        # Bare names a call could reach torch.load through (`from torch import load as tl`);
+        # every other bare call is skipped without resolving it.
+        info = self._view.module(self._module)
+        self._load_names = {
+            name
+            for name, binding in (info.bindings.items() if info is not None else ())
+            if binding.kind == "import" and binding.attr == "load"
+        } | {"load"}
 
     def _qualified(self, node: ast.Call) -> str:
         name = dotted(node.func)
@@ -235,6 +243,12 @@ class TorchLoadWithoutMapLocation(PythonRule):
         return ""
 
     def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if func.attr != "load":
+                return
+        elif not (isinstance(func, ast.Name) and func.id in self._load_names):
+            return
         qualified = self._qualified(node)
         if qualified not in _LOADS:
             return
