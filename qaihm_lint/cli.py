@@ -179,6 +179,19 @@ def list_rules() -> str:
     return "\n".join(lines) + "\n"
 
 
+def rules_markdown() -> str:
+    """docs/rules.md: every rule's --explain text under a heading its JSON ``url`` points at."""
+    parts = [
+        "# qaihm-lint rules\n\n"
+        "Generated from the rule classes (`qaihm-lint --explain CODE` prints the same); "
+        "`tests/test_project.py` keeps this file in step with them.\n"
+    ]
+    for code, rule in all_rules().items():
+        parts.append(f'\n<a id="{code.lower()}"></a>\n\n## {code} {rule.slug}\n\n')
+        parts.append("```text\n" + explain(code) + "```\n")
+    return "".join(parts)
+
+
 def explain(code: str) -> str:
     rules = all_rules()
     by_slug = {rule.slug: rule for rule in rules.values()}

@@ -20,3 +20,14 @@ def test_example_folder_is_clean() -> None:
     from qaihm_lint.testing import lint_paths
 
     assert lint_paths([ROOT / "examples/qai_hub_models/models/toy_classifier"]) == []
+
+
+def test_rules_reference_is_generated_from_the_rules() -> None:
+    from qaihm_lint.cli import rules_markdown
+
+    doc = ROOT / "docs" / "rules.md"
+    expected = rules_markdown()
+    assert doc.read_text(encoding="utf-8") == expected, (
+        "docs/rules.md is stale: python -c 'from qaihm_lint.cli import rules_markdown; "
+        "print(rules_markdown(), end=\"\")' > docs/rules.md"
+    )
