@@ -126,6 +126,18 @@ class Rule:
         fix: Fix | None = None,
         anchor: str | None = None,
     ) -> None:
+        self._add(self.folder.model_id, where, message, start, end, fix, anchor)
+
+    def _add(
+        self,
+        model_id: str,
+        where: SourceFile | Path,
+        message: str,
+        start: Location,
+        end: Location | None,
+        fix: Fix | None,
+        anchor: str | None,
+    ) -> None:
         path = where.path if isinstance(where, SourceFile) else where
         if anchor is None:
             anchor = where.line(start.row).strip() if isinstance(where, SourceFile) else ""
@@ -138,7 +150,7 @@ class Rule:
                 path=path,
                 start=start,
                 end=end or start,
-                model_id=self.folder.model_id,
+                model_id=model_id,
                 fix=fix,
                 anchor=anchor,
             )
@@ -224,19 +236,4 @@ class PackageRule(Rule):
         end: Location | None = None,
         fix: Fix | None = None,
     ) -> None:
-        path = where.path if isinstance(where, SourceFile) else where
-        anchor = where.line(start.row).strip() if isinstance(where, SourceFile) else ""
-        self.diagnostics.append(
-            Diagnostic(
-                code=self.code,
-                rule=self.slug,
-                message=message,
-                severity=self.severity,
-                path=path,
-                start=start,
-                end=end or start,
-                model_id=model_id,
-                fix=fix,
-                anchor=anchor,
-            )
-        )
+        self._add(model_id, where, message, start, end, fix, None)

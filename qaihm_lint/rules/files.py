@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 
 from qaihm_lint.diagnostics import Location
+from qaihm_lint.index import top_level_statements
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.sources import SourceError, SourceFile
 from qaihm_lint.workspace import Layout, ModelFolder
@@ -13,27 +13,10 @@ from qaihm_lint.workspace import Layout, ModelFolder
 CODE_FILES = ("model.py", "app.py", "demo.py", "test.py")
 
 
-def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Statements that run at import: also those under top-level ``if``/``try`` blocks."""
-    for statement in body:
-        yield statement
-        if isinstance(statement, ast.If):
-            yield from _top_level_statements(statement.body)
-            yield from _top_level_statements(statement.orelse)
-        elif isinstance(statement, ast.Try):
-            for block in (
-                statement.body,
-                statement.orelse,
-                statement.finalbody,
-                *(handler.body for handler in statement.handlers),
-            ):
-                yield from _top_level_statements(block)
-
-
 def module_bindings(source: SourceFile) -> dict[str, ast.stmt]:
     """Names a module binds at import time, with the statement that binds each."""
     bound: dict[str, ast.stmt] = {}
-    for statement in _top_level_statements(source.tree.body):
+    for statement in top_level_statements(source.tree.body):
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             for alias in statement.names:
                 name = alias.asname or alias.name.split(".")[0]

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from qaihm_lint.diagnostics import Applicability, Severity
 from qaihm_lint.rules.base import Invalid, Rule, Valid
+from qaihm_lint.rules.metadata import GOOD_INFO
 
-INFO_WITH_ID = """\
-name: Example
-{line}
-status: public
-headline: An example model.
-domain: Computer Vision
-description: An example.
-use_case: Image Classification
-tags: []
-applicable_scenarios: []
-related_models: []
-form_factors: [Phone]
-has_static_banner: true
-has_animated_banner: false
-dataset: []
-technical_details: {{}}
-license_type: mit
-"""
+# A clean info.yaml whose `id` line an example rewrites.
+INFO_WITH_ID = GOOD_INFO.replace("{", "{{").replace("}", "}}").replace("id: example", "{line}")
 
 
 class SyntaxErrorRule(Rule):

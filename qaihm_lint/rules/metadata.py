@@ -70,7 +70,7 @@ _TYPE_NAMES = {
     int: "an integer",
 }
 
-_GOOD_INFO = """\
+GOOD_INFO = """\
 name: Example
 id: example
 status: public
@@ -113,14 +113,14 @@ class InvalidInfoYaml(FolderRule):
         "The website, the README generator and the export scripts read these files; a missing key "
         "or an id that differs from the folder name breaks them, usually far from the mistake."
     )
-    valid = (Valid(_GOOD_INFO, path="info.yaml"),)
+    valid = (Valid(GOOD_INFO, path="info.yaml"),)
     invalid = (
-        Invalid(_GOOD_INFO.replace("id: example", "id: other_model"), path="info.yaml"),
-        Invalid(_GOOD_INFO.replace("headline: An example model.\n", ""), path="info.yaml"),
-        Invalid(_GOOD_INFO.replace("tags: []", "tags: vision"), path="info.yaml"),
+        Invalid(GOOD_INFO.replace("id: example", "id: other_model"), path="info.yaml"),
+        Invalid(GOOD_INFO.replace("headline: An example model.\n", ""), path="info.yaml"),
+        Invalid(GOOD_INFO.replace("tags: []", "tags: vision"), path="info.yaml"),
         Invalid("name: [unclosed\n", path="info.yaml"),
         Invalid("- just\n- a list\n", path="info.yaml"),
-        Invalid(_GOOD_INFO + "name: Again\n", path="info.yaml", note="Duplicate keys."),
+        Invalid(GOOD_INFO + "name: Again\n", path="info.yaml", note="Duplicate keys."),
     )
 
     def check(self) -> None:
