@@ -31,6 +31,8 @@ from qaihm_lint.sources import SourceError, SourceFile
 # A requirement line longer than this is not something a person wrote; it is refused with a
 # clear reason instead of being handed to the parser.
 MAX_LINE_CHARS = 4096
+# Real requirements files are a few hundred bytes; past this one is data, not a pin list.
+MAX_FILE_BYTES = 1_000_000
 # Nested ``-r`` includes deeper than this are refused (a cycle is reported before that).
 MAX_INCLUDE_DEPTH = 16
 
@@ -303,6 +305,8 @@ def parse_source(source: SourceFile) -> RequirementsFile:
         return cached
     result = RequirementsFile(source)
     try:
+        if len(source.data) > MAX_FILE_BYTES:
+            raise SourceError(f"is too large to check ({len(source.data):,} bytes)")
         lines = source.lines
     except SourceError as error:
         result.error = error

@@ -74,3 +74,9 @@ def test_unicode_and_spaces_in_paths(tmp_path, run_cli: RunCli) -> None:  # type
     (tree.model() / "demo.py").unlink()
     code, out, _ = concise(run_cli, tree)
     assert code == 1 and "has no demo.py" in out
+
+
+def test_enormous_requirements_file_is_refused(tree: Tree, run_cli: RunCli) -> None:
+    (tree.model() / "requirements.txt").write_text("numpy==1.26.0\n" * 100_000)
+    code, out, _ = concise(run_cli, tree)
+    assert code == 1 and "QAI304 requirements.txt is too large to check (1,400,000 bytes)" in out
