@@ -75,6 +75,12 @@ class ReportContext:
         return Counter(d.code for d in self.diagnostics)
 
 
+def fix_marker(diagnostic: Diagnostic) -> str:
+    """`` [*]`` after the code when ``--fix`` repairs the finding (ruff's convention)."""
+    fix = diagnostic.fix
+    return " [*]" if fix is not None and fix.applicability.value == "safe" else ""
+
+
 def renderer(name: str) -> Callable[[ReportContext], str]:
     if name not in FORMATS:
         raise ValueError(name)

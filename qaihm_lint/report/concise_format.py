@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from qaihm_lint.report import ReportContext, summary
+from qaihm_lint.report import ReportContext, fix_marker, summary
 
 
 def render(ctx: ReportContext) -> str:
     lines = []
     for d in ctx.diagnostics:
-        marker = " [*]" if d.fix is not None else ""
+        marker = fix_marker(d)
         lines.append(
             f"{ctx.display_path(d.path)}:{d.start.row}:{d.start.column}: {d.code}{marker} "
             f"{d.message}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qaihm_lint.report import ReportContext, summary
+from qaihm_lint.report import ReportContext, fix_marker, summary
 
 
 def _style(text: str, code: str, enabled: bool) -> str:
@@ -13,7 +13,7 @@ def render(ctx: ReportContext) -> str:
     out = []
     for d in ctx.diagnostics:
         head = f"{ctx.display_path(d.path)}:{d.start.row}:{d.start.column}:"
-        marker = " [*]" if d.fix is not None else ""
+        marker = fix_marker(d)
         out.append(
             f"{_style(head, '1', ctx.color)} {_style(d.code, '1;31', ctx.color)}{marker} "
             f"{d.message}\n"
