@@ -83,20 +83,29 @@ def folder_key(folder: ModelFolder, plan: Plan, package_inputs: str = "") -> str
         elif name in GENERATED_NAMES:
             continue  # never read by a rule: its presence is enough
         elif name.endswith(_HASHED_SUFFIXES) and entry.is_file():
-            digest.update(_file_digest(Path(entry.path), {}).encode())
-        else:
-            # Nested folders (patches/, external_repos/) and assets: names, sizes, times.
+            digest.update(_file_digest(entry.path, None).encode())
+        elif entry.is_dir(follow_symlinks=False):
+            # Nested folders (patches/, external_repos/): names, sizes and times are enough.
             digest.update(_tree_stamp(Path(entry.path)).encode())
+        else:
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
     for path in sorted(p for p in overlay if p.parent == folder.path and p.name not in names):
         digest.update(path.name.encode() + b"\0" + _file_digest(path, overlay).encode())
     return digest.hexdigest()
 
 
-def _file_digest(path: Path, overlay: Any) -> str:
-    if path in overlay:
+def _file_digest(path: Path | str, overlay: Any) -> str:
+    if overlay and path in overlay:
         return hashlib.blake2b(overlay[path], digest_size=16).hexdigest()
     try:
-        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        # Plain open(): on a warm run this is called for every file, and pathlib's own
+        # bookkeeping would cost more than the read.
+        with open(path, "rb") as stream:
+            return hashlib.blake2b(stream.read(), digest_size=16).hexdigest()
     except OSError:
         return "missing"
 
@@ -136,12 +145,13 @@ class ResultCache:
         self.directory = repo_root / CACHE_DIR
         self._ready = False
         # Digests of outside files, computed once per run however many entries list them.
-        self._digests: dict[Path, str] = {}
+        self._digests: dict[str, str] = {}
 
-    def _digest(self, path: Path) -> str:
-        if path not in self._digests:
-            self._digests[path] = _file_digest(path, {})
-        return self._digests[path]
+    def _digest(self, path: Path | str) -> str:
+        key = str(path)
+        if key not in self._digests:
+            self._digests[key] = _file_digest(key, {})
+        return self._digests[key]
 
     def _entry(self, folder: Path) -> Path:
         name = hashlib.blake2b(str(folder).encode(), digest_size=12).hexdigest()
@@ -159,7 +169,7 @@ class ResultCache:
             if data.get("key") != key:
                 return None
             for path, digest in data["dependencies"].items():
-                if self._digest(Path(path)) != digest:
+                if self._digest(path) != digest:
                     return None  # an inherited class or shared file changed
             return (
                 [Diagnostic.from_cache(item) for item in data["diagnostics"]],

@@ -108,6 +108,7 @@ class Package:
     """A ``qai_hub_models`` directory."""
 
     root: Path
+    _model_folders: list[Path] | None = field(default=None, repr=False, compare=False)
 
     @property
     def models_dir(self) -> Path:
@@ -122,11 +123,27 @@ class Package:
         return self.root / GLOBAL_REQUIREMENTS
 
     def model_folders(self) -> list[Path]:
-        return sorted(
-            self.models_dir / name
-            for name in _list_names(self.models_dir)
-            if _is_model_folder(self.models_dir / name)
-        )
+        # Listed once per run: discovery and the cross-model rules both need it.
+        if self._model_folders is None:
+            models = self.models_dir
+            found = []
+            try:
+                entries = list(os.scandir(models))
+            except OSError:
+                entries = []
+            for entry in entries:
+                if entry.name.startswith(("_", ".")):
+                    continue
+                try:
+                    if entry.is_symlink() or not entry.is_dir():
+                        continue
+                except OSError:
+                    continue
+                names = set(_list_names(Path(entry.path)))
+                if any(marker in names for marker in MODEL_MARKERS):
+                    found.append(models / entry.name)
+            self._model_folders = sorted(found)
+        return list(self._model_folders)
 
     def default_layout(self) -> Layout:
         for folder in self.model_folders():
