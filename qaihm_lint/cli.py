@@ -305,33 +305,56 @@ def _changed_files(ref: str, cwd: Path) -> list[Path]:
 
 
 def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace:
+    """The folders a change can affect: those it touches, and the dependants of changed shared
+    code (through the index: the modules their classes inherit from or import). A change to
+    global_requirements.txt, or to shared files that are not Python modules, affects all."""
     resolved = {path.resolve() for path in changed}
-    keep = []
-    shared_changed = False
+    affected: set[Path] = set()
     for package in workspace.packages:
+        folders = [f.path for f in workspace.folders if f.package is package]
+        shared: list[Path] = []
         for path in resolved:
             try:
-                relative = path.relative_to(package.root)
+                parts = path.relative_to(package.root).parts
             except ValueError:
                 continue
-            parts = relative.parts
-            if (
-                parts == (GLOBAL_REQUIREMENTS,)
-                or parts[:1] == ("utils",)
-                or (
-                    parts[:1] == ("models",)
-                    and len(parts) > 2
-                    and (parts[1].startswith("_") or parts[1] == "templates")
-                )
-            ):
-                shared_changed = True
-    if shared_changed:
-        # Shared code or the global environment changed: every model may be affected.
-        return workspace
-    for folder in workspace.folders:
-        if any(path == folder.path or folder.path in path.parents for path in resolved):
-            keep.append(folder)
+            if any(path == folder or folder in path.parents for folder in folders):
+                continue  # a model folder's own file: handled below
+            if parts == (GLOBAL_REQUIREMENTS,) or (path.suffix != ".py" and _is_shared(parts)):
+                affected.update(folders)
+                break
+            if _is_shared(parts):
+                shared.append(path)
+        else:
+            if shared:
+                affected.update(_dependants(package.root, folders, shared))
+    for path in resolved:
+        for folder in workspace.folders:
+            if path == folder.path or folder.path in path.parents:
+                affected.add(folder.path)
+    keep = [folder for folder in workspace.folders if folder.path in affected]
     return Workspace(workspace.packages, keep, workspace.skipped)
+
+
+def _is_shared(parts: tuple[str, ...]) -> bool:
+    """Package code model folders can import: utils/, models/_shared/ (templates/ later)."""
+    return parts[:1] == ("utils",) or (
+        parts[:1] == ("models",)
+        and len(parts) > 2
+        and (parts[1].startswith("_") or parts[1] == "templates")
+    )
+
+
+def _dependants(root: Path, folders: list[Path], changed: list[Path]) -> set[Path]:
+    from qaihm_lint.index import RepoIndex
+
+    index = RepoIndex.build(root)
+    targets = {str(path) for path in changed}
+    return {
+        folder
+        for folder in folders
+        if targets & {str(Path(p).resolve()) for p in index.dependencies(folder)}
+    }
 
 
 def _write_fixes(changed: dict[Path, bytes]) -> list[str]:

@@ -59,3 +59,39 @@ def test_bad_ref_is_a_clear_error(
     monkeypatch.chdir(tree.root)
     code, _, err = run_cli("--changed-since", "no-such-ref")
     assert code == 2 and "--changed-since no-such-ref" in err and err.count("\n") == 1
+
+
+def test_shared_base_change_checks_its_dependants_only(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = (
+        "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+        "class SharedBase(BaseModel):\n"
+        "    @classmethod\n"
+        "    def from_pretrained(cls):\n"
+        "        return cls()\n"
+    )
+    tree.write("models/_shared/family/__init__.py", "")
+    tree.write("models/_shared/family/model.py", base)
+    child = (
+        "from qai_hub_models.models._shared.family.model import SharedBase\n\n\n"
+        "class ExampleModel(SharedBase):\n"
+        "    @staticmethod\n"
+        "    def get_input_spec():\n"
+        "        return {}\n\n"
+        "    @staticmethod\n"
+        "    def get_output_names():\n"
+        "        return []\n"
+    )
+    tree.write("models/example/model.py", child)
+    _repo(tree)
+    monkeypatch.chdir(tree.root)
+    # Both folders have a finding that only a full check would report.
+    (tree.model() / "demo.py").unlink()
+    (tree.model("other") / "demo.py").unlink()
+    _git(tree.root, "-c", "user.email=a@b.invalid", "-c", "user.name=a", "commit", "-qam", "x")
+    tree.write("models/_shared/family/model.py", base.replace("return cls()", "return cls()  # e"))
+    code, out, _ = run_cli("--changed-since", "HEAD", "--output-format", "concise", "--no-cache")
+    assert code == 1
+    assert "example has no demo.py" in out  # inherits from the changed base
+    assert "other has no demo.py" not in out  # does not
