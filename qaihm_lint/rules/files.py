@@ -191,7 +191,7 @@ class MissingRequiredFile(FolderRule):
                 continue
             self.report(
                 folder.path / name,
-                f"model folder {folder.model_id} has no {name}: {_WHAT[name]}",
+                f"model folder {folder.model_id} has no {name}: {_what(name, folder.layout)}",
                 anchor=name,
             )
 
@@ -211,6 +211,12 @@ _WHAT = {
     "info.yaml": "add the model's metadata (then run scripts/autofill_info_yaml.py)",
     "manifest.yaml": "add the model's manifest (metadata and code-generation options)",
 }
+
+
+def _what(name: str, layout: Layout) -> str:
+    if name == "test.py" and layout is Layout.MANIFEST:
+        return "add test_task and test_demo"  # this layout has no trace tests
+    return _WHAT[name]
 
 
 class MissingModelExport(FolderRule):
