@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from qaihm_lint import __version__, baseline
 from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Settings, load_settings
 from qaihm_lint.diagnostics import Diagnostic
-from qaihm_lint.engine import lint, lint_with_fixes, make_plan
+from qaihm_lint.engine import FixOutcome, Plan, lint, lint_with_fixes, make_plan
 from qaihm_lint.fixers.apply import (
     WriteError,
     remove_stale_temporaries,
@@ -357,14 +357,41 @@ def _dependants(root: Path, folders: list[Path], changed: list[Path]) -> set[Pat
     }
 
 
-def _write_fixes(changed: dict[Path, bytes]) -> list[str]:
+def _print_diff(outcome: FixOutcome) -> None:
+    cwd = Path.cwd()
+    for path, data in sorted(outcome.changed.items()):
+        display = Path(os.path.relpath(path, cwd)).as_posix()
+        sys.stdout.write(unified_diff(path, outcome.originals.get(path), data, display))
+    fixed = outcome.fixed_count
+    print(f"Would fix {fixed} error{'s' * (fixed != 1)}.", file=sys.stderr)
+
+
+def _write_fixes(
+    workspace: Workspace, plan: Plan, outcome: FixOutcome
+) -> tuple[list[Diagnostic], int]:
+    """Write the fixed files; the findings left and the number fixed."""
     errors = []
-    for path, data in sorted(changed.items()):
+    for path, data in sorted(outcome.changed.items()):
         try:
             write_atomic(path, data)
         except WriteError as exc:
             errors.append(str(exc))
-    return errors
+    for folder in workspace.folders:
+        remove_stale_temporaries(folder.path)
+    diagnostics, fixed = outcome.result.diagnostics, outcome.fixed_count
+    for error in errors:
+        print(f"{PROG}: {error}", file=sys.stderr)
+    if errors:
+        # Some fixes never reached the disk: report what the files really hold now.
+        on_disk = Workspace(
+            workspace.packages,
+            [ModelFolder(f.path, f.layout, f.package) for f in workspace.folders],
+            workspace.skipped,
+        )
+        remaining = lint(on_disk, plan).diagnostics
+        fixed = max(0, fixed - max(0, len(remaining) - len(diagnostics)))
+        diagnostics = remaining
+    return diagnostics, fixed
 
 
 def _run_deep(
@@ -429,42 +456,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
 
     fixed = 0
-    pending_diff = False
     if settings.fix or settings.diff:
         outcome = lint_with_fixes(workspace, plan)
-        diagnostics = outcome.result.diagnostics
-        fixed = outcome.fixed_count
         for note in outcome.skipped:
             print(f"{PROG}: {note}", file=sys.stderr)
         if settings.diff:
-            cwd = Path.cwd()
-            for path, data in sorted(outcome.changed.items()):
-                sys.stdout.write(
-                    unified_diff(
-                        path,
-                        outcome.originals.get(path),
-                        data,
-                        Path(os.path.relpath(path, cwd)).as_posix(),
-                    )
-                )
-            pending_diff = bool(outcome.changed)
-            print(f"Would fix {fixed} error{'s' * (fixed != 1)}.", file=sys.stderr)
-            return 1 if (pending_diff or diagnostics) and not settings.exit_zero else 0
-        errors = _write_fixes(outcome.changed)
-        for folder in workspace.folders:
-            remove_stale_temporaries(folder.path)
-        for error in errors:
-            print(f"{PROG}: {error}", file=sys.stderr)
-        if errors:
-            # Some fixes never reached the disk: report what the files really hold now.
-            on_disk = Workspace(
-                workspace.packages,
-                [ModelFolder(f.path, f.layout, f.package) for f in workspace.folders],
-                workspace.skipped,
-            )
-            remaining = lint(on_disk, plan).diagnostics
-            fixed = max(0, fixed - max(0, len(remaining) - len(diagnostics)))
-            diagnostics = remaining
+            _print_diff(outcome)
+            pending = bool(outcome.changed) or bool(outcome.result.diagnostics)
+            return 1 if pending and not settings.exit_zero else 0
+        diagnostics, fixed = _write_fixes(workspace, plan, outcome)
     else:
         diagnostics = lint(workspace, plan).diagnostics
 
