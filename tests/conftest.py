@@ -6,9 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from qaihm_lint.cli import main
 from qaihm_lint.testing import Tree, build_tree
+
+# CI replays the same examples every run (a red build must be reproducible); developers and
+# bench/fuzz.py explore new ones.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
