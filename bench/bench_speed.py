@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import package_root  # noqa: E402
+from corpus import package_root
 
 HERE = Path(__file__).resolve().parent
 # Runs a command and reports its wall time and the peak RSS of its process tree (KiB).
@@ -37,7 +38,8 @@ import json, resource, subprocess, sys, time
 start = time.perf_counter()
 done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": elapsed, "rss_kib": peak,
                   "code": done.returncode, "stderr": done.stderr.decode(errors="replace")[-800:]}))
 """
 
@@ -53,23 +55,35 @@ def measure(command: list[str], repeat: int, cwd: Path, before: Any = None) -> d
     for number in range(repeat):
         if before is not None:
             before(number)
-        out = subprocess.run([sys.executable, "-c", _WRAPPER, *command], cwd=cwd, env=ENV,
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _WRAPPER, *command],
+            cwd=cwd,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         run = json.loads(out)
         if run["code"] not in (0, 1):
             raise SystemExit(f"{' '.join(command)} failed (exit {run['code']}):\n{run['stderr']}")
         runs.append(run)
     best = min(runs, key=lambda run: run["seconds"])
-    return {"seconds": best["seconds"], "rss_mb": max(r["rss_kib"] for r in runs) / 1024,
-            "exit": best["code"]}
+    return {
+        "seconds": best["seconds"],
+        "rss_mb": max(r["rss_kib"] for r in runs) / 1024,
+        "exit": best["code"],
+    }
 
 
 def files_to_parse(root: Path) -> list[Path]:
     sys.path.insert(0, str(HERE.parent))
     from qaihm_lint.workspace import discover
 
-    files = [source.path for folder in discover([root / "models"]).folders
-             for source in folder.python_files()]
+    files = [
+        source.path
+        for folder in discover([root / "models"]).folders
+        for source in folder.python_files()
+    ]
     for library in ("utils", "models/_shared", "models/templates"):
         if (root / library).is_dir():
             files.extend(sorted((root / library).rglob("*.py")))
@@ -86,10 +100,9 @@ def parse_floor(files: list[Path], repeat: int) -> dict[str, float]:
         for _ in range(repeat):
             start = time.perf_counter()
             for text in texts:
-                try:
+                # A file either parser rejects still costs its attempt.
+                with contextlib.suppress(Exception):
                     parse(text)
-                except Exception:  # a file either parser rejects still costs its attempt
-                    pass
             best = min(best, time.perf_counter() - start)
         result[name] = best
     return result
@@ -98,6 +111,7 @@ def parse_floor(files: list[Path], repeat: int) -> dict[str, float]:
 def touch(path: Path, original: bytes) -> Any:
     def edit(number: int) -> None:
         path.write_bytes(original + f"\n# bench edit {number} {time.time_ns()}\n".encode())
+
     return edit
 
 
@@ -122,8 +136,11 @@ def bench_version(version: str, repeat: int, with_fixit: bool = True) -> dict[st
     results["warm"] = measure([*lint, models], quick, work)
 
     model_py = root / "models" / "yolov7" / "model.py"
-    shared = next(p for p in (root / "models/_shared/yolo/model.py",
-                              root / "models/templates/yolo/model.py") if p.exists())
+    shared = next(
+        p
+        for p in (root / "models/_shared/yolo/model.py", root / "models/templates/yolo/model.py")
+        if p.exists()
+    )
     for label, path in (("warm_touch_model", model_py), ("warm_touch_shared", shared)):
         original = path.read_bytes()
         try:
@@ -177,13 +194,22 @@ def main(argv: list[str] | None = None) -> int:
         r = bench_version(version, args.repeat, with_fixit=not args.skip_fixit)
         r["ratios"] = ratios(r)
         report.append(r)
-        print(f"\nqai-hub-models {version}: {r['files_parsed']} files parsed, "
-              f"{os.cpu_count()} cores")
+        print(
+            f"\nqai-hub-models {version}: {r['files_parsed']} files parsed, {os.cpu_count()} cores"
+        )
         print(f"  {'measure':<28}{'seconds':>9}{'peak MB':>9}")
         print(f"  {'floor libcst (1 proc)':<28}{r['floor']['libcst']:>9.3f}")
         print(f"  {'floor ast (1 proc)':<28}{r['floor']['ast']:>9.3f}")
-        for key in ("import_libcst", "cold", "warm", "warm_touch_model", "warm_touch_shared",
-                    "one_folder_cold", "one_folder_warm", "fixit"):
+        for key in (
+            "import_libcst",
+            "cold",
+            "warm",
+            "warm_touch_model",
+            "warm_touch_shared",
+            "one_folder_cold",
+            "one_folder_warm",
+            "fixit",
+        ):
             if key in r:
                 print(f"  {key:<28}{r[key]['seconds']:>9.3f}{r[key]['rss_mb']:>9.1f}")
         for name, value in r["ratios"].items():

@@ -22,8 +22,17 @@ def package_root(version: str) -> Path:
     wheels = list(CACHE.glob(f"qai_hub_models-{version}-*.whl"))
     if not wheels:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(CACHE),
-             f"qai-hub-models=={version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--dest",
+                str(CACHE),
+                f"qai-hub-models=={version}",
+            ],
             check=True,
         )
         wheels = list(CACHE.glob(f"qai_hub_models-{version}-*.whl"))

@@ -103,15 +103,18 @@ def mutate(package: Path, seed: int) -> list[Mutation]:
         crlf = index % 3 == 0
         if kind in ("unpin-global", "bare-global", "comment-unpin"):
             # A line pinned exactly as global pins it: unpinning it is safely fixable.
-            candidates = [i for i, line in enumerate(lines)
-                          if (m := PIN.match(line)) and pins.get(m.group(1).lower()) == m.group(2)]
+            candidates = [
+                i
+                for i, line in enumerate(lines)
+                if (m := PIN.match(line)) and pins.get(m.group(1).lower()) == m.group(2)
+            ]
             if not candidates:
                 kind = "duplicate"
             else:
                 i = rng.choice(candidates)
                 match = PIN.match(lines[i])
                 assert match is not None
-                rest = lines[i][match.end():]
+                rest = lines[i][match.end() :]
                 if kind == "unpin-global":
                     lines[i] = f"{match.group(1)}>={match.group(2)}{rest}"
                 elif kind == "bare-global":
@@ -123,8 +126,11 @@ def mutate(package: Path, seed: int) -> list[Mutation]:
                 else:
                     kind = "skip"  # ranges are accepted in the manifest layout
         if kind == "duplicate":
-            candidates = [i for i, line in enumerate(lines)
-                          if line.strip() and not line.lstrip().startswith(("#", "-"))]
+            candidates = [
+                i
+                for i, line in enumerate(lines)
+                if line.strip() and not line.lstrip().startswith(("#", "-"))
+            ]
             if candidates:
                 i = rng.choice(candidates)
                 lines.append(lines[i])
@@ -142,7 +148,8 @@ def mutate(package: Path, seed: int) -> list[Mutation]:
             }
             lines = [line for line in lines if line.split("#")[0].strip() in global_lines]
             (folder / "code-gen.yaml").write_text(
-                f"# export options\nis_aimet: false\n{FLAG}: true  # stale\n")
+                f"# export options\nis_aimet: false\n{FLAG}: true  # stale\n"
+            )
             mutations.append(Mutation(model, kind, "code-gen.yaml", "QAI303", 3))
         newline = "\r\n" if crlf else "\n"
         path.write_bytes((newline.join(lines) + newline).encode())
@@ -151,8 +158,7 @@ def mutate(package: Path, seed: int) -> list[Mutation]:
 
 def _flag_set(folder: Path, manifest: bool) -> bool:
     if manifest:
-        config = (folder.parents[1] / "scorecard" / "models" / folder.name /
-                  "scorecard-config.yaml")
+        config = folder.parents[1] / "scorecard" / "models" / folder.name / "scorecard-config.yaml"
         return config.is_file() and f"{FLAG}: true" in config.read_text()
     code_gen = folder / "code-gen.yaml"
     return code_gen.is_file() and f"{FLAG}: true" in code_gen.read_text()
@@ -175,10 +181,17 @@ def run(real: Path, seed: int) -> bool:
         mutated = snapshot(package)
         before = lint_paths([package], select=SELECT)
         found = {(d.model_id, d.code, d.path.name, d.start.row) for d in before}
-        missed = [m for m in mutations if not any(
-            f[0] == m.model and f[1] == m.code and f[2] == m.file and (m.row is None or
-                                                                       f[3] == m.row)
-            for f in found)]
+        missed = [
+            m
+            for m in mutations
+            if not any(
+                f[0] == m.model
+                and f[1] == m.code
+                and f[2] == m.file
+                and (m.row is None or f[3] == m.row)
+                for f in found
+            )
+        ]
         fixable = [d for d in before if d.fix is not None]
         unfixable_before = sorted(key(d) for d in before if d.fix is None)
         outcome = fix_paths([package], select=SELECT, unsafe=True)
@@ -188,36 +201,51 @@ def run(real: Path, seed: int) -> bool:
         changed = snapshot(package)
         bad_diffs = _check_diffs(mutated, changed)
         print(f"== {real}")
-        print(f"   model folders copied: {len(list((package / 'models').iterdir()))}; "
-              f"real-tree findings: {dict(sorted(Counter(d.code for d in baseline).items()))}")
+        print(
+            f"   model folders copied: {len(list((package / 'models').iterdir()))}; "
+            f"real-tree findings: {dict(sorted(Counter(d.code for d in baseline).items()))}"
+        )
         print(f"   mutations: {len(mutations)} {dict(Counter(m.kind for m in mutations))}")
-        print(f"   findings after mutation: {len(before)} "
-              f"{dict(sorted(Counter(d.code for d in before).items()))}; "
-              f"with a fix: {len(fixable)} "
-              f"({dict(Counter(d.fix.applicability.value for d in fixable if d.fix))})")
+        print(
+            f"   findings after mutation: {len(before)} "
+            f"{dict(sorted(Counter(d.code for d in before).items()))}; "
+            f"with a fix: {len(fixable)} "
+            f"({dict(Counter(d.fix.applicability.value for d in fixable if d.fix))})"
+        )
         print(f"   mutations not detected: {len(missed)}")
         for m in missed:
             print(f"     MISSED {m}")
-        print(f"   fix: {outcome.fixed_count} applied, {len(outcome.changed)} files changed, "
-              f"skipped: {len(outcome.skipped)}")
+        print(
+            f"   fix: {outcome.fixed_count} applied, {len(outcome.changed)} files changed, "
+            f"skipped: {len(outcome.skipped)}"
+        )
         for line in outcome.skipped:
             print(f"     {line}")
         new_after = set(key(d) for d in after) - set(unfixable_before)
-        print(f"   re-lint: {len(after)} findings left, {len(left_fixable)} still fixable, "
-              f"{len(new_after)} not among the unfixable ones before the fix "
-              f"(unfixable before: {len(unfixable_before)}; gone with a deleted duplicate line: "
-              f"{len(set(unfixable_before) - set(key(d) for d in after))})")
+        print(
+            f"   re-lint: {len(after)} findings left, {len(left_fixable)} still fixable, "
+            f"{len(new_after)} not among the unfixable ones before the fix "
+            f"(unfixable before: {len(unfixable_before)}; gone with a deleted duplicate line: "
+            f"{len(set(unfixable_before) - set(key(d) for d in after))})"
+        )
         left_keys = sorted(key(d) for d in after)
         for item in sorted(set(left_keys) - set(unfixable_before)):
             side = "new after fix" if item in left_keys else "gone after fix"
             print(f"     {side}: {item[0]} {Path(item[1]).parent.name}:{item[2]} {item[3][:150]}")
-        print(f"   second fix run changed {len(again.changed)} files (idempotent: "
-              f"{not again.changed})")
+        print(
+            f"   second fix run changed {len(again.changed)} files (idempotent: "
+            f"{not again.changed})"
+        )
         print(f"   diffs touching more than the mutated lines: {len(bad_diffs)}")
         for line in bad_diffs[:10]:
             print(f"     {line}")
-        ok = not missed and not left_fixable and not again.changed and not bad_diffs \
+        ok = (
+            not missed
+            and not left_fixable
+            and not again.changed
+            and not bad_diffs
             and not new_after
+        )
     return ok
 
 
@@ -237,10 +265,8 @@ def _check_diffs(before: dict[Path, bytes], after: dict[Path, bytes]) -> list[st
         mixed = bool(old.count(b"\r\n")) and data.count(b"\n") != data.count(b"\r\n")
         if (b"\r\n" in old) != (b"\r\n" in data) or mixed:
             problems.append(f"{path}: line endings changed")
-        old_comments = [ln.split("#", 1)[1] for ln in old_lines if " #" in ln or
-                        ln.startswith("#")]
-        new_comments = [ln.split("#", 1)[1] for ln in new_lines if " #" in ln or
-                        ln.startswith("#")]
+        old_comments = [ln.split("#", 1)[1] for ln in old_lines if " #" in ln or ln.startswith("#")]
+        new_comments = [ln.split("#", 1)[1] for ln in new_lines if " #" in ln or ln.startswith("#")]
         removed = [c for c in old_comments if c not in new_comments]
         if removed and not all("stale" in c or "tested with" in c for c in removed):
             problems.append(f"{path}: comments lost: {removed}")

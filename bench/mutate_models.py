@@ -58,8 +58,9 @@ def _copy(root: Path, target: Path) -> Path:
         skipped = set()
         for name in names:
             path = Path(directory) / name
-            if path.is_file() and not name.endswith((".py", ".txt", ".yaml", ".yml", ".diff",
-                                                     ".patch")):
+            if path.is_file() and not name.endswith(
+                (".py", ".txt", ".yaml", ".yml", ".diff", ".patch")
+            ):
                 skipped.add(name)
         return skipped
 
@@ -105,8 +106,12 @@ def _lines(text: str) -> list[str]:
 
 def _insert_first_statement(text: str, function: ast.FunctionDef, statement: str) -> str:
     first = function.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
-            isinstance(first.value.value, str) and len(function.body) > 1:
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+        and len(function.body) > 1
+    ):
         first = function.body[1]
     lines = _lines(text)
     indent = re.match(r"\s*", lines[first.lineno - 1]).group(0)  # type: ignore[union-attr]
@@ -128,43 +133,74 @@ def model_mutations(package: Path, folder: Path, layout: Layout) -> Iterator[Mut
                     lines = _lines(text)
                     if lines[decorator.lineno - 1].strip() == "@classmethod":
                         del lines[decorator.lineno - 1]
-                        yield Mutation("QAI202", folder, model_py, "".join(lines), model_py,
-                                       fixable=True)
+                        yield Mutation(
+                            "QAI202", folder, model_py, "".join(lines), model_py, fixable=True
+                        )
             args = from_pretrained.args
             positional = [*args.posonlyargs, *args.args]
             if args.defaults:
                 first_default = len(positional) - len(args.defaults)
                 arg, default = positional[first_default], args.defaults[0]
-                yield Mutation("QAI203", folder, model_py,
-                               _drop_default(text, arg, default), model_py)
+                yield Mutation(
+                    "QAI203", folder, model_py, _drop_default(text, arg, default), model_py
+                )
             if from_pretrained.body:
-                yield Mutation("QAI501", folder, model_py, _insert_first_statement(
-                    text, from_pretrained, "_gpu_probe = torch.zeros(1).cuda()"), model_py,
-                    fixable=True, unsafe=True)
-                yield Mutation("QAI502", folder, model_py, _insert_first_statement(
-                    text, from_pretrained, "_weights = torch.load('weights.pt')"), model_py,
-                    fixable=True)
+                yield Mutation(
+                    "QAI501",
+                    folder,
+                    model_py,
+                    _insert_first_statement(
+                        text, from_pretrained, "_gpu_probe = torch.zeros(1).cuda()"
+                    ),
+                    model_py,
+                    fixable=True,
+                    unsafe=True,
+                )
+                yield Mutation(
+                    "QAI502",
+                    folder,
+                    model_py,
+                    _insert_first_statement(
+                        text, from_pretrained, "_weights = torch.load('weights.pt')"
+                    ),
+                    model_py,
+                    fixable=True,
+                )
         spec = _method(cls, "get_input_spec")
-        if layout is Layout.INFO and spec is not None and len(spec.decorator_list) == 1 and \
-                isinstance(spec.decorator_list[0], ast.Name) and \
-                spec.decorator_list[0].id == "staticmethod":
+        if (
+            layout is Layout.INFO
+            and spec is not None
+            and len(spec.decorator_list) == 1
+            and isinstance(spec.decorator_list[0], ast.Name)
+            and spec.decorator_list[0].id == "staticmethod"
+        ):
             lines = _lines(text)
             decorator_line = spec.decorator_list[0].lineno - 1
             def_line = lines[spec.lineno - 1]
-            if "def get_input_spec(" in def_line and lines[decorator_line].strip() == \
-                    "@staticmethod":
-                params = "self" if not (spec.args.args or spec.args.kwonlyargs or
-                                        spec.args.vararg or spec.args.kwarg) else "self, "
+            if (
+                "def get_input_spec(" in def_line
+                and lines[decorator_line].strip() == "@staticmethod"
+            ):
+                params = (
+                    "self"
+                    if not (
+                        spec.args.args
+                        or spec.args.kwonlyargs
+                        or spec.args.vararg
+                        or spec.args.kwarg
+                    )
+                    else "self, "
+                )
                 if def_line.rstrip().endswith("def get_input_spec("):
                     params = params.rstrip()  # parameters on the next lines
-                lines[spec.lineno - 1] = def_line.replace("def get_input_spec(",
-                                                          f"def get_input_spec({params}", 1)
+                lines[spec.lineno - 1] = def_line.replace(
+                    "def get_input_spec(", f"def get_input_spec({params}", 1
+                )
                 del lines[decorator_line]
-                yield Mutation("QAI204", folder, model_py, "".join(lines), model_py,
-                               fixable=True)
+                yield Mutation("QAI204", folder, model_py, "".join(lines), model_py, fixable=True)
     match = re.search(r"""(["'])([0-9a-f]{40})\1""", text)
     if match and "AsRoot" in text:
-        short = text[: match.start(2)] + match.group(2)[:7] + text[match.end(2):]
+        short = text[: match.start(2)] + match.group(2)[:7] + text[match.end(2) :]
         yield Mutation("QAI401", folder, model_py, short, model_py)
 
 
@@ -188,9 +224,9 @@ def test_mutations(folder: Path) -> Iterator[Mutation]:
     lines = _lines(text)
     for number, line in enumerate(lines):
         if line.strip() == "@pytest.mark.trace":
-            rest = "".join(lines[number + 1:])
+            rest = "".join(lines[number + 1 :])
             if re.match(r"(\s*@.*\n)*\s*def test_trace", rest):
-                mutated = "".join(lines[:number] + lines[number + 1:])
+                mutated = "".join(lines[:number] + lines[number + 1 :])
                 yield Mutation("QAI602", folder, test_py, mutated, test_py, fixable=True)
                 return
 
@@ -202,13 +238,18 @@ def manifest_mutations(folder: Path) -> Iterator[Mutation]:
     text = manifest.read_text()
     match = re.search(r"commit_sha: ([0-9a-f]{40})", text)
     if match:
-        yield Mutation("QAI401", folder, manifest,
-                       text[: match.start(1)] + match.group(1)[:7] + text[match.end(1):],
-                       manifest)
+        yield Mutation(
+            "QAI401",
+            folder,
+            manifest,
+            text[: match.start(1)] + match.group(1)[:7] + text[match.end(1) :],
+            manifest,
+        )
 
 
-def shared_mutations(package: Path, folders: list[Path]) -> Iterator[tuple[Path, str, str,
-                                                                           list[Path]]]:
+def shared_mutations(
+    package: Path, folders: list[Path]
+) -> Iterator[tuple[Path, str, str, list[Path]]]:
     """(shared file, method, mutated text, model folders expected to be flagged)."""
     index = RepoIndex.build(package)
     inherits: dict[tuple[str, str, int], list[Path]] = {}
@@ -221,16 +262,22 @@ def shared_mutations(package: Path, folders: list[Path]) -> Iterator[tuple[Path,
         mro = view.mro(cls)
         if mro.kind != "pytorch":
             continue
-        required = ("from_pretrained", "get_input_spec",
-                    "get_output_spec" if folder.layout is Layout.MANIFEST else "get_output_names")
+        required = (
+            "from_pretrained",
+            "get_input_spec",
+            "get_output_spec" if folder.layout is Layout.MANIFEST else "get_output_names",
+        )
         for name in required:
             found = mro.lookup(name)
             parts = Path(found[0].path).parts if found is not None else ()
             if found is None or not ({"_shared", "templates"} & set(parts)):
                 continue
             # Expected flagged only if no other concrete definition follows in the MRO.
-            later = [c for c in mro.classes[mro.classes.index(found[0]) + 1:]
-                     if name in c.methods and c.methods[name].concrete]
+            later = [
+                c
+                for c in mro.classes[mro.classes.index(found[0]) + 1 :]
+                if name in c.methods and c.methods[name].concrete
+            ]
             if later:
                 continue
             key = (found[0].path, name, found[1].lineno)
@@ -239,8 +286,7 @@ def shared_mutations(package: Path, folders: list[Path]) -> Iterator[tuple[Path,
         text = Path(path).read_text()
         tree = ast.parse(text)
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name == name and \
-                    node.lineno == lineno:
+            if isinstance(node, ast.FunctionDef) and node.name == name and node.lineno == lineno:
                 start = min([d.lineno for d in node.decorator_list] + [node.lineno])
                 end = node.end_lineno or node.lineno
                 lines = _lines(text)
@@ -262,8 +308,11 @@ def run(root: Path, limit: int | None) -> tuple[Counter[str], list[str]]:
         workspace = discover([package / "models"])
         folders = workspace.folders[:limit] if limit else workspace.folders
         for folder in folders:
-            mutations = [*model_mutations(package, folder.path, folder.layout),
-                         *test_mutations(folder.path), *manifest_mutations(folder.path)]
+            mutations = [
+                *model_mutations(package, folder.path, folder.layout),
+                *test_mutations(folder.path),
+                *manifest_mutations(folder.path),
+            ]
             for mutation in mutations:
                 original = mutation.path.read_text()
                 before = _findings(mutation.folder, mutation.code).count(mutation.expect_in)
@@ -277,12 +326,12 @@ def run(root: Path, limit: int | None) -> tuple[Counter[str], list[str]]:
                         misses.append(f"{mutation.code} not caught in {mutation.path}")
                         continue
                     if mutation.fixable:
-                        fix_paths([mutation.folder], select=[mutation.code],
-                                  unsafe=mutation.unsafe)
+                        fix_paths([mutation.folder], select=[mutation.code], unsafe=mutation.unsafe)
                         fixed_text = mutation.path.read_text()
                         ast.parse(fixed_text) if mutation.path.suffix == ".py" else None
                         remaining = _findings(mutation.folder, mutation.code).count(
-                            mutation.expect_in)
+                            mutation.expect_in
+                        )
                         if remaining <= before:
                             counts[f"{mutation.code} fixed"] += 1
                             if fixed_text == original:
@@ -291,20 +340,24 @@ def run(root: Path, limit: int | None) -> tuple[Counter[str], list[str]]:
                             misses.append(f"{mutation.code} not fixed in {mutation.path}")
                 finally:
                     mutation.path.write_text(original)
-        for path, name, mutated, dependants in shared_mutations(
-                package, [f.path for f in folders]):
+        for path, name, mutated, dependants in shared_mutations(package, [f.path for f in folders]):
             original = path.read_text()
             path.write_text(mutated)
             try:
                 for folder_path in dependants:
                     counts["QAI201 applied"] += 1
-                    flagged = [d for d in lint_paths([folder_path], select=["QAI201"])
-                               if name in d.message or "get_output" in name]
+                    flagged = [
+                        d
+                        for d in lint_paths([folder_path], select=["QAI201"])
+                        if name in d.message or "get_output" in name
+                    ]
                     if flagged:
                         counts["QAI201 caught"] += 1
                     else:
-                        misses.append(f"QAI201 not caught in {folder_path.name} after removing "
-                                      f"{name} from {path.name}")
+                        misses.append(
+                            f"QAI201 not caught in {folder_path.name} after removing "
+                            f"{name} from {path.name}"
+                        )
             finally:
                 path.write_text(original)
     return counts, misses
@@ -313,8 +366,12 @@ def run(root: Path, limit: int | None) -> tuple[Counter[str], list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", default="0.46.1,0.65.0")
-    parser.add_argument("--root", type=Path, action="append",
-                        help="a qai_hub_models package to use instead of downloading")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        action="append",
+        help="a qai_hub_models package to use instead of downloading",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N folders only")
     options = parser.parse_args()
     roots: list[Path] = options.root or []
@@ -329,9 +386,11 @@ def main() -> int:
         codes = sorted({key.split()[0] for key in counts})
         print(f"{'code':8} {'applied':>8} {'caught':>8} {'fixed':>8} {'restored':>9}")
         for code in codes:
-            print(f"{code:8} {counts[f'{code} applied']:>8} {counts[f'{code} caught']:>8} "
-                  f"{counts.get(f'{code} fixed', '-')!s:>8} "
-                  f"{counts.get(f'{code} restored exactly', '-')!s:>9}")
+            print(
+                f"{code:8} {counts[f'{code} applied']:>8} {counts[f'{code} caught']:>8} "
+                f"{counts.get(f'{code} fixed', '-')!s:>8} "
+                f"{counts.get(f'{code} restored exactly', '-')!s:>9}"
+            )
         for miss in misses:
             print(f"  MISSED: {miss}")
         failed = failed or bool(misses)

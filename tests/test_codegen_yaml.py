@@ -12,8 +12,14 @@ from qaihm_lint.testing import build_tree, lint_paths
 from qaihm_lint.workspace import Layout, Package
 
 
-def check(tmp_path: Path, text: str | None = None, *, data: bytes | None = None,
-          package_files: dict[str, str] | None = None, layout: Layout = Layout.INFO) -> list[str]:
+def check(
+    tmp_path: Path,
+    text: str | None = None,
+    *,
+    data: bytes | None = None,
+    package_files: dict[str, str] | None = None,
+    layout: Layout = Layout.INFO,
+) -> list[str]:
     files = {"code-gen.yaml": text} if text is not None else {}
     tree = build_tree(tmp_path, files, package_files=package_files, layout=layout)
     if data is not None:
@@ -72,8 +78,8 @@ def test_lax_booleans_and_real_files_are_clean(tmp_path: Path) -> None:
 
 def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n"
-        for i in range(8))
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
     start = time.perf_counter()
     messages = check(tmp_path, bomb)
     assert time.perf_counter() - start < 5
@@ -101,35 +107,36 @@ def test_manifest_layout_does_not_read_code_gen(tmp_path: Path) -> None:
     assert len(messages) == 1 and "manifest.yaml" in messages[0]
 
 
-SCHEMA_PY = '''
+SCHEMA_PY = """
 class QAIHMModelCodeGen(BaseQAIHMConfig):
     is_aimet: bool = False
     brand_new_option: int | None = None
     _private: int = 0
-'''
+"""
 
-DEVICE_PY = '''
+DEVICE_PY = """
 cs_x = ScorecardDevice(name="cs_x", reference_device_name="Phone X",
                        execution_device_name="Phone X (Family)", is_default=True)
 DEFAULT_EXPORT_DEVICE = cs_x.execution_device_name
 CANARY_DEVICES = {DEFAULT_EXPORT_DEVICE, "Laptop Y"}
-'''
+"""
 
 
 def test_the_packages_own_schema_and_devices_are_used(tmp_path: Path) -> None:
     package_files = {"configs/code_gen_yaml.py": SCHEMA_PY, "scorecard/device.py": DEVICE_PY}
-    messages = check(tmp_path, "brand_new_option: 3\ndefault_device: Laptop Y\n",
-                     package_files=package_files)
+    messages = check(
+        tmp_path, "brand_new_option: 3\ndefault_device: Laptop Y\n", package_files=package_files
+    )
     assert any("default_device" in m and "unknown key" in m for m in messages), messages
     assert not any("brand_new_option" in m for m in messages)
     schema = schema_for(Package(tmp_path / "qai_hub_models"))
     assert schema.canary_devices == frozenset({"Phone X (Family)", "Laptop Y"})
-    assert check(tmp_path / "b", "brand_new_option: many\n",
-                 package_files=package_files) != []
+    assert check(tmp_path / "b", "brand_new_option: many\n", package_files=package_files) != []
 
 
-@pytest.mark.parametrize("value", ["float", "w8a8", "w4a16", "a16w8", "w8a16_mixed_fp16",
-                                   "mixed_with_float", "mxfp4"])
+@pytest.mark.parametrize(
+    "value", ["float", "w8a8", "w4a16", "a16w8", "w8a16_mixed_fp16", "mixed_with_float", "mxfp4"]
+)
 def test_precisions(value: str) -> None:
     assert is_precision(value)
 
@@ -145,24 +152,28 @@ def test_real_046_schema_matches_the_table() -> None:
         pytest.skip("corpus not available")
     schema = schema_for(Package(root))
     assert set(schema.fields) == set(FIELDS)
-    assert schema.canary_devices == frozenset({"Samsung Galaxy S25 (Family)",
-                                               "Snapdragon X Elite CRD"})
+    assert schema.canary_devices == frozenset(
+        {"Samsung Galaxy S25 (Family)", "Snapdragon X Elite CRD"}
+    )
 
 
-LOADERS_PY = '''
+LOADERS_PY = """
 class QAIHMModelCodeGen(BaseDataClass):
     is_aimet: bool = False
     num_calibration_samples: Optional[int] = None
     qnn_export_failure_reason: str = ""
-'''
+"""
 
 
 def test_older_releases_are_judged_by_their_own_schema(tmp_path: Path) -> None:
     package_files = {"utils/config_loaders.py": LOADERS_PY}
     text = "qnn_export_failure_reason: fails\nnum_calibration_samples: 100\n"
     assert check(tmp_path / "a", text, package_files=package_files) == []
-    messages = check(tmp_path / "b", "qnn_export_failure_reasn: x\nnum_calibration_samples: x\n",
-                     package_files=package_files)
+    messages = check(
+        tmp_path / "b",
+        "qnn_export_failure_reasn: x\nnum_calibration_samples: x\n",
+        package_files=package_files,
+    )
     assert any("did you mean `qnn_export_failure_reason`" in m for m in messages), messages
     assert any("must be an integer" in m for m in messages), messages
 

@@ -9,7 +9,7 @@ from qaihm_lint.index import RepoIndex, body_is_stub
 from qaihm_lint.testing import build_tree
 from qaihm_lint.workspace import discover
 
-SHARED_BASE = '''\
+SHARED_BASE = """\
 from qai_hub_models.utils.base_model import BaseModel
 
 
@@ -25,11 +25,15 @@ class Detector(BaseModel):
     @staticmethod
     def get_output_names():
         return ["boxes"]
-'''
+"""
 
 
-def _view(tmp_path: Path, model_py: str, package_files: dict[str, str] | None = None,
-          init: str | None = None):  # type: ignore[no-untyped-def]
+def _view(
+    tmp_path: Path,
+    model_py: str,
+    package_files: dict[str, str] | None = None,
+    init: str | None = None,
+):  # type: ignore[no-untyped-def]
     files = {"model.py": model_py}
     if init is not None:
         files["__init__.py"] = init
@@ -47,8 +51,10 @@ def test_aliased_import_and_relative_reexport(tmp_path: Path) -> None:
     _, view, _ = _view(
         tmp_path,
         "from .._shared.det import Detector as D\n\n\nclass ExampleModel(D):\n    pass\n",
-        {"models/_shared/det/__init__.py": "from .model import Detector\n",
-         "models/_shared/det/model.py": SHARED_BASE},
+        {
+            "models/_shared/det/__init__.py": "from .model import Detector\n",
+            "models/_shared/det/model.py": SHARED_BASE,
+        },
         init="from .model import ExampleModel as Model\n",
     )
     model = _model(view)
@@ -74,7 +80,7 @@ def test_module_attribute_base_and_assignment_alias(tmp_path: Path) -> None:
 
 def test_c3_finds_the_real_definition_after_a_protocol_stub(tmp_path: Path) -> None:
     # Depth-first would find Protocol's abstract stub through Mixin before Impl.
-    model_py = '''\
+    model_py = """\
 from abc import abstractmethod
 from typing import Protocol
 
@@ -99,7 +105,7 @@ class Impl(Proto):
 
 class ExampleModel(Mixin, Impl, BaseModel):
     pass
-'''
+"""
     _, view, _ = _view(tmp_path, model_py)
     model = view.resolve_class(view.module_of_file("model.py"), "ExampleModel")
     assert model is not None
@@ -110,8 +116,13 @@ class ExampleModel(Mixin, Impl, BaseModel):
 def test_abstract_forms() -> None:
     import ast
 
-    for body in ("raise NotImplementedError", "raise NotImplementedError()", "...",
-                 '"""doc"""', '"""doc"""\nraise NotImplementedError("no")'):
+    for body in (
+        "raise NotImplementedError",
+        "raise NotImplementedError()",
+        "...",
+        '"""doc"""',
+        '"""doc"""\nraise NotImplementedError("no")',
+    ):
         function = ast.parse("def f():\n" + "".join(f"    {line}\n" for line in body.split("\n")))
         assert body_is_stub(function.body[0].body), body  # type: ignore[attr-defined]
     function = ast.parse("def f():\n    return 1\n")
@@ -119,8 +130,9 @@ def test_abstract_forms() -> None:
 
 
 def test_unresolvable_base_is_reported_as_such(tmp_path: Path) -> None:
-    _, view, _ = _view(tmp_path, "from .missing import Thing\n\n\nclass ExampleModel(Thing):\n"
-                       "    pass\n")
+    _, view, _ = _view(
+        tmp_path, "from .missing import Thing\n\n\nclass ExampleModel(Thing):\n    pass\n"
+    )
     model = view.resolve_class(view.module_of_file("model.py"), "ExampleModel")
     assert model is not None
     mro = view.mro(model)
@@ -128,7 +140,7 @@ def test_unresolvable_base_is_reported_as_such(tmp_path: Path) -> None:
 
 
 def test_class_level_staticmethod_assignment_and_partial(tmp_path: Path) -> None:
-    model_py = '''\
+    model_py = """\
 from functools import partial
 
 from qai_hub_models.utils.base_model import BaseModel
@@ -139,7 +151,7 @@ RepoAsRoot = partial(SourceAsRoot, "https://github.com/a/b", "0" * 40, "b", 1)
 
 class ExampleModel(BaseModel):
     get_input_spec = staticmethod(BaseModel.get_input_spec)
-'''
+"""
     _, view, _ = _view(tmp_path, model_py)
     module = view.module_of_file("model.py")
     model = view.resolve_class(module, "ExampleModel")
@@ -149,7 +161,7 @@ class ExampleModel(BaseModel):
 
 
 def test_collection_components_from_add_component(tmp_path: Path) -> None:
-    model_py = '''\
+    model_py = """\
 from qai_hub_models.utils.base_model import BaseModel, CollectionModel
 
 
@@ -160,7 +172,7 @@ class Encoder(BaseModel):
 @CollectionModel.add_component(Encoder, "encoder")
 class ExampleModel(CollectionModel):
     pass
-'''
+"""
     _, view, _ = _view(tmp_path, model_py)
     model = view.resolve_class(view.module_of_file("model.py"), "ExampleModel")
     assert model is not None and view.mro(model).kind == "collection"
@@ -168,14 +180,18 @@ class ExampleModel(CollectionModel):
 
 
 def test_dependencies_and_dependants(tmp_path: Path) -> None:
-    shared = {"models/_shared/det/__init__.py": "",
-              "models/_shared/det/model.py": SHARED_BASE,
-              "models/_shared/other/__init__.py": "",
-              "models/_shared/other/model.py": "X = 1\n"}
+    shared = {
+        "models/_shared/det/__init__.py": "",
+        "models/_shared/det/model.py": SHARED_BASE,
+        "models/_shared/other/__init__.py": "",
+        "models/_shared/other/model.py": "X = 1\n",
+    }
     tree = build_tree(
         tmp_path,
-        {"model.py": "from qai_hub_models.models._shared.det.model import Detector\n\n\n"
-                     "class ExampleModel(Detector):\n    pass\n"},
+        {
+            "model.py": "from qai_hub_models.models._shared.det.model import Detector\n\n\n"
+            "class ExampleModel(Detector):\n    pass\n"
+        },
         package_files=shared,
         other_models={"plain": {}},
     )
@@ -194,8 +210,11 @@ def test_dependencies_and_dependants(tmp_path: Path) -> None:
 
 
 def test_index_is_picklable_after_use(tmp_path: Path) -> None:
-    index, view, _ = _view(tmp_path, "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
-                           "class ExampleModel(BaseModel):\n    pass\n")
+    index, view, _ = _view(
+        tmp_path,
+        "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+        "class ExampleModel(BaseModel):\n    pass\n",
+    )
     view.mro(view.resolve_class(view.module_of_file("model.py"), "ExampleModel"))  # type: ignore[arg-type]
     copy = pickle.loads(pickle.dumps(index))
     assert copy.module("qai_hub_models.utils.base_model") is not None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,5 +33,17 @@ def test_rules_reference_is_generated_from_the_rules() -> None:
     expected = rules_markdown()
     assert doc.read_text(encoding="utf-8") == expected, (
         "docs/rules.md is stale: python -c 'from qaihm_lint.cli import rules_markdown; "
-        "print(rules_markdown(), end=\"\")' > docs/rules.md"
+        'print(rules_markdown(), end="")\' > docs/rules.md'
     )
+
+
+@pytest.mark.slow
+def test_ruff_and_mypy_are_clean(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    for command in (
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy")],
+    ):
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -29,36 +29,44 @@ def _apply(transform, text: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_classmethod_renames_self_and_keeps_comments() -> None:
-    source = ("class M:\n    # loads\n    def from_pretrained(self, w=1):  # trailing\n"
-              "        return self(w)  # body comment\n")
+    source = (
+        "class M:\n    # loads\n    def from_pretrained(self, w=1):  # trailing\n"
+        "        return self(w)  # body comment\n"
+    )
     assert _apply(make_classmethod("M", "from_pretrained"), source) == (
         "class M:\n    # loads\n    @classmethod\n    def from_pretrained(cls, w=1):  # trailing\n"
-        "        return cls(w)  # body comment\n")
+        "        return cls(w)  # body comment\n"
+    )
 
 
 def test_classmethod_keeps_name_when_cls_is_taken() -> None:
     source = "class M:\n    def from_pretrained(self, cls=None):\n        return cls or self\n"
     assert _apply(make_classmethod("M", "from_pretrained"), source) == (
         "class M:\n    @classmethod\n    def from_pretrained(self, cls=None):\n"
-        "        return cls or self\n")
+        "        return cls or self\n"
+    )
 
 
 def test_classmethod_without_parameters_gets_cls() -> None:
     source = "class M:\n    def from_pretrained():\n        return M()\n"
     assert _apply(make_classmethod("M", "from_pretrained"), source) == (
-        "class M:\n    @classmethod\n    def from_pretrained(cls):\n        return M()\n")
+        "class M:\n    @classmethod\n    def from_pretrained(cls):\n        return M()\n"
+    )
 
 
 def test_classmethod_stays_above_other_decorators() -> None:
     source = "class M:\n    @cache\n    def from_pretrained(self):\n        return self()\n"
     assert _apply(make_classmethod("M", "from_pretrained"), source) == (
         "class M:\n    @classmethod\n    @cache\n    def from_pretrained(cls):\n"
-        "        return cls()\n")
+        "        return cls()\n"
+    )
 
 
 def test_staticmethod_only_when_self_unused() -> None:
-    source = ("class M:\n    def get_input_spec(self, h: int = 8):\n        return {'x': h}\n\n"
-              "    def get_output_names(self):\n        return self.names\n")
+    source = (
+        "class M:\n    def get_input_spec(self, h: int = 8):\n        return {'x': h}\n\n"
+        "    def get_output_names(self):\n        return self.names\n"
+    )
     fixed = _apply(make_staticmethod("M", "get_input_spec"), source)
     assert "    @staticmethod\n    def get_input_spec(h: int = 8):" in fixed
     assert _apply(make_staticmethod("M", "get_output_names"), source) == source
@@ -68,16 +76,19 @@ def test_map_location_layouts() -> None:
     transform = add_map_location(1, 5)
     assert _apply(transform, "x = torch.load(p)\n") == 'x = torch.load(p, map_location="cpu")\n'
     assert _apply(transform, "x = torch.load(\n    p,\n)\n") == (
-        'x = torch.load(\n    p,\n    map_location="cpu",\n)\n')
+        'x = torch.load(\n    p,\n    map_location="cpu",\n)\n'
+    )
     # A call chained on the load starts at the same place: only the load changes.
     assert _apply(transform, "x = torch.load(p).to(d)\n") == (
-        'x = torch.load(p, map_location="cpu").to(d)\n')
+        'x = torch.load(p, map_location="cpu").to(d)\n'
+    )
 
 
 def test_trace_marker_adds_import_once() -> None:
     source = "from a import b\n\n\ndef test_trace():\n    pass\n"
     assert _apply(add_trace_marker("test_trace"), source) == (
-        "from a import b\nimport pytest\n\n\n@pytest.mark.trace\ndef test_trace():\n    pass\n")
+        "from a import b\nimport pytest\n\n\n@pytest.mark.trace\ndef test_trace():\n    pass\n"
+    )
 
 
 def test_cuda_to_cpu_targets_only_the_flagged_node() -> None:
@@ -86,7 +97,7 @@ def test_cuda_to_cpu_targets_only_the_flagged_node() -> None:
     assert _apply(cuda_to_cpu(1, 5), source) == "a = m.cpu()\nb = 'cuda:1'\n"
 
 
-BROKEN_MODEL = '''\
+BROKEN_MODEL = """\
 import torch
 
 from qai_hub_models.utils.base_model import BaseModel
@@ -106,7 +117,7 @@ class ExampleModel(BaseModel):
     @staticmethod
     def get_output_names():
         return ["out"]
-'''
+"""
 
 
 @pytest.mark.slow
@@ -114,8 +125,15 @@ def test_diff_shows_exactly_what_fix_writes(tmp_path: Path) -> None:
     tree = build_tree(tmp_path, {"model.py": BROKEN_MODEL})
     model = tree.model() / "model.py"
     select = "QAI202,QAI204,QAI502"
-    command = [sys.executable, "-m", "qaihm_lint", str(tree.model()), "--no-cache",
-               "--select", select]
+    command = [
+        sys.executable,
+        "-m",
+        "qaihm_lint",
+        str(tree.model()),
+        "--no-cache",
+        "--select",
+        select,
+    ]
     diff = subprocess.run([*command, "--diff"], capture_output=True, text=True, check=False)
     assert model.read_text() == BROKEN_MODEL  # --diff writes nothing
     fixed = subprocess.run([*command, "--fix"], capture_output=True, text=True, check=False)
@@ -126,8 +144,11 @@ def test_diff_shows_exactly_what_fix_writes(tmp_path: Path) -> None:
     assert "    @staticmethod\n    def get_input_spec(height: int = 224):" in after
     assert "# Weights come from the asset store." in after
     # The diff's added lines are exactly the file's new lines.
-    added = [line[1:] for line in diff.stdout.splitlines()
-             if line.startswith("+") and not line.startswith("+++")]
+    added = [
+        line[1:]
+        for line in diff.stdout.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
     for line in added:
         assert line in after.splitlines()
     assert lint_paths([tree.model()], select=select.split(",")) == []

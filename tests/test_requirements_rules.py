@@ -26,8 +26,7 @@ def parse(text: str | bytes, name: str = "requirements.txt") -> rf.RequirementsF
 
 
 def codes(findings: list, code: str | None = None) -> list[tuple[str, str, int]]:
-    return [(d.code, d.path.name, d.start.row) for d in findings
-            if code is None or d.code == code]
+    return [(d.code, d.path.name, d.start.row) for d in findings if code is None or d.code == code]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,8 +118,9 @@ def test_binary_and_non_utf8_files_are_file_errors() -> None:
 def test_includes_cycles_and_boundaries(tmp_path: Path) -> None:
     folder = tmp_path / "pkg" / "models" / "m"
     folder.mkdir(parents=True)
-    (folder / "requirements.txt").write_text("-r a.txt\n-r ../../../outside.txt\n-r missing.txt\n"
-                                             "-r sub\n")
+    (folder / "requirements.txt").write_text(
+        "-r a.txt\n-r ../../../outside.txt\n-r missing.txt\n-r sub\n"
+    )
     (folder / "a.txt").write_text("einops==0.3.2\n-r b.txt\n")
     (folder / "b.txt").write_text("-r a.txt\ntimm==1.0\n")
     (folder / "sub").mkdir()
@@ -157,10 +157,17 @@ def test_intersections() -> None:
 
 _names = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,6}([._-][A-Za-z0-9]{1,4})?", fullmatch=True)
 _versions = st.lists(st.integers(0, 30), min_size=1, max_size=4).map(
-    lambda parts: ".".join(map(str, parts)))
+    lambda parts: ".".join(map(str, parts))
+)
 _ops = st.sampled_from(["==", ">=", "<=", ">", "<", "~=", "!="])
-_markers = st.sampled_from(["", " ; python_version < '3.12'", "; sys_platform == 'linux'",
-                            " ; sys_platform != 'win32' and python_version >= \"3.10\""])
+_markers = st.sampled_from(
+    [
+        "",
+        " ; python_version < '3.12'",
+        "; sys_platform == 'linux'",
+        " ; sys_platform != 'win32' and python_version >= \"3.10\"",
+    ]
+)
 _comments = st.sampled_from(["", "  # why", " # noqa: QAI301"])
 
 
@@ -171,8 +178,13 @@ def requirement_lines(draw: st.DrawFn) -> tuple[str, str, str, str, str]:
     version = draw(_versions)
     if op == "~=" and "." not in version:
         version += ".0"
-    return name, f"{op}{version}", draw(_markers), draw(_comments), draw(
-        st.sampled_from(["\n", "\r\n"]))
+    return (
+        name,
+        f"{op}{version}",
+        draw(_markers),
+        draw(_comments),
+        draw(st.sampled_from(["\n", "\r\n"])),
+    )
 
 
 @given(st.text(max_size=300))
@@ -196,15 +208,16 @@ def test_parser_recovers_what_was_written(parts: tuple[str, str, str, str, str])
 
 
 @given(requirement_lines(), _versions)
-def test_specifier_rewrite_keeps_the_rest_of_the_line(parts: tuple[str, str, str, str, str],
-                                                     pin: str) -> None:
+def test_specifier_rewrite_keeps_the_rest_of_the_line(
+    parts: tuple[str, str, str, str, str], pin: str
+) -> None:
     name, spec, marker, comment, newline = parts
     text = f"{name}{spec}{marker}{comment}{newline}"
     (line,) = parse(text).lines
     span = rf.specifier_span(line)
     assert span is not None
     physical = line.physical
-    rewritten = physical[: span[0]] + f"=={pin}" + physical[span[1]:] + newline
+    rewritten = physical[: span[0]] + f"=={pin}" + physical[span[1] :] + newline
     (again,) = parse(rewritten).lines
     assert again.pinned_version == pin and again.name == line.name
     assert str(again.marker) == str(line.marker) and again.comment == line.comment
@@ -213,20 +226,25 @@ def test_specifier_rewrite_keeps_the_rest_of_the_line(parts: tuple[str, str, str
 
 @given(_versions, st.lists(st.tuples(_ops, _versions), min_size=1, max_size=3))
 def test_pin_intersection_is_membership(pin: str, specs: list[tuple[str, str]]) -> None:
-    spec_set = SpecifierSet(",".join(f"{op}{v}" + (".0" if op == "~=" and "." not in v else "")
-                                     for op, v in specs))
+    spec_set = SpecifierSet(
+        ",".join(f"{op}{v}" + (".0" if op == "~=" and "." not in v else "") for op, v in specs)
+    )
     expected = spec_set.contains(Version(pin), prereleases=True)
     assert rf.intersects(SpecifierSet(f"=={pin}"), spec_set) is expected
     assert rf.intersects(spec_set, SpecifierSet(f"=={pin}")) is expected
 
 
-@given(st.lists(st.tuples(_ops, _versions), min_size=1, max_size=2),
-       st.lists(st.tuples(_ops, _versions), min_size=1, max_size=2))
-def test_disjoint_ranges_have_no_common_version(a: list[tuple[str, str]],
-                                                b: list[tuple[str, str]]) -> None:
+@given(
+    st.lists(st.tuples(_ops, _versions), min_size=1, max_size=2),
+    st.lists(st.tuples(_ops, _versions), min_size=1, max_size=2),
+)
+def test_disjoint_ranges_have_no_common_version(
+    a: list[tuple[str, str]], b: list[tuple[str, str]]
+) -> None:
     def spec(items: list[tuple[str, str]]) -> SpecifierSet:
-        return SpecifierSet(",".join(f"{op}{v}" + (".0" if op == "~=" and "." not in v else "")
-                                     for op, v in items))
+        return SpecifierSet(
+            ",".join(f"{op}{v}" + (".0" if op == "~=" and "." not in v else "") for op, v in items)
+        )
 
     left, right = spec(a), spec(b)
     if not rf.intersects(left, right):
@@ -234,34 +252,47 @@ def test_disjoint_ranges_have_no_common_version(a: list[tuple[str, str]],
         for major in range(0, 32):
             for minor in range(0, 32, 3):
                 version = f"{major}.{minor}"
-                assert not (left.contains(version, prereleases=True)
-                            and right.contains(version, prereleases=True)), version
+                assert not (
+                    left.contains(version, prereleases=True)
+                    and right.contains(version, prereleases=True)
+                ), version
 
 
 # ---------------------------------------------------------------------------------------------
 # The rules on synthetic trees.
 
 
-def lint(tmp_path: Path, files: dict[str, str | None], select: tuple[str, ...] = ("QAI3",),
-         **kwargs: object) -> list:
+def lint(
+    tmp_path: Path,
+    files: dict[str, str | None],
+    select: tuple[str, ...] = ("QAI3",),
+    **kwargs: object,
+) -> list:
     tree = build_tree(tmp_path, files, **kwargs)  # type: ignore[arg-type]
     return lint_paths([tree.model()], select=select)
 
 
 def test_noqa_on_a_requirements_line(tmp_path: Path) -> None:
-    findings = lint(tmp_path, {"requirements.txt": "scipy>=1.8  # noqa: QAI301 tested range\n"
-                                                   "einops>=0.3\n"}, select=("QAI301", "QAI001"))
+    findings = lint(
+        tmp_path,
+        {"requirements.txt": "scipy>=1.8  # noqa: QAI301 tested range\neinops>=0.3\n"},
+        select=("QAI301", "QAI001"),
+    )
     assert codes(findings) == [("QAI301", "requirements.txt", 2)]
 
 
 def test_unused_noqa_on_a_requirements_line(tmp_path: Path) -> None:
-    findings = lint(tmp_path, {"requirements.txt": "einops==0.3.2  # noqa: QAI301\n"},
-                    select=("QAI301", "QAI001"))
+    findings = lint(
+        tmp_path,
+        {"requirements.txt": "einops==0.3.2  # noqa: QAI301\n"},
+        select=("QAI301", "QAI001"),
+    )
     assert codes(findings) == [("QAI001", "requirements.txt", 1)]
 
 
-def test_unsafe_fix_uses_the_installed_version(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsafe_fix_uses_the_installed_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(rules, "installed_version", lambda name: "0.7.9")
     tree = build_tree(tmp_path, {"requirements.txt": "loguru>=0.7.3\r\nyacs==0.1.8\r\n"})
     findings = lint_paths([tree.model()], select=["QAI301"])
@@ -275,27 +306,33 @@ def test_unsafe_fix_uses_the_installed_version(tmp_path: Path,
 
 
 def test_no_fix_when_installed_version_is_outside_the_range(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(rules, "installed_version", lambda name: "0.6.0")
     (finding,) = lint(tmp_path, {"requirements.txt": "loguru>=0.7.3\n"}, select=("QAI301",))
     assert finding.fix is None and "pip show loguru" in finding.message
 
 
 def test_conflict_fix_edits_code_gen_keeping_comments_and_crlf(tmp_path: Path) -> None:
-    code_gen = ("# export settings\r\nis_aimet: true  # aimet\r\n"
-                "global_requirements_incompatible: false\r\n")
+    code_gen = (
+        "# export settings\r\nis_aimet: true  # aimet\r\n"
+        "global_requirements_incompatible: false\r\n"
+    )
     tree = build_tree(tmp_path, {"requirements.txt": "torch==2.0.0\n", "code-gen.yaml": code_gen})
     (finding,) = lint_paths([tree.model()], select=["QAI302"])
     assert finding.fix is not None and finding.fix.path == tree.model() / "code-gen.yaml"
     fix_paths([tree.model()], select=["QAI302"], unsafe=True)
     assert (tree.model() / "code-gen.yaml").read_bytes() == code_gen.replace(
-        "incompatible: false", "incompatible: true").encode()
+        "incompatible: false", "incompatible: true"
+    ).encode()
     assert lint_paths([tree.model()], select=["QAI302", "QAI303", "QAI702"]) == []
 
 
 def test_conflict_fix_appends_to_a_file_without_final_newline(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path, {"requirements.txt": "numpy==1.0\ntorch==2.0\n",
-                                 "code-gen.yaml": "is_aimet: true"})
+    tree = build_tree(
+        tmp_path,
+        {"requirements.txt": "numpy==1.0\ntorch==2.0\n", "code-gen.yaml": "is_aimet: true"},
+    )
     assert len(lint_paths([tree.model()], select=["QAI302"])) == 2
     outcome = fix_paths([tree.model()], select=["QAI302"], unsafe=True)
     assert (tree.model() / "code-gen.yaml").read_text() == f"is_aimet: true\n{FLAG}: true\n"
@@ -304,16 +341,28 @@ def test_conflict_fix_appends_to_a_file_without_final_newline(tmp_path: Path) ->
 
 
 def test_conflicts_evaluate_markers(tmp_path: Path) -> None:
-    glob = {"global_requirements.txt":
-            "aimet-onnx==2.14.0; sys_platform == 'linux' and python_version == \"3.10\"\n"}
-    same = lint(tmp_path / "a", {"requirements.txt": "aimet-onnx==2.20.0; sys_platform == "
-                                 "'linux' and python_version == \"3.10\"\n"}, package_files=glob)
+    glob = {
+        "global_requirements.txt": (
+            "aimet-onnx==2.14.0; sys_platform == 'linux' and python_version == \"3.10\"\n"
+        )
+    }
+    same = lint(
+        tmp_path / "a",
+        {
+            "requirements.txt": "aimet-onnx==2.20.0; sys_platform == "
+            "'linux' and python_version == \"3.10\"\n"
+        },
+        package_files=glob,
+    )
     assert codes(same, "QAI302") == [("QAI302", "requirements.txt", 1)]
     partly = lint(tmp_path / "b", {"requirements.txt": "aimet-onnx==2.20.0\n"}, package_files=glob)
     (finding,) = [d for d in partly if d.code == "QAI302"]
     assert "on Python 3.10 on linux" in finding.message
-    never = lint(tmp_path / "c", {"requirements.txt": "aimet-onnx==2.20.0; python_version >= "
-                                  "'3.12'\n"}, package_files=glob)
+    never = lint(
+        tmp_path / "c",
+        {"requirements.txt": "aimet-onnx==2.20.0; python_version >= '3.12'\n"},
+        package_files=glob,
+    )
     assert codes(never, "QAI302") == []
 
 
@@ -325,14 +374,17 @@ def test_manifest_layout_reads_the_flag_from_scorecard_config(tmp_path: Path) ->
     assert "scorecard-config.yaml" in finding.message and finding.fix is None
     (tmp_path / config).parent.mkdir(parents=True)
     (tmp_path / config).write_text(f"{FLAG}: true\ntest_split: llm\n")
-    assert codes(lint_paths([tmp_path / "qai_hub_models/models/example"],
-                            select=["QAI3"])) == []
+    assert codes(lint_paths([tmp_path / "qai_hub_models/models/example"], select=["QAI3"])) == []
 
 
 def test_stale_flag_in_manifest_layout_points_at_scorecard_config(tmp_path: Path) -> None:
     package_files = {"scorecard/models/example/scorecard-config.yaml": f"{FLAG}: true\n"}
-    findings = lint(tmp_path, {"requirements.txt": "numpy>=1.26,<3\n"}, layout=Layout.MANIFEST,
-                    package_files=package_files)
+    findings = lint(
+        tmp_path,
+        {"requirements.txt": "numpy>=1.26,<3\n"},
+        layout=Layout.MANIFEST,
+        package_files=package_files,
+    )
     (finding,) = findings
     assert finding.code == "QAI303" and finding.path.name == "scorecard-config.yaml"
     assert finding.fix is None
@@ -342,8 +394,10 @@ def test_flag_required_by_pip_commands_is_not_stale(tmp_path: Path) -> None:
     from qaihm_lint.testing import MANIFEST_YAML
 
     package_files = {"scorecard/models/example/scorecard-config.yaml": f"{FLAG}: true\n"}
-    files = {"requirements.txt": "numpy>=1.26,<3\n",
-             "manifest.yaml": MANIFEST_YAML + "pre_pip_install_commands:\n- pip install torch\n"}
+    files = {
+        "requirements.txt": "numpy>=1.26,<3\n",
+        "manifest.yaml": MANIFEST_YAML + "pre_pip_install_commands:\n- pip install torch\n",
+    }
     assert lint(tmp_path, files, layout=Layout.MANIFEST, package_files=package_files) == []
 
 
@@ -387,10 +441,14 @@ def test_duplicate_fix_keeps_a_differently_commented_line(tmp_path: Path) -> Non
 
 
 def test_cross_model_conflict_is_reported_on_both(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path, {"requirements.txt": "fvcore==0.1.5\n"},
-                      other_models={
-                          "second": {"requirements.txt": "einops==0.3.2\nfvcore==0.1.4\n"},
-                          "third": {"requirements.txt": "fvcore>=0.1\n"}})
+    tree = build_tree(
+        tmp_path,
+        {"requirements.txt": "fvcore==0.1.5\n"},
+        other_models={
+            "second": {"requirements.txt": "einops==0.3.2\nfvcore==0.1.4\n"},
+            "third": {"requirements.txt": "fvcore>=0.1\n"},
+        },
+    )
     findings = lint_paths([tree.package], select=["QAI306"])
     assert sorted((d.model_id, d.start.row) for d in findings) == [("example", 1), ("second", 2)]
     by_model = {d.model_id: d.message for d in findings}
@@ -402,15 +460,21 @@ def test_cross_model_conflict_is_reported_on_both(tmp_path: Path) -> None:
 
 
 def test_cross_model_conflict_is_suppressible(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path, {"requirements.txt": "fvcore==0.1.5  # noqa: QAI306\n"},
-                      other_models={"second": {"requirements.txt": "fvcore==0.1.4\n"}})
+    tree = build_tree(
+        tmp_path,
+        {"requirements.txt": "fvcore==0.1.5  # noqa: QAI306\n"},
+        other_models={"second": {"requirements.txt": "fvcore==0.1.4\n"}},
+    )
     findings = lint_paths([tree.package], select=["QAI306"])
     assert [d.model_id for d in findings] == ["second"]
 
 
 def test_models_conflicting_with_global_are_left_to_qai302(tmp_path: Path) -> None:
-    tree = build_tree(tmp_path, {"requirements.txt": "torch==2.0.0\nfvcore==0.1.5\n"},
-                      other_models={"second": {"requirements.txt": "fvcore==0.1.4\n"}})
+    tree = build_tree(
+        tmp_path,
+        {"requirements.txt": "torch==2.0.0\nfvcore==0.1.5\n"},
+        other_models={"second": {"requirements.txt": "fvcore==0.1.4\n"}},
+    )
     assert codes(lint_paths([tree.package], select=["QAI306"])) == []
 
 
@@ -422,11 +486,15 @@ _values = st.sampled_from(["true", "false", "psnr", "'quoted # not a comment'", 
 _flag_values = st.sampled_from([None, "false", "False", "no", "true", "off"])
 
 
-@given(st.lists(st.tuples(_keys, _values, _comments), max_size=4, unique_by=lambda t: t[0]),
-       _flag_values, st.sampled_from(["\n", "\r\n"]), st.booleans())
-def test_setting_the_flag_changes_only_its_line(entries: list[tuple[str, str, str]],
-                                                flag: str | None, newline: str,
-                                                final_newline: bool) -> None:
+@given(
+    st.lists(st.tuples(_keys, _values, _comments), max_size=4, unique_by=lambda t: t[0]),
+    _flag_values,
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+)
+def test_setting_the_flag_changes_only_its_line(
+    entries: list[tuple[str, str, str]], flag: str | None, newline: str, final_newline: bool
+) -> None:
     import yaml
 
     from qaihm_lint import yamlfile
@@ -445,7 +513,8 @@ def test_setting_the_flag_changes_only_its_line(entries: list[tuple[str, str, st
     data = yaml.safe_load(fixed)
     assert data[FLAG] is True
     assert {k: v for k, v in data.items() if k != FLAG} == {
-        k: v for k, v in (document.data or {}).items() if k != FLAG}
+        k: v for k, v in (document.data or {}).items() if k != FLAG
+    }
     assert "# code-gen settings" in fixed and fixed.count("\r\n") in (0, fixed.count("\n"))
     # And removing it again leaves the other lines byte for byte.
     again = SourceFile(Path("/virtual/code-gen.yaml"), fixed.encode())

@@ -67,8 +67,11 @@ def test_removal_keeps_trailing_comment(tree: Tree) -> None:
 def test_package_rule_codes_are_judged_after_the_package_pass(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from qaihm_lint.testing import build_tree
 
-    tree = build_tree(tmp_path, {"requirements.txt": "fvcore==0.1.5.post1  # noqa: QAI306\n"},
-                      other_models={"other": {"requirements.txt": "fvcore==0.1.5.post2\n"}})
+    tree = build_tree(
+        tmp_path,
+        {"requirements.txt": "fvcore==0.1.5.post1  # noqa: QAI306\n"},
+        other_models={"other": {"requirements.txt": "fvcore==0.1.5.post2\n"}},
+    )
     findings = lint_paths([tree.model()])
     assert [d.code for d in findings] == []  # the directive silenced a real QAI306
     tree.write("models/other/requirements.txt", "fvcore==0.1.5.post1\n")
