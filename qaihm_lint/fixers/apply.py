@@ -10,7 +10,8 @@ import stat
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp$")
+# Ours by name: only files we could have written are ever swept.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.qaihm-lint-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp$")
 
 
 class WriteError(Exception):
@@ -19,7 +20,7 @@ class WriteError(Exception):
 
 def remove_stale_temporaries(directory: Path) -> int:
     """Delete the temp files of writers that were killed (SIGKILL, power loss) before their
-    rename: ``.<file>.<pid>.<random>.tmp`` whose process no longer exists. A live writer's file
+    rename: ``.<file>.qaihm-lint-<pid>.<random>.tmp`` whose process no longer exists. A live writer's file
     (another qaihm-lint running now) is left alone. Returns how many were removed."""
     if os.name != "posix":  # os.kill(pid, 0) is only a liveness probe on POSIX
         return 0
@@ -63,7 +64,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         import tempfile  # only when writing: read-only runs skip the import
 
         handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX
+            dir=path.parent, prefix=f".{path.name}.qaihm-lint-{os.getpid()}.", suffix=TEMP_SUFFIX
         )
     except OSError as exc:  # the folder is read-only, full, or gone
         raise WriteError(f"{path}: cannot write: {exc.strerror or exc}") from exc

@@ -259,11 +259,14 @@ def test_only_dead_writers_temp_files_are_swept(tmp_path: Path) -> None:
 
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()
-    stale = tmp_path / f".info.yaml.{dead.pid}.abc123_x.tmp"
-    live = tmp_path / f".info.yaml.{os.getppid()}.abc123_x.tmp"
-    mine = tmp_path / f".info.yaml.{os.getpid()}.abc123_x.tmp"
+    stale = tmp_path / f".info.yaml.qaihm-lint-{dead.pid}.abc123_x.tmp"
+    live = tmp_path / f".info.yaml.qaihm-lint-{os.getppid()}.abc123_x.tmp"
+    mine = tmp_path / f".info.yaml.qaihm-lint-{os.getpid()}.abc123_x.tmp"
     other = tmp_path / ".hidden.tmp"
-    for path in (stale, live, mine, other):
+    # A user's file that merely looks like a temp name of some other tool: never ours to delete.
+    foreign = tmp_path / f".notes.txt.{dead.pid}.abc123_x.tmp"
+    for path in (stale, live, mine, other, foreign):
         path.write_text("partial")
     assert remove_stale_temporaries(tmp_path) == 1
     assert not stale.exists() and live.exists() and mine.exists() and other.exists()
+    assert foreign.exists()
