@@ -20,8 +20,9 @@ class WriteError(Exception):
 
 def remove_stale_temporaries(directory: Path) -> int:
     """Delete the temp files of writers that were killed (SIGKILL, power loss) before their
-    rename: ``.<file>.qaihm-lint-<pid>.<random>.tmp`` whose process no longer exists. A live writer's file
-    (another qaihm-lint running now) is left alone. Returns how many were removed."""
+    rename: ``.<file>.qaihm-lint-<pid>.<random>.tmp`` whose process no longer exists. A live
+    writer's file (another qaihm-lint running now) is left alone. Returns how many were
+    removed."""
     if os.name != "posix":  # os.kill(pid, 0) is only a liveness probe on POSIX
         return 0
     removed = 0
