@@ -327,7 +327,10 @@ def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace
                 shared.append(path)
         else:
             if shared:
-                affected.update(_dependants(package.root, folders, shared))
+                from qaihm_lint.index import RepoIndex
+
+                index = RepoIndex.build(package.root)
+                affected.update(index.dependants(*shared, among=folders))
     for path in resolved:
         for folder in workspace.folders:
             if path == folder.path or folder.path in path.parents:
@@ -343,18 +346,6 @@ def _is_shared(parts: tuple[str, ...]) -> bool:
         and len(parts) > 2
         and (parts[1].startswith("_") or parts[1] == "templates")
     )
-
-
-def _dependants(root: Path, folders: list[Path], changed: list[Path]) -> set[Path]:
-    from qaihm_lint.index import RepoIndex
-
-    index = RepoIndex.build(root)
-    targets = {str(path) for path in changed}
-    return {
-        folder
-        for folder in folders
-        if targets & {str(Path(p).resolve()) for p in index.dependencies(folder)}
-    }
 
 
 def _print_diff(outcome: FixOutcome) -> None:

@@ -901,19 +901,20 @@ class RepoIndex(Resolver):
         except OSError:
             return "missing"
 
-    def dependants(self, path: Path) -> list[Path]:
-        """The model folders whose findings depend on ``path`` (a file outside them)."""
+    def dependants(self, *paths: Path, among: Iterable[Path] | None = None) -> list[Path]:
+        """The model folders (of ``among``, default all) whose findings depend on any of
+        ``paths`` (files outside them)."""
         if self.package_root is None:
             return []
         from qaihm_lint.workspace import Package
 
-        target = str(path.resolve())
-        found = []
-        for folder in Package(self.package_root).model_folders():
-            deps = {str(Path(p).resolve()) for p in self._collect(folder)}
-            if target in deps:
-                found.append(folder)
-        return found
+        targets = {str(path.resolve()) for path in paths}
+        folders = Package(self.package_root).model_folders() if among is None else among
+        return [
+            folder
+            for folder in folders
+            if targets & {str(Path(p).resolve()) for p in self._collect(folder)}
+        ]
 
 
 def collect_dependencies(view: FolderView, folder: ModelFolder) -> None:
