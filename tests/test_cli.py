@@ -403,3 +403,42 @@ def test_package_findings_are_cached_and_invalidated(tree: Tree, run_cli: RunCli
     tree.write("models/other/code-gen.yaml", "global_requirements_incompatible: true\n")
     code, out, _ = run_cli(tree.model(), "--output-format", "concise")
     assert "QAI306" not in out, out
+
+
+def test_cached_folder_is_rechecked_when_its_shared_base_changes(
+    tree: Tree, run_cli: RunCli
+) -> None:
+    base = (
+        "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+        "class SharedBase(BaseModel):\n"
+        "    @classmethod\n"
+        "    def from_pretrained(cls):\n"
+        "        return cls()\n\n"
+        "    @staticmethod\n"
+        "    def get_output_names():\n"
+        "        return ['y']\n"
+    )
+    tree.write("models/_shared/family/__init__.py", "")
+    shared = tree.write("models/_shared/family/model.py", base)
+    tree.write(
+        "models/example/model.py",
+        "from qai_hub_models.models._shared.family.model import SharedBase\n\n"
+        "MODEL_ASSET_VERSION = 1\n\n\n"
+        "class ExampleModel(SharedBase):\n"
+        "    @staticmethod\n"
+        "    def get_input_spec():\n"
+        "        return {}\n",
+    )
+    other = build_tree(tree.root, model_id="other")
+    assert run_cli(tree.package / "models", "--select", "QAI201")[0] == 0
+    assert run_cli(tree.package / "models", "--select", "QAI201")[0] == 0  # cached
+    # The shared base loses a method: the dependant is re-checked, from the cache's point of
+    # view too, and the other model (which does not inherit from it) is not affected.
+    shared.write_text(
+        base.replace("    @staticmethod\n    def get_output_names():\n        return ['y']\n", "")
+    )
+    code, out, _ = run_cli(
+        tree.package / "models", "--select", "QAI201", "--output-format", "concise"
+    )
+    assert code == 1 and "get_output_names" in out and "example" in out
+    assert "other" not in out and other.model("other").is_dir()
