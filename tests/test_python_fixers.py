@@ -87,7 +87,7 @@ def test_map_location_layouts() -> None:
 def test_trace_marker_adds_import_once() -> None:
     source = "from a import b\n\n\ndef test_trace():\n    pass\n"
     assert _apply(add_trace_marker("test_trace"), source) == (
-        "from a import b\nimport pytest\n\n\n@pytest.mark.trace\ndef test_trace():\n    pass\n"
+        "import pytest\nfrom a import b\n\n\n@pytest.mark.trace\ndef test_trace():\n    pass\n"
     )
 
 
@@ -154,3 +154,36 @@ def test_diff_shows_exactly_what_fix_writes(tmp_path: Path) -> None:
     assert lint_paths([tree.model()], select=select.split(",")) == []
     again = fix_paths([tree.model()], select=select.split(","))
     assert again.changed == {}
+
+
+def _with_marker(source: str) -> str:
+    import libcst
+
+    from qaihm_lint.fixers.python_fixes import add_trace_marker
+
+    return add_trace_marker("test_trace")(libcst.parse_module(source)).code
+
+
+def test_import_pytest_goes_where_isort_puts_it() -> None:
+    third_party = (
+        "import os\n\nimport numpy as np\nfrom skimage import io\n\n"
+        "from qai_hub_models.models.x.model import X\n\n\ndef test_trace():\n    pass\n"
+    )
+    assert _with_marker(third_party).startswith(
+        "import os\n\nimport numpy as np\nimport pytest\nfrom skimage import io\n\n"
+        "from qai_hub_models.models.x.model import X\n"
+    )
+    only_first_party = (
+        "from __future__ import annotations\n\n"
+        "from qai_hub_models.models.x.model import X\n\n\ndef test_trace():\n    pass\n"
+    )
+    assert _with_marker(only_first_party).startswith(
+        "from __future__ import annotations\n\nimport pytest\n\n"
+        "from qai_hub_models.models.x.model import X\n"
+    )
+    stdlib_only = "import os\n\n\ndef test_trace():\n    pass\n"
+    assert _with_marker(stdlib_only).startswith(
+        "import os\n\nimport pytest\n\n\n@pytest.mark.trace"
+    )
+    nothing = '"""Tests."""\n\n\ndef test_trace():\n    pass\n'
+    assert _with_marker(nothing).startswith('"""Tests."""\nimport pytest\n')

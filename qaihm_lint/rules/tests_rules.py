@@ -207,8 +207,8 @@ class TraceTestWithoutMarker(PythonRule):
             "def test_task():\n    pass\n\n\n"
             "# Trace the model.\ndef test_trace():\n    pass\n",
             path="test.py",
-            fixed="from qai_hub_models.models.example.model import ExampleModel\n"
-            "import pytest\n\n\n"
+            fixed="import pytest\n\n"
+            "from qai_hub_models.models.example.model import ExampleModel\n\n\n"
             "def test_task():\n    pass\n\n\n"
             "# Trace the model.\n@pytest.mark.trace\ndef test_trace():\n    pass\n",
         ),
