@@ -175,7 +175,7 @@ def list_rules() -> str:
         severity = "" if rule.severity.value == "error" else " (warning)"
         lines.append(f"{code}  {fix}  {rule.slug:<42} {rule.summary}{severity}{state}")
     lines.append("")
-    lines.append("[*] safe fix (--fix)   [U] fix only with --unsafe-fixes")
+    lines.append("[*] safe fix (--fix), at least in some cases   [U] fix only with --unsafe-fixes")
     return "\n".join(lines) + "\n"
 
 

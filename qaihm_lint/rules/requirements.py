@@ -355,7 +355,7 @@ class UnpinnedRequirement(FolderRule):
         "In the manifest layout upstream's own validator (cli/validate.py) asks only for a "
         "version specifier, so there only lines without any are reported."
     )
-    fix_applicability = Applicability.UNSAFE
+    fix_applicability = Applicability.SAFE  # the strongest it offers; see fix_note
     fix_note = (
         "Safe when global_requirements.txt pins the package with `==` (that version is "
         "used; in the manifest layout its specifier is copied); unsafe to the version "
