@@ -36,6 +36,7 @@ from qaihm_lint.workspace import (
     WorkspaceError,
     discover,
     find_package_root,
+    layout_of,
 )
 
 PROG = "qaihm-lint"
@@ -339,6 +340,39 @@ def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace
     return Workspace(workspace.packages, keep, workspace.skipped)
 
 
+def _with_dependants(workspace: Workspace, exclude: Sequence[str]) -> Workspace:
+    """Shared modules passed as PATHs (pre-commit passes the files a commit changes) stand for
+    the model folders whose classes depend on them."""
+    import fnmatch
+
+    from qaihm_lint.index import RepoIndex
+
+    folders = {folder.path: folder for folder in workspace.folders}
+    for package in workspace.packages:
+        shared = []
+        for raw in workspace.skipped:
+            path = raw.resolve()
+            try:
+                parts = path.relative_to(package.root).parts
+            except ValueError:
+                continue
+            if path.suffix == ".py" and _is_shared(parts):
+                shared.append(path)
+        if not shared:
+            continue
+        index = RepoIndex.build(package.root)
+        for folder_path in index.dependants(*shared):
+            if folder_path in folders or any(
+                fnmatch.fnmatchcase(folder_path.name, pattern) for pattern in exclude
+            ):
+                continue
+            folders[folder_path] = ModelFolder(
+                folder_path, layout_of(folder_path, package), package
+            )
+    ordered = [folders[path] for path in sorted(folders)]
+    return Workspace(workspace.packages, ordered, workspace.skipped)
+
+
 def _is_shared(parts: tuple[str, ...]) -> bool:
     """Package code model folders can import: utils/, models/_shared/ (templates/ later)."""
     return parts[:1] == ("utils",) or (
@@ -441,6 +475,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     plan = make_plan(settings)
     paths = list(args.paths) or [_default_path()]
     workspace = discover(paths, settings.exclude)
+    if workspace.skipped:
+        workspace = _with_dependants(workspace, settings.exclude)
     if args.changed_since:
         workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
     if not workspace.folders and not workspace.skipped and not args.changed_since:

@@ -218,6 +218,15 @@ def _looks_like_model_folder(path: Path) -> bool:
     return path.is_dir() and any((path / marker).is_file() for marker in MODEL_MARKERS)
 
 
+def layout_of(folder: Path, package: Package | None) -> Layout:
+    """The folder's own metadata file decides; without one, its siblings' layout."""
+    if (folder / Layout.MANIFEST.value).is_file():
+        return Layout.MANIFEST
+    if (folder / Layout.INFO.value).is_file() or package is None:
+        return Layout.INFO
+    return package.default_layout()
+
+
 def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
     """Map the PATH arguments to model folders.
 
@@ -270,11 +279,5 @@ def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
         if any(fnmatch.fnmatchcase(folder_path.name, pattern) for pattern in excluded):
             continue
         owner = packages[package_root] if package_root is not None else None
-        if (folder_path / Layout.MANIFEST.value).is_file():
-            layout = Layout.MANIFEST
-        elif (folder_path / Layout.INFO.value).is_file() or owner is None:
-            layout = Layout.INFO
-        else:
-            layout = owner.default_layout()
-        result.append(ModelFolder(folder_path, layout, owner))
+        result.append(ModelFolder(folder_path, layout_of(folder_path, owner), owner))
     return Workspace(list(packages.values()), result, skipped)

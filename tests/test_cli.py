@@ -442,3 +442,33 @@ def test_cached_folder_is_rechecked_when_its_shared_base_changes(
     )
     assert code == 1 and "get_output_names" in out and "example" in out
     assert "other" not in out and other.model("other").is_dir()
+
+
+def test_a_shared_module_path_checks_its_dependants(tree: Tree, run_cli: RunCli) -> None:
+    """pre-commit passes the changed files: a shared base stands for the models using it."""
+    tree.write("models/_shared/family/__init__.py", "")
+    shared = tree.write(
+        "models/_shared/family/model.py",
+        "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+        "class SharedBase(BaseModel):\n"
+        "    @classmethod\n"
+        "    def from_pretrained(cls):\n"
+        "        return cls()\n",
+    )
+    tree.write(
+        "models/example/model.py",
+        "from qai_hub_models.models._shared.family.model import SharedBase\n\n\n"
+        "class ExampleModel(SharedBase):\n"
+        "    @staticmethod\n"
+        "    def get_input_spec():\n"
+        "        return {}\n\n"
+        "    @staticmethod\n"
+        "    def get_output_names():\n"
+        "        return []\n",
+    )
+    (tree.model() / "demo.py").unlink()
+    other = build_tree(tree.root, model_id="other")
+    (other.model("other") / "demo.py").unlink()
+    code, out, _ = run_cli(shared, "--output-format", "concise", "--no-cache")
+    assert code == 1
+    assert "example has no demo.py" in out and "other" not in out
