@@ -340,7 +340,14 @@ def _satisfies(version: str, line: RequirementLine) -> bool:
         return False
 
 
-class UnpinnedRequirement(FolderRule):
+class _LineRule(FolderRule):
+    """A rule whose findings sit on one requirement line."""
+
+    def report_line(self, line: RequirementLine, message: str, *, fix: Fix | None = None) -> None:
+        self.report(line.source, message, start=line.location(), end=line.end_location(), fix=fix)
+
+
+class UnpinnedRequirement(_LineRule):
     code = "QAI301"
     slug = "unpinned-requirement"
     summary = (
@@ -420,12 +427,10 @@ class UnpinnedRequirement(FolderRule):
                 continue
             if line.is_vcs:
                 ref = f"`@{line.vcs_ref}`" if line.vcs_ref else "no `@<ref>`"
-                self.report(
-                    line.source,
+                self.report_line(
+                    line,
                     f"{_quote(line)} is not pinned: the URL has {ref}; a branch or tag "
                     "moves. Pin a full 40-hex commit SHA: `…@<sha>#egg=<name>`",
-                    start=line.location(),
-                    end=line.end_location(),
                 )
                 continue
             if line.url is not None:
@@ -455,39 +460,24 @@ class UnpinnedRequirement(FolderRule):
                 f"Pin {name}=={pin} as global_requirements.txt does",
                 Applicability.SAFE,
             )
-            self.report(
-                line.source,
-                f"{head}; global_requirements.txt pins {pin}: use it",
-                start=line.location(),
-                end=line.end_location(),
-                fix=fix,
-            )
-            return
-        installed = installed_version(name)
-        if (
-            installed is not None
-            and _satisfies(installed, line)
-            and _satisfies_global(installed, line, model.global_reqs)
-        ):
-            fix = _pin_fix(
+            self.report_line(
                 line,
-                f"=={installed}",
-                f"Pin {name}=={installed} (the installed version)",
-                Applicability.UNSAFE,
-            )
-            self.report(
-                line.source,
-                f"{head}; the installed {installed} satisfies it: pin the version you tested with",
-                start=line.location(),
-                end=line.end_location(),
+                f"{head}; global_requirements.txt pins {pin}: use it",
                 fix=fix,
             )
             return
-        self.report(
-            line.source,
+        installed = _installed_pin(line, model, name)
+        if installed is not None:
+            version, fix = installed
+            self.report_line(
+                line,
+                f"{head}; the installed {version} satisfies it: pin the version you tested with",
+                fix=fix,
+            )
+            return
+        self.report_line(
+            line,
             f"{head}; pin the version you tested with (`pip show {name}` prints it)",
-            start=line.location(),
-            end=line.end_location(),
         )
 
     def _report_manifest(self, line: RequirementLine, model: ModelRequirements) -> None:
@@ -508,31 +498,34 @@ class UnpinnedRequirement(FolderRule):
             fix = _pin_fix(
                 line, text, f"Use global_requirements.txt's `{name}{text}`", Applicability.SAFE
             )
-            self.report(
-                line.source,
-                f"{head}; global_requirements.txt has `{name}{text}`: use it",
-                start=line.location(),
-                end=line.end_location(),
-                fix=fix,
-            )
-            return
-        installed = installed_version(name)
-        if installed is not None and _satisfies_global(installed, line, model.global_reqs):
-            fix = _pin_fix(
+            self.report_line(
                 line,
-                f"=={installed}",
-                f"Pin {name}=={installed} (the installed version)",
-                Applicability.UNSAFE,
-            )
-            self.report(
-                line.source,
-                f"{head}; the installed {installed} is one option",
-                start=line.location(),
-                end=line.end_location(),
+                f"{head}; global_requirements.txt has `{name}{text}`: use it",
                 fix=fix,
             )
             return
-        self.report(line.source, head, start=line.location(), end=line.end_location())
+        installed = _installed_pin(line, model, name)
+        if installed is not None:
+            version, fix = installed
+            self.report_line(line, f"{head}; the installed {version} is one option", fix=fix)
+            return
+        self.report_line(line, head)
+
+
+def _installed_pin(
+    line: RequirementLine, model: ModelRequirements, name: str
+) -> tuple[str, Fix | None] | None:
+    """The version installed where qaihm-lint runs, when the line and global_requirements.txt
+    both allow it, with the (unsafe) fix pinning it."""
+    installed = installed_version(name)
+    if (
+        installed is None
+        or not _satisfies(installed, line)
+        or not _satisfies_global(installed, line, model.global_reqs)
+    ):
+        return None
+    message = f"Pin {name}=={installed} (the installed version)"
+    return installed, _pin_fix(line, f"=={installed}", message, Applicability.UNSAFE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,7 +545,7 @@ def _flag_fix(model: ModelRequirements) -> Fix | None:
     )
 
 
-class GlobalRequirementsConflict(FolderRule):
+class GlobalRequirementsConflict(_LineRule):
     code = "QAI302"
     slug = "global-requirements-conflict"
     summary = (
@@ -645,12 +638,10 @@ class GlobalRequirementsConflict(FolderRule):
                     f"no version satisfies both {_quote(line)} and global_requirements.txt's "
                     f"`{glob.text}` (line {glob.row}){conflict.where()}"
                 )
-            self.report(
-                line.source,
+            self.report_line(
+                line,
                 f"{what}: use a version global allows, or set `{FLAG}: "
                 f"true` in {model.flag.display} to give this model its own environment",
-                start=line.location(),
-                end=line.end_location(),
                 fix=fix,
             )
 
@@ -670,7 +661,7 @@ def _already_global(line: RequirementLine, model: ModelRequirements) -> bool:
     )
 
 
-class StaleIncompatibleFlag(FolderRule):
+class StaleIncompatibleFlag(_LineRule):
     code = "QAI303"
     slug = "stale-incompatible-flag"
     severity = Severity.WARNING
@@ -763,7 +754,7 @@ class StaleIncompatibleFlag(FolderRule):
 # QAI304 / QAI305
 
 
-class InvalidRequirement(FolderRule):
+class InvalidRequirement(_LineRule):
     code = "QAI304"
     slug = "invalid-requirement"
     summary = (
@@ -818,21 +809,17 @@ class InvalidRequirement(FolderRule):
         for line in model.set.invalid_lines():
             if not model.own(line):
                 continue
-            self.report(
-                line.source,
+            self.report_line(
+                line,
                 f"{line.path.name} line {line.row} is not a valid "
                 f"requirement: {line.error}; write `name[extras]<specifier> ; marker`",
-                start=line.location(),
-                end=line.end_location(),
             )
         for problem in model.set.problems:
             line = problem.line
             if model.own(line):
-                self.report(
-                    line.source,
+                self.report_line(
+                    line,
                     f"{problem.message}: pip cannot install from it",
-                    start=line.location(),
-                    end=line.end_location(),
                 )
 
 
@@ -849,7 +836,7 @@ def _identity(line: RequirementLine) -> tuple[object, ...]:
     )
 
 
-class DuplicateRequirement(FolderRule):
+class DuplicateRequirement(_LineRule):
     code = "QAI305"
     slug = "duplicate-requirement"
     summary = "One package is required twice (where the two lines' markers overlap)."
@@ -896,12 +883,10 @@ class DuplicateRequirement(FolderRule):
                     (delete_line(line.source, line.row),),
                 )
             relation = "repeats" if same else "conflicts with or overlaps"
-            self.report(
-                line.source,
+            self.report_line(
+                line,
                 f"{_quote(line)} {relation} {_quote(earlier)} "
                 f"({_where(earlier, self.folder)}): keep one line per package",
-                start=line.location(),
-                end=line.end_location(),
                 fix=fix,
             )
 
