@@ -448,6 +448,18 @@ class _SourceAsRootRule(FolderRule):
     def report_use(self, use: SourceAsRootUse, node: ast.AST, message: str) -> None:
         self.report_node(use.source, node, message)
 
+    def argument_values(self, name: str) -> Iterator[tuple[SourceAsRootUse, object]]:
+        """(call, value of its argument ``name``) for each direct SourceAsRoot call of the
+        folder whose value is known statically (wrappers and unknown values are skipped)."""
+        view = self.view()
+        for use in scan_folder(self).uses:
+            if use.kind == "wrapper":
+                continue
+            try:
+                yield use, _value(view, use, name)
+            except Unknown:
+                continue
+
 
 class SourceAsRootUnpinnedCommit(_SourceAsRootRule):
     code = "QAI401"
@@ -500,13 +512,7 @@ class SourceAsRootUnpinnedCommit(_SourceAsRootRule):
 
     def check(self) -> None:
         view = self.view()
-        for use in scan_folder(self).uses:
-            if use.kind == "wrapper":
-                continue
-            try:
-                value = _value(view, use, "source_repo_commit_hash")
-            except Unknown:
-                continue
+        for use, value in self.argument_values("source_repo_commit_hash"):
             if isinstance(value, str) and FULL_SHA.fullmatch(value):
                 continue
             try:
@@ -637,7 +643,6 @@ class SourceAsRootPipInstallable(_SourceAsRootRule):
     )
 
     def check(self) -> None:
-        view = self.view()
         requirements_file = self.folder.file("requirements.txt")
         try:
             text = requirements_file.text if requirements_file is not None else None
@@ -645,13 +650,7 @@ class SourceAsRootPipInstallable(_SourceAsRootRule):
             text = None
         requirements = _requirements(text)
         known = [_normalise(k) for k in self.ctx.settings.known_pip_installable]
-        for use in scan_folder(self).uses:
-            if use.kind == "wrapper":
-                continue
-            try:
-                url = _value(view, use, "source_repo_url")
-            except Unknown:
-                continue
+        for use, url in self.argument_values("source_repo_url"):
             if not isinstance(url, str):
                 continue
             reason = self._reason(url, requirements, known)
@@ -736,13 +735,7 @@ class SourceAsRootMissingPatch(_SourceAsRootRule):
 
     def check(self) -> None:
         view = self.view()
-        for use in scan_folder(self).uses:
-            if use.kind == "wrapper":
-                continue
-            try:
-                patches = _value(view, use, "source_repo_patches")
-            except Unknown:
-                continue
+        for use, patches in self.argument_values("source_repo_patches"):
             items = patches if isinstance(patches, list) else [patches]
             for item in items:
                 if not isinstance(item, str) or not os.path.isabs(item):
