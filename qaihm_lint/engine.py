@@ -512,10 +512,9 @@ def _cache_for(workspace: Workspace, plan: Plan) -> ResultCache | None:
 
 
 def _lint_folders(
-    workspace: Workspace, plan: Plan, folders: Sequence[ModelFolder]
+    plan: Plan, folders: Sequence[ModelFolder], cache: ResultCache | None
 ) -> tuple[dict[Path, FolderResult], int]:
     """Per-folder results (from the cache where it is still valid), and the cache hits."""
-    cache = _cache_for(workspace, plan)
     results: dict[Path, FolderResult] = {}
     keys: dict[Path, str] = {}
     misses: list[ModelFolder] = []
@@ -553,15 +552,21 @@ def _lint_folders(
 
 
 def lint(workspace: Workspace, plan: Plan) -> LintResult:
-    by_folder, hits = _lint_folders(workspace, plan, workspace.folders)
-    return _assemble(workspace, plan, by_folder, hits)
+    # One cache object per run: it remembers the digests of outside files it has checked.
+    cache = _cache_for(workspace, plan)
+    by_folder, hits = _lint_folders(plan, workspace.folders, cache)
+    return _assemble(workspace, plan, by_folder, hits, cache)
 
 
 def _assemble(
-    workspace: Workspace, plan: Plan, by_folder: Mapping[Path, FolderResult], hits: int
+    workspace: Workspace,
+    plan: Plan,
+    by_folder: Mapping[Path, FolderResult],
+    hits: int,
+    cache: ResultCache | None,
 ) -> LintResult:
     diagnostics = [d for folder in workspace.folders for d in by_folder[folder.path].diagnostics]
-    diagnostics.extend(_run_package_rules(workspace, plan, workspace.folders, by_folder))
+    diagnostics.extend(_run_package_rules(workspace, plan, by_folder, cache))
     diagnostics.sort(key=Diagnostic.sort_key)
     return LintResult(diagnostics, list(workspace.folders), dict(by_folder), hits)
 
@@ -569,17 +574,16 @@ def _assemble(
 def _run_package_rules(
     workspace: Workspace,
     plan: Plan,
-    folders: Sequence[ModelFolder],
     by_folder_result: Mapping[Path, FolderResult],
+    cache: ResultCache | None,
 ) -> list[Diagnostic]:
     if not plan.package_codes:
         return []
     out: list[Diagnostic] = []
     by_package: dict[Path, list[ModelFolder]] = defaultdict(list)
-    for folder in folders:
+    for folder in workspace.folders:
         if folder.package is not None:
             by_package[folder.package.root].append(folder)
-    cache = _cache_for(workspace, plan)
     for package in workspace.packages:
         checked = by_package.get(package.root)
         if not checked:
@@ -771,7 +775,9 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
     overlay: dict[Path, bytes] = {}
     for folder in workspace.folders:
         folder.overlay = overlay
-    result = lint(workspace, plan)
+    cache = _cache_for(workspace, plan)
+    by_folder, hits = _lint_folders(plan, workspace.folders, cache)
+    result = _assemble(workspace, plan, by_folder, hits, cache)
     skipped: list[str] = []
     fixed = 0
     for _ in range(MAX_FIX_ROUNDS):
@@ -788,9 +794,9 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
             for f in workspace.folders
         ]
         fresh, _hits = _lint_folders(
-            workspace, plan, [f for f in workspace.folders if f.path in changed_folders]
+            plan, [f for f in workspace.folders if f.path in changed_folders], cache
         )
-        result = _assemble(workspace, plan, {**result.by_folder, **fresh}, result.cache_hits)
+        result = _assemble(workspace, plan, {**result.by_folder, **fresh}, result.cache_hits, cache)
     originals: dict[Path, bytes | None] = {}
     for path in overlay:
         try:
