@@ -20,6 +20,24 @@ def test_ci_runs_the_readme_commands() -> None:
     assert ".venv/bin/qaihm-lint examples/qai_hub_models/models/toy_classifier\n" in ci
 
 
+def test_example_tree_is_the_testing_tree(tmp_path: Path) -> None:
+    """examples/ is a snapshot of qaihm_lint.testing's clean tree (the one every rule example
+    starts from), kept on disk for the README's first command."""
+    from qaihm_lint.testing import build_tree
+
+    generated = build_tree(tmp_path, model_id="toy_classifier").root
+    shipped = ROOT / "examples"
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts and ".qaihm_lint_cache" not in p.parts
+        }
+
+    assert files(shipped) == files(generated)
+
+
 def test_example_folder_is_clean() -> None:
     from qaihm_lint.testing import lint_paths
 
