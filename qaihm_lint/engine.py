@@ -67,7 +67,7 @@ class Plan:
     @property
     def needs_index(self) -> bool:
         return any(
-            getattr(rule, "needs_index", False)
+            rule.needs_index
             for rule in (*self.folder_rules, *self.python_rules, *self.package_rules)
         )
 

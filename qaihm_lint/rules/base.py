@@ -103,6 +103,8 @@ class Rule:
     layouts: ClassVar[frozenset[Layout]] = frozenset(Layout)
     valid: ClassVar[Sequence[Example]] = ()
     invalid: ClassVar[Sequence[Example]] = ()
+    # Rules that consult ``ctx.index`` (inherited classes): the engine builds it before forking.
+    needs_index: ClassVar[bool] = False
     # Rules run by the engine itself (syntax errors, noqa bookkeeping, internal errors).
     builtin: ClassVar[bool] = False
     # Rules whose findings come from --deep's runtime stages, not from the static engine.
