@@ -52,8 +52,13 @@ PACKAGE_INPUTS = (
 )
 
 
-def package_inputs_digest(root: Path, overlay: Mapping[Path, bytes]) -> str:
-    return ",".join(_file_digest(root / relative, overlay) for relative in PACKAGE_INPUTS)
+def package_inputs_digest(
+    root: Path, overlay: Mapping[Path, bytes], publishes_code_gen: bool = True
+) -> str:
+    digests = [_file_digest(root / relative, overlay) for relative in PACKAGE_INPUTS]
+    # Whether the tree publishes code-gen.yaml at all decides if a missing one means "no flags".
+    digests.append(f"code-gen:{publishes_code_gen}")
+    return ",".join(digests)
 
 
 def folder_key(folder: ModelFolder, plan: Plan, package_inputs: str = "") -> str:

@@ -527,7 +527,9 @@ def _lint_folders(
         if folder.package is not None:
             root = folder.package.root
             if root not in package_inputs:
-                package_inputs[root] = package_inputs_digest(root, folder.overlay)
+                package_inputs[root] = package_inputs_digest(
+                    root, folder.overlay, folder.package.publishes_code_gen()
+                )
             shared = package_inputs[root]
         keys[folder.path] = key = folder_key(folder, plan, shared)
         cached = cache.get_entry(folder.path, key)

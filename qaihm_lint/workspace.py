@@ -17,6 +17,7 @@ from qaihm_lint.sources import SourceFile, note_access
 
 PACKAGE_NAME = "qai_hub_models"
 GLOBAL_REQUIREMENTS = "global_requirements.txt"
+CODE_GEN_YAML = "code-gen.yaml"
 # Files the repository's code generator writes; model rules never parse them.
 GENERATED_NAMES = frozenset(
     {
@@ -109,6 +110,7 @@ class Package:
 
     root: Path
     _model_folders: list[Path] | None = field(default=None, repr=False, compare=False)
+    _publishes_code_gen: bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def models_dir(self) -> Path:
@@ -144,6 +146,16 @@ class Package:
                     found.append(models / entry.name)
             self._model_folders = sorted(found)
         return list(self._model_folders)
+
+    def publishes_code_gen(self) -> bool:
+        """Whether any model folder has a code-gen.yaml. Upstream's public tree and its wheels
+        up to 0.46.1 have none: the per-model settings (the requirements opt-out among them)
+        are kept out of the published tree, so their absence says nothing."""
+        if self._publishes_code_gen is None:
+            self._publishes_code_gen = any(
+                os.path.isfile(folder / CODE_GEN_YAML) for folder in self.model_folders()
+            )
+        return self._publishes_code_gen
 
     def default_layout(self) -> Layout:
         for folder in self.model_folders():

@@ -391,6 +391,8 @@ def test_cache_entry_is_invalidated_by_a_recorded_outside_file(tree: Tree) -> No
 
 def test_package_findings_are_cached_and_invalidated(tree: Tree, run_cli: RunCli) -> None:
     build_tree(tree.root, model_id="other")
+    build_tree(tree.root, model_id="published")
+    tree.write("models/published/code-gen.yaml", "supported_precisions:\n- float\n")
     tree.write("models/example/requirements.txt", "fvcore==0.1.5.post1\n")
     tree.write("models/other/requirements.txt", "fvcore==0.1.5.post1\n")
     assert run_cli(tree.model())[0] == 0

@@ -353,9 +353,15 @@ def test_conflicts_evaluate_markers(tmp_path: Path) -> None:
             "'linux' and python_version == \"3.10\"\n"
         },
         package_files=glob,
+        other_models=rules.PUBLISHES_CODE_GEN,
     )
     assert codes(same, "QAI302") == [("QAI302", "requirements.txt", 1)]
-    partly = lint(tmp_path / "b", {"requirements.txt": "aimet-onnx==2.20.0\n"}, package_files=glob)
+    partly = lint(
+        tmp_path / "b",
+        {"requirements.txt": "aimet-onnx==2.20.0\n"},
+        package_files=glob,
+        other_models=rules.PUBLISHES_CODE_GEN,
+    )
     (finding,) = [d for d in partly if d.code == "QAI302"]
     assert "on Python 3.10 on linux" in finding.message
     never = lint(
@@ -447,6 +453,7 @@ def test_cross_model_conflict_is_reported_on_both(tmp_path: Path) -> None:
         other_models={
             "second": {"requirements.txt": "einops==0.3.2\nfvcore==0.1.4\n"},
             "third": {"requirements.txt": "fvcore>=0.1\n"},
+            **rules.PUBLISHES_CODE_GEN,
         },
     )
     findings = lint_paths([tree.package], select=["QAI306"])
@@ -463,10 +470,33 @@ def test_cross_model_conflict_is_suppressible(tmp_path: Path) -> None:
     tree = build_tree(
         tmp_path,
         {"requirements.txt": "fvcore==0.1.5  # noqa: QAI306\n"},
-        other_models={"second": {"requirements.txt": "fvcore==0.1.4\n"}},
+        other_models={"second": {"requirements.txt": "fvcore==0.1.4\n"}, **rules.PUBLISHES_CODE_GEN},
     )
     findings = lint_paths([tree.package], select=["QAI306"])
     assert [d.model_id for d in findings] == ["second"]
+
+
+def test_unpublished_flags_silence_the_environment_rules_until_one_code_gen_appears(
+    tmp_path: Path,
+) -> None:
+    # Upstream's public tree ships no code-gen.yaml: whether a model opted out is unknown.
+    tree = build_tree(
+        tmp_path,
+        {"requirements.txt": "fvcore==0.1.5\n"},
+        other_models={
+            "second": {"requirements.txt": "fvcore==0.1.4\n"},
+            "third": {"requirements.txt": "torch==2.0.0\n"},
+        },
+    )
+    assert codes(lint_paths([tree.package], select=["QAI302", "QAI306"])) == []
+    # One published code-gen.yaml anywhere: a missing one now means "no flag".
+    tree.write("models/third/code-gen.yaml", "supported_precisions:\n- float\n")
+    found = lint_paths([tree.package], select=["QAI302", "QAI306"])
+    assert sorted((d.code, d.model_id) for d in found) == [
+        ("QAI302", "third"),
+        ("QAI306", "example"),
+        ("QAI306", "second"),
+    ]
 
 
 def test_models_conflicting_with_global_are_left_to_qai302(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from qaihm_lint.diagnostics import Location
 from qaihm_lint.index import top_level_statements
@@ -43,17 +44,31 @@ def exports(folder: ModelFolder) -> dict[str, ast.stmt] | None:
         return None
 
 
-def _is_llm(folder: ModelFolder) -> bool:
+def metadata(folder: ModelFolder) -> dict[str, object]:
+    """The folder's info.yaml or manifest.yaml as a mapping ({} when absent or unreadable)."""
     from qaihm_lint import yamlfile
 
-    source = folder.file(Layout.MANIFEST.value)
-    if source is None:
-        return False
-    try:
-        data = yamlfile.load(source).data
-    except SourceError:
-        return False
-    return isinstance(data, dict) and data.get("model_type_llm") is True
+    for name in (Layout.INFO.value, Layout.MANIFEST.value):
+        source = folder.file(name)
+        if source is None:
+            continue
+        try:
+            data = yamlfile.load(source).data
+        except SourceError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
+def is_llm(folder: ModelFolder) -> bool:
+    """LLM folders (``model_type_llm: true``) run through the shared chat / Genie tooling."""
+    return metadata(folder).get("model_type_llm") is True
+
+
+def is_generative(folder: ModelFolder) -> bool:
+    """Generative AI models (diffusion pipelines, LLMs): tested through export and compile jobs
+    and the shared tooling; none of them has ever had the per-model unit-test trio upstream."""
+    return metadata(folder).get("domain") == "Generative AI"
 
 
 def is_card_only(folder: ModelFolder) -> bool:
@@ -76,6 +91,16 @@ use_case: Text Generation
 has_static_banner: true
 license_type: apache-2.0
 model_type_llm: true
+"""
+
+
+INFO_GENERATIVE = """\
+name: Example
+id: example
+status: public
+headline: An example image generator.
+domain: Generative AI
+use_case: Image Generation
 """
 
 
@@ -145,13 +170,30 @@ class MissingRequiredFile(FolderRule):
             path="model.py",
             note="A precompiled model has no PyTorch source for an App or a demo to run.",
         ),
+        Valid(
+            files={"test.py": None, "demo.py": None},
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+            note="The manifest layout's validator treats test.py and demo.py as optional.",
+        ),
+        Valid(
+            files={"test.py": None, "info.yaml": INFO_GENERATIVE},
+            path="info.yaml",
+            note="Diffusion pipelines and LLMs are tested through export and compile jobs.",
+        ),
+        Valid(
+            files={"test.py": None, "model.py": PRECOMPILED_MODEL},
+            path="model.py",
+            note="A precompiled model has no PyTorch code to unit-test.",
+        ),
     )
     invalid = (
-        Invalid(files={"demo.py": None}, path="demo.py"),
-        Invalid(files={"info.yaml": None}, path="info.yaml"),
+        Invalid(files={"demo.py": None}, path="info.yaml"),
+        Invalid(files={"test.py": None}, path="info.yaml"),
+        Invalid(files={"info.yaml": None}, path="__init__.py"),
         Invalid(
             files={"manifest.yaml": None},
-            path="manifest.yaml",
+            path="__init__.py",
             layout=Layout.MANIFEST,
             other_models={"sibling": {}},
             note="The layout of a folder without metadata is that of its siblings.",
@@ -168,29 +210,37 @@ class MissingRequiredFile(FolderRule):
                 and not folder.has(Layout.MANIFEST.value)
             ):
                 self.report(
-                    folder.path / metadata,
+                    _existing_anchor(folder),
                     f"model folder {folder.model_id} has no {metadata}: add the model's metadata",
+                    anchor=metadata,
                 )
             return
         required = [*CODE_FILES, metadata]
-        if folder.layout is Layout.MANIFEST and _is_llm(folder):
-            # The manifest layout's LLMs run through the shared chat tooling: none of the
-            # 38 in the 0.65 release has an App, by design of that layout.
+        if is_llm(folder):
+            # LLMs run through the shared chat tooling: none of the 38 of the 0.65 release has an
+            # App, and qwen2_5_7b_instruct has had neither app.py nor demo.py since it was added.
             required.remove("app.py")
+            required.remove("demo.py")
+        if folder.layout is Layout.MANIFEST:
+            # Upstream's manifest validator treats test.py and demo.py as optional in this layout.
+            required = [name for name in required if name not in ("demo.py", "test.py")]
+        elif is_generative(folder) and "test.py" in required:
+            # Diffusion pipelines and LLMs: never a per-model test.py in any release.
+            required.remove("test.py")
         bound = exports(folder)
         for name in required:
             if folder.has(name):
                 continue
             if name == "app.py" and bound is not None and "App" in bound:
                 continue  # a shared App re-exported in __init__.py
-            if name in ("app.py", "demo.py") and self._is_precompiled():
-                continue  # no PyTorch source: nothing for an App or a demo to run on CPU
+            if name in ("app.py", "demo.py", "test.py") and self._is_precompiled():
+                continue  # no PyTorch source: nothing for an App, a demo or a test to run on CPU
             if name == metadata and folder.has(
                 Layout.INFO.value if metadata == Layout.MANIFEST.value else Layout.MANIFEST.value
             ):
                 continue
             self.report(
-                folder.path / name,
+                _existing_anchor(folder),
                 f"model folder {folder.model_id} has no {name}: {_what(name, folder.layout)}",
                 anchor=name,
             )
@@ -199,6 +249,22 @@ class MissingRequiredFile(FolderRule):
         from qaihm_lint.rules._analysis import analyse
 
         return analyse(self.ctx).kind == "precompiled"
+
+
+def _existing_anchor(folder: ModelFolder) -> Path:
+    """A file of the folder that exists, for a finding about one that does not: annotations
+    (GitHub, SARIF) must land on a real file."""
+    for name in (
+        folder.layout.value,
+        Layout.INFO.value,
+        Layout.MANIFEST.value,
+        "__init__.py",
+        "model.py",
+    ):
+        if folder.has(name):
+            return folder.path / name
+    names = folder.names()
+    return folder.path / names[0] if names else folder.path
 
 
 _WHAT = {

@@ -90,6 +90,9 @@ def load_global(package: Package | None) -> GlobalRequirements | None:
 # ---------------------------------------------------------------------------------------------
 # The incompatible flag.
 
+# Examples: a sibling model with a code-gen.yaml, so that the tree publishes the flags.
+PUBLISHES_CODE_GEN = {"published": {CODE_GEN: "supported_precisions:\n- float\n"}}
+
 
 @dataclass
 class FlagState:
@@ -158,6 +161,10 @@ def flag_state(folder: ModelFolder) -> FlagState:
         return state
     source = folder.file(CODE_GEN)
     path = folder.path / CODE_GEN
+    if source is None and folder.package is not None and not folder.package.publishes_code_gen():
+        # The public repository and the wheels up to 0.46.1 ship no code-gen.yaml at all: a
+        # model's opt-out is not absent there, it is unpublished. Rules stay silent.
+        return FlagState(False, path, None, None, in_folder=True, unknown=True)
     if source is None and path.is_dir():
         return FlagState(False, path, None, None, in_folder=False, unknown=True)
     document, readable = _yaml_mapping(source)
@@ -586,16 +593,23 @@ class GlobalRequirementsConflict(_LineRule):
             layout=Layout.MANIFEST,
             package_files={"scorecard/models/example/scorecard-config.yaml": f"{FLAG}: true\n"},
         ),
+        Valid(
+            "torch==2.0.0\n",
+            path=REQUIREMENTS,
+            note="No model folder of the tree has a code-gen.yaml (upstream's public tree): "
+            "the opt-out is unpublished, not absent.",
+        ),
     )
     invalid = (
         Invalid(
             "torch==2.0.0\n",
             path=REQUIREMENTS,
             fixed="torch==2.0.0\n",
+            other_models=PUBLISHES_CODE_GEN,
             note=f"The fix creates code-gen.yaml with `{FLAG}: true`; requirements.txt "
             "stays as it is.",
         ),
-        Invalid("numpy<1.20\n", path=REQUIREMENTS),
+        Invalid("numpy<1.20\n", path=REQUIREMENTS, other_models=PUBLISHES_CODE_GEN),
         Invalid(
             files={
                 REQUIREMENTS: "torch==2.0.0\n",
@@ -924,12 +938,15 @@ class CrossModelRequirementConflict(PackageRule):
         Invalid(
             "fvcore==0.1.5.post20210825\n",
             path=REQUIREMENTS,
-            other_models={"other": {REQUIREMENTS: "fvcore==0.1.5.post20221221\n"}},
+            other_models={
+                "other": {REQUIREMENTS: "fvcore==0.1.5.post20221221\n"},
+                **PUBLISHES_CODE_GEN,
+            },
         ),
         Invalid(
             "torch==2.4.1\n",
             path=REQUIREMENTS,
-            other_models={"other": {REQUIREMENTS: "torch==2.6.0\n"}},
+            other_models={"other": {REQUIREMENTS: "torch==2.6.0\n"}, **PUBLISHES_CODE_GEN},
             note="Both inside global's range, yet not installable together.",
         ),
     )
