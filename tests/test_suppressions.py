@@ -70,7 +70,10 @@ def test_package_rule_codes_are_judged_after_the_package_pass(tmp_path) -> None:
     tree = build_tree(
         tmp_path,
         {"requirements.txt": "fvcore==0.1.5.post1  # noqa: QAI306\n"},
-        other_models={"other": {"requirements.txt": "fvcore==0.1.5.post2\n"}},
+        other_models={
+            "other": {"requirements.txt": "fvcore==0.1.5.post2\n"},
+            "published": {"code-gen.yaml": "supported_precisions:\n- float\n"},
+        },
     )
     findings = lint_paths([tree.model()])
     assert [d.code for d in findings] == []  # the directive silenced a real QAI306

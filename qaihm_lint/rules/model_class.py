@@ -243,29 +243,26 @@ class MissingModelClass(_ModelRule, FolderRule):
 class EvaluateMismatch(_ModelRule, FolderRule):
     code = "QAI104"
     slug = "evaluate-mismatch"
-    summary = "evaluate.py present without eval_datasets() and get_evaluator(), or the reverse."
+    summary = "The model defines eval_datasets() and get_evaluator() but evaluate.py is missing."
     why = (
-        "evaluate.py is generated only for models defining both eval_datasets() and "
-        "get_evaluator(); a stale one fails at import, a missing one means codegen was not rerun."
+        "Codegen writes evaluate.py for models that define both eval_datasets() and "
+        "get_evaluator(); without it the model cannot be evaluated, and its absence after "
+        "codegen ran (export.py exists) means codegen was not rerun after they were added. "
+        "The converse is not a defect: codegen emits evaluate.py for every model that is not a "
+        "collection, with a branch for an empty eval_datasets(), and deleting it would be "
+        "undone by the next codegen run."
     )
     severity = Severity.WARNING
     layouts = frozenset({Layout.INFO})
     valid = (
         Valid(),
         Valid(
-            files={
-                "evaluate.py": "# THIS FILE WAS AUTO-GENERATED. DO NOT EDIT MANUALLY.\n",
-                "model.py": None,
-            },
+            files={"evaluate.py": "# THIS FILE WAS AUTO-GENERATED. DO NOT EDIT MANUALLY.\n"},
             path="evaluate.py",
-            note="No model.py: QAI101 reports that.",
+            note="Codegen emits evaluate.py even for a model without eval_datasets().",
         ),
     )
     invalid = (
-        Invalid(
-            files={"evaluate.py": "# THIS FILE WAS AUTO-GENERATED. DO NOT EDIT MANUALLY.\n"},
-            path="evaluate.py",
-        ),
         Invalid(
             files={
                 "model.py": _YOLO_MODEL.replace(
@@ -296,20 +293,8 @@ class EvaluateMismatch(_ModelRule, FolderRule):
             if _provided(mro, name, allow_framework=False)
         ]
         folder = self.folder
-        evaluate = folder.file("evaluate.py")
         model = analysis.model
-        if evaluate is not None and len(defined) < 2:
-            missing = " and ".join(
-                n + "()" for n in ("eval_datasets", "get_evaluator") if n not in defined
-            )
-            self.report(
-                evaluate,
-                f"evaluate.py exists but {model.name} "
-                f"({where(analysis.view, model)}) does not define {missing}: define "
-                "them, or delete evaluate.py and rerun codegen",
-                anchor="evaluate",
-            )
-        elif evaluate is None and len(defined) == 2 and folder.has("export.py"):
+        if not folder.has("evaluate.py") and len(defined) == 2 and folder.has("export.py"):
             source = self.source_of(model.path)
             if source is None:
                 return
