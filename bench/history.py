@@ -312,11 +312,9 @@ def crash_of(result: Mapping[str, Any]) -> str | None:
     return None
 
 
-def excerpt(repo: Path, before: str, after: str, path: str, row: int, existed: bool) -> str:
-    """One line of the diff hunk nearest the flagged row."""
-    if not existed:
-        return "file added"
-    diff = git(repo, "diff", "-U0", before, after, "--", f"{PACKAGE}/{path}")
+def pick_change(diff: str, row: int, focus: str | None = None) -> str:
+    """One line of a ``git diff -U0``: the hunk nearest ``row``, or for a requirement
+    finding the removed/added lines naming its package (``focus``) wherever they are."""
     hunks: list[tuple[int, list[str]]] = []
     for line in diff.splitlines():
         header = re.match(r"@@ -(\d+)(?:,(\d+))? ", line)
@@ -324,13 +322,25 @@ def excerpt(repo: Path, before: str, after: str, path: str, row: int, existed: b
             hunks.append((int(header.group(1)), []))
         elif hunks and line[:1] in "+-" and not line.startswith(("+++", "---")):
             hunks[-1][1].append(line)
-    if not hunks:
+
+    def names_focus(line: str) -> bool:
+        name = re.sub(r"[-_.]+", "-", line[1:].strip().lower())
+        return bool(focus) and re.match(rf"{re.escape(focus or '')}(?![a-z0-9-])", name) is not None
+
+    named = [(start, [x for x in lines if names_focus(x)]) for start, lines in hunks]
+    named = [(start, lines) for start, lines in named if lines]
+    if not (named or hunks):
         return ""
-    start, lines = min(hunks, key=lambda h: abs(h[0] - row))
+    start, lines = min(named or hunks, key=lambda h: abs(h[0] - row))
     removed = next((x[1:].strip() for x in lines if x[0] == "-"), None)
     added = next((x[1:].strip() for x in lines if x[0] == "+"), None)
     parts = [f"-{removed}" if removed is not None else "", f"+{added}" if added is not None else ""]
     return (f"L{start}: " + " => ".join(p for p in parts if p))[:160]
+
+
+def excerpt(repo: Path, tags: tuple[str, str], path: str, row: int, focus: str | None) -> str:
+    diff = git(repo, "diff", "-U0", *tags, "--", f"{PACKAGE}/{path}")
+    return pick_change(diff, row, focus)
 
 
 # ---------------------------------------------------------------- running and reporting
@@ -377,7 +387,11 @@ def run(repo: Path, workers: int) -> tuple[list[str], list[Instance], dict[str, 
             row = inst.findings[-1].row if path == inst.path else 1
             row = int(cited.group(1)) if cited else row
             where = "" if path == inst.path else f"{path} "
-            inst.excerpt = where + excerpt(repo, before, after, path, row, path in old)
+            focus = subject(inst.findings[-1]) if inst.code.startswith("QAI3") else None
+            change = (
+                excerpt(repo, (before, after), path, row, focus) if path in old else "file added"
+            )
+            inst.excerpt = where + change
         elif inst.outcome == "gone-unchanged":
             nearby = changed_nearby(inst, trees[inst.end], trees[inst.end + 1])
             inst.excerpt = "changed: " + (" ".join(nearby) or "nothing in folder or shared code")

@@ -150,3 +150,23 @@ def test_release_tags_sort_by_version_and_skip_others(monkeypatch: pytest.Monkey
     monkeypatch.setattr(history, "git", lambda repo, *args: names.replace(" ", "\n"))
     assert history.release_tags(Path(".")) == ["v0.3.0", "v0.4.0", "v0.4.0r1", "v0.9.2",
                                                "v0.10.0", "v0.27"]  # fmt: skip
+
+
+DIFF = """diff --git a/x b/x
+@@ -3 +3 @@
+-mmcv==2.1.0
++mmcv==2.2.0
+@@ -40,0 +41 @@ def test_trace():
++@pytest.mark.trace
+"""
+
+
+def test_the_excerpt_is_the_hunk_nearest_the_flagged_line() -> None:
+    assert history.pick_change(DIFF, 41) == "L40: +@pytest.mark.trace"
+    assert history.pick_change(DIFF, 1) == "L3: -mmcv==2.1.0 => +mmcv==2.2.0"
+
+
+def test_a_requirement_excerpt_follows_the_package_not_the_row() -> None:
+    assert history.pick_change(DIFF, 41, focus="mmcv") == "L3: -mmcv==2.1.0 => +mmcv==2.2.0"
+    assert history.pick_change(DIFF, 41, focus="mm") == "L40: +@pytest.mark.trace"
+    assert history.pick_change("", 1) == ""
