@@ -155,14 +155,18 @@ def _folder(instance: Instance) -> str:
 
 _CITED_FILE = re.compile(rf"\b{PACKAGE}/([\w./-]+?\.(?:py|txt|ya?ml))\b")
 _CITED_MODEL_REQUIREMENTS = re.compile(r"\bmodel (\w+) \(requirements\.txt")
+_NAMED_FILE = re.compile(r"(?<![\w/.])([\w-]+\.(?:py|txt|ya?ml))\b")
 
 
 def related_paths(instance: Instance) -> list[str]:
     """The flagged file, then the files its messages cite: a base class in _shared/, the
-    global requirements, the requirements of the model a pin conflicts with."""
+    global requirements, the requirements of the model a pin conflicts with, a sibling file
+    named as the alternative fix (`App` exported from __init__.py)."""
     paths = [instance.path]
+    folder = _folder(instance)
     for message in {instance.findings[0].message, instance.findings[-1].message}:
         paths += _CITED_FILE.findall(message)
+        paths += [f"{folder}/{name}" for name in _NAMED_FILE.findall(message) if folder]
         paths += [
             f"models/{m}/requirements.txt" for m in _CITED_MODEL_REQUIREMENTS.findall(message)
         ]
@@ -186,8 +190,15 @@ def outcome(instance: Instance, before: Tree, after: Tree) -> str:
 def classify(instances: Sequence[Instance], trees: Sequence[Tree]) -> None:
     last = len(trees) - 1
     for instance in instances:
-        blobs = {trees[i].get(instance.path) for i in range(instance.start, instance.end + 1)}
-        instance.contents = len(blobs - {None})
+        lived = range(instance.start, instance.end + 1)
+        blobs: set[object] = {
+            trees[i].get(instance.path) for i in lived if instance.path in trees[i]
+        }
+        if not blobs:  # a missing file: did the folder around it keep changing?
+            prefix = _folder(instance) + "/"
+            blobs = {hash(frozenset((p, b) for p, b in trees[i].items() if p.startswith(prefix)))
+                     for i in lived}  # fmt: skip
+        instance.contents = len(blobs)
         instance.long_lived = len(instance.findings) >= LONG_LIVED_TAGS and instance.contents >= 2
         if instance.end < last:
             instance.outcome = outcome(instance, trees[instance.end], trees[instance.end + 1])
@@ -204,12 +215,15 @@ def summarize(instances: Sequence[Instance]) -> dict[str, dict[str, Any]]:
     return dict(sorted(table.items()))
 
 
-def changed_nearby(instance: Instance, before: Tree, after: Tree) -> list[str]:
-    """Files of the finding's folder, then of shared code, that changed (+ added, - removed,
-    ~ edited) when the finding vanished: where to look for what made it go."""
+def changed_nearby(
+    instance: Instance, before: Tree, after: Tree, imported: Sequence[str] = ()
+) -> list[str]:
+    """Files of the finding's folder, then of the code it imports (``imported``: folders such
+    as models/_shared/x/), that changed (+ added, - removed, ~ edited) when the finding
+    vanished: where to look for what made it go."""
     folder = _folder(instance) + "/"
     marks = []
-    for scope in (folder, "models/_shared/", "utils/"):
+    for scope in (folder, *imported):
         paths = sorted(p for p in {*before, *after} if p.startswith(scope))
         changed = [p for p in paths if before.get(p) != after.get(p)]
         for path in changed[:6]:
@@ -312,9 +326,9 @@ def crash_of(result: Mapping[str, Any]) -> str | None:
     return None
 
 
-def pick_change(diff: str, row: int, focus: str | None = None) -> str:
-    """One line of a ``git diff -U0``: the hunk nearest ``row``, or for a requirement
-    finding the removed/added lines naming its package (``focus``) wherever they are."""
+def pick_change(diff: str, row: int, package: str | None = None, flagged: str = "") -> str:
+    """One line of a ``git diff -U0``: the hunk that removes the flagged line (``flagged``, its
+    stripped text) or, for requirements, touches the ``package``; else the one nearest ``row``."""
     hunks: list[tuple[int, list[str]]] = []
     for line in diff.splitlines():
         header = re.match(r"@@ -(\d+)(?:,(\d+))? ", line)
@@ -323,11 +337,20 @@ def pick_change(diff: str, row: int, focus: str | None = None) -> str:
         elif hunks and line[:1] in "+-" and not line.startswith(("+++", "---")):
             hunks[-1][1].append(line)
 
-    def names_focus(line: str) -> bool:
+    def wanted(line: str) -> bool:
         name = re.sub(r"[-_.]+", "-", line[1:].strip().lower())
-        return bool(focus) and re.match(rf"{re.escape(focus or '')}(?![a-z0-9-])", name) is not None
+        if package is not None:
+            return re.match(rf"{re.escape(package)}(?![a-z0-9-])", name) is not None
+        return bool(flagged) and line[0] == "-" and line[1:].strip() == flagged
 
-    named = [(start, [x for x in lines if names_focus(x)]) for start, lines in hunks]
+    named = [(start, [x for x in lines if wanted(x)]) for start, lines in hunks]
+    if package is None:  # keep the hunk's added lines: they show what replaced the flagged one
+        pairs = zip(named, hunks, strict=True)
+        named = [
+            (at, found + [x for x in new if x[0] == "+"])
+            for (at, found), (_, new) in pairs
+            if found
+        ]
     named = [(start, lines) for start, lines in named if lines]
     if not (named or hunks):
         return ""
@@ -338,9 +361,24 @@ def pick_change(diff: str, row: int, focus: str | None = None) -> str:
     return (f"L{start}: " + " => ".join(p for p in parts if p))[:160]
 
 
-def excerpt(repo: Path, tags: tuple[str, str], path: str, row: int, focus: str | None) -> str:
-    diff = git(repo, "diff", "-U0", *tags, "--", f"{PACKAGE}/{path}")
-    return pick_change(diff, row, focus)
+def imported_folders(tag: str, folder: str) -> list[str]:
+    """Other folders of the package (models/_shared/x/, models/y/, utils/) that the
+    folder's modules import at ``tag``."""
+    found: set[str] = set()
+    for source in (HISTORY / tag / PACKAGE / folder).glob("*.py"):
+        text = source.read_text(errors="replace")
+        pattern = rf"\b{PACKAGE}\.(models\._shared\.\w+|models\.\w+|utils)\b"
+        found.update(module.replace(".", "/") + "/" for module in re.findall(pattern, text))
+    found.discard(folder + "/")
+    return sorted(found, key=lambda scope: (scope == "utils/", scope))  # utils/: broad, last
+
+
+def flagged_line(tag: str, path: str, row: int) -> str:
+    try:
+        lines = (HISTORY / tag / PACKAGE / path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return lines[row - 1].strip() if 0 < row <= len(lines) else ""
 
 
 # ---------------------------------------------------------------- running and reporting
@@ -387,13 +425,14 @@ def run(repo: Path, workers: int) -> tuple[list[str], list[Instance], dict[str, 
             row = inst.findings[-1].row if path == inst.path else 1
             row = int(cited.group(1)) if cited else row
             where = "" if path == inst.path else f"{path} "
-            focus = subject(inst.findings[-1]) if inst.code.startswith("QAI3") else None
-            change = (
-                excerpt(repo, (before, after), path, row, focus) if path in old else "file added"
-            )
+            package = subject(inst.findings[-1]) if inst.code.startswith("QAI3") else None
+            text = flagged_line(before, path, row)
+            diff = git(repo, "diff", "-U0", before, after, "--", f"{PACKAGE}/{path}")
+            change = pick_change(diff, row, package, text) if path in old else "file added"
             inst.excerpt = where + change
         elif inst.outcome == "gone-unchanged":
-            nearby = changed_nearby(inst, trees[inst.end], trees[inst.end + 1])
+            imported = imported_folders(tags[inst.end], _folder(inst))
+            nearby = changed_nearby(inst, trees[inst.end], trees[inst.end + 1], imported)
             inst.excerpt = "changed: " + (" ".join(nearby) or "nothing in folder or shared code")
     return tags, instances, crashes, trees
 

@@ -167,6 +167,40 @@ def test_the_excerpt_is_the_hunk_nearest_the_flagged_line() -> None:
 
 
 def test_a_requirement_excerpt_follows_the_package_not_the_row() -> None:
-    assert history.pick_change(DIFF, 41, focus="mmcv") == "L3: -mmcv==2.1.0 => +mmcv==2.2.0"
-    assert history.pick_change(DIFF, 41, focus="mm") == "L40: +@pytest.mark.trace"
+    assert history.pick_change(DIFF, 41, package="mmcv") == "L3: -mmcv==2.1.0 => +mmcv==2.2.0"
+    assert history.pick_change(DIFF, 41, package="mm") == "L40: +@pytest.mark.trace"
     assert history.pick_change("", 1) == ""
+
+
+def test_the_excerpt_prefers_the_hunk_that_removes_the_flagged_line() -> None:
+    diff = (
+        "@@ -5 +5 @@\n-import os\n+import sys\n"
+        "@@ -90,2 +90 @@\n-    x = torch.load(p)\n+    x = load_torch(p)\n"
+    )
+    assert history.pick_change(diff, 6, flagged="x = torch.load(p)") == (
+        "L90: -x = torch.load(p) => +x = load_torch(p)"
+    )
+    assert history.pick_change(diff, 6, flagged="y = 1") == "L5: -import os => +import sys"
+
+
+def test_a_missing_app_is_confirmed_by_an_app_export_in_init() -> None:
+    message = (
+        "model folder m has no app.py: add an App class, or export one as `App` in __init__.py"
+    )
+    (instance,) = history.follow([[finding("QAI101", "models/m/app.py", message)], []])
+    before = {"models/m/__init__.py": "i", "models/m/model.py": "a"}
+    history.classify([instance], [before, {**before, "models/m/__init__.py": "i2"}])
+    assert instance.outcome == "confirmed"
+    history.classify([instance], [before, {**before, "models/m/model.py": "a2"}])
+    assert instance.outcome == "gone-unchanged"
+
+
+def test_a_missing_file_is_long_lived_when_its_folder_keeps_changing() -> None:
+    message = "model folder m has no test.py"
+    flagged = [[finding("QAI101", "models/m/test.py", message)]] * history.LONG_LIVED_TAGS
+    trees = [{"models/m/model.py": "a" if i < 3 else "a2"} for i in range(len(flagged))]
+    (instance,) = history.follow(flagged)
+    history.classify([instance], trees)
+    assert instance.long_lived
+    history.classify([instance], [trees[0]] * len(flagged))
+    assert not instance.long_lived
