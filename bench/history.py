@@ -68,14 +68,12 @@ class Instance:
     path: str
     start: int  # index of the first tag
     findings: list[Finding] = field(default_factory=list)
+    end: int = -1  # index of the last tag with the finding
+    asleep: bool = False  # its folder is missing from this one tag
     outcome: str = "open"
     excerpt: str = ""
     contents: int = 0  # distinct versions of the flagged file while the finding lived
     long_lived: bool = False
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.findings) - 1
 
 
 # Line references inside messages move with every edit above them; versions must stay.
@@ -114,8 +112,12 @@ def keyed(findings: Sequence[Finding]) -> dict[tuple[Any, ...], Finding]:
     return result
 
 
-def follow(per_tag: Sequence[Sequence[Finding]]) -> list[Instance]:
-    """Chain findings of consecutive tags into instances (exact key first, then subject)."""
+def follow(
+    per_tag: Sequence[Sequence[Finding]], folders: Sequence[set[str]] | None = None
+) -> list[Instance]:
+    """Chain findings of consecutive tags into instances (exact key first, then subject).
+    With ``folders`` (the model folders of each tag), a finding whose folder is missing from
+    a single release (some were left out of one and came back) sleeps through that tag."""
     done: list[Instance] = []
     live: dict[tuple[Any, ...], Instance] = {}
     for index, findings in enumerate(per_tag):
@@ -129,12 +131,21 @@ def follow(per_tag: Sequence[Sequence[Finding]]) -> list[Instance]:
                 unmatched[(finding.code, finding.model_id, finding.path, subject(finding))].append(
                     key
                 )
-        for instance in sorted(live.values(), key=lambda i: i.findings[-1].row):
+        for key, instance in sorted(live.items(), key=lambda item: item[1].findings[-1].row):
             group = unmatched.get(
                 (instance.code, instance.model_id, instance.path, subject(instance.findings[-1]))
             )
+            folder = _folder(instance)
             if group:
                 nxt[group.pop(0)] = instance
+            elif (
+                folders
+                and not instance.asleep
+                and folder.startswith("models/")
+                and (folder not in folders[index])
+            ):
+                instance.asleep = True
+                nxt[key] = instance
             else:
                 done.append(instance)
         for key, finding in current.items():
@@ -143,6 +154,7 @@ def follow(per_tag: Sequence[Sequence[Finding]]) -> list[Instance]:
                     finding.code, finding.rule, finding.model_id, finding.path, index
                 )
             nxt[key].findings.append(finding)
+            nxt[key].end, nxt[key].asleep = index, False
         live = nxt
     return done + list(live.values())
 
@@ -187,17 +199,27 @@ def outcome(instance: Instance, before: Tree, after: Tree) -> str:
     return "confirmed" if changed else "gone-unchanged"
 
 
+def folder_states(tree: Tree) -> dict[str, int]:
+    """A digest of each folder's files (models/<id> as a whole, other files by directory)."""
+    groups: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for path, blob in tree.items():
+        parts = path.split("/")
+        groups["/".join(parts[:2]) if parts[0] == "models" else "/".join(parts[:-1])].append(
+            (path, blob)
+        )
+    return {folder: hash(frozenset(files)) for folder, files in groups.items()}
+
+
 def classify(instances: Sequence[Instance], trees: Sequence[Tree]) -> None:
     last = len(trees) - 1
+    states = [folder_states(tree) for tree in trees]
     for instance in instances:
         lived = range(instance.start, instance.end + 1)
         blobs: set[object] = {
             trees[i].get(instance.path) for i in lived if instance.path in trees[i]
         }
         if not blobs:  # a missing file: did the folder around it keep changing?
-            prefix = _folder(instance) + "/"
-            blobs = {hash(frozenset((p, b) for p, b in trees[i].items() if p.startswith(prefix)))
-                     for i in lived}  # fmt: skip
+            blobs = {states[i].get(_folder(instance)) for i in lived}
         instance.contents = len(blobs)
         instance.long_lived = len(instance.findings) >= LONG_LIVED_TAGS and instance.contents >= 2
         if instance.end < last:
@@ -254,9 +276,14 @@ def release_tags(repo: Path) -> list[str]:
 
 
 def tree(repo: Path, tag: str) -> dict[str, str]:
+    cached = HISTORY / tag / "tree.json"
+    if cached.exists():
+        return dict(json.loads(cached.read_text()))
     out = git(repo, "ls-tree", "-r", tag, PACKAGE)
     entries = (line.split("\t", 1) for line in out.splitlines())
-    return {path[len(PACKAGE) + 1 :]: meta.split()[2] for meta, path in entries}
+    result = {path[len(PACKAGE) + 1 :]: meta.split()[2] for meta, path in entries}
+    cached.write_text(json.dumps(result))
+    return result
 
 
 def extract(repo: Path, tag: str) -> Path:
@@ -414,7 +441,8 @@ def run(repo: Path, workers: int) -> tuple[list[str], list[Instance], dict[str, 
         outputs = list(pool.map(one, tags))
     crashes = {tag: out[1] for tag, out in zip(tags, outputs, strict=True) if out[1]}
     trees = [out[2] for out in outputs]
-    instances = follow([out[0] for out in outputs])
+    folders = [{"/".join(p.split("/")[:2]) for p in t if p.startswith("models/")} for t in trees]
+    instances = follow([out[0] for out in outputs], folders)
     classify(instances, trees)
     for inst in instances:
         if inst.outcome == "confirmed":

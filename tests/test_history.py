@@ -204,3 +204,12 @@ def test_a_missing_file_is_long_lived_when_its_folder_keeps_changing() -> None:
     assert instance.long_lived
     history.classify([instance], [trees[0]] * len(flagged))
     assert not instance.long_lived
+
+
+def test_a_folder_missing_from_one_release_does_not_split_its_findings() -> None:
+    kept = [finding("QAI601", "models/m/test.py", MESSAGE)]
+    with_m, without_m = {"models/m", "models/n"}, {"models/n"}
+    (bridged,) = history.follow([kept, [], kept], [with_m, without_m, with_m])
+    assert (bridged.start, bridged.end, len(bridged.findings)) == (0, 2, 2)
+    assert len(history.follow([kept, [], kept], [with_m, with_m, with_m])) == 2
+    assert len(history.follow([kept, [], [], kept], [with_m, without_m, without_m, with_m])) == 2
