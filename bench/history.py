@@ -1,0 +1,531 @@
+"""Judge every rule against upstream's own history (issue 10).
+
+Lints ``qai_hub_models/`` at every release tag of quic/ai-hub-models with this checkout's linter,
+follows each finding from tag to tag and asks why it went away:
+
+* confirmed       the flagged file still exists and its content changed: the maintainers fixed it
+* gone-folder     the model folder was removed
+* gone-file       the flagged file was removed or renamed, the folder remains
+* gone-unchanged  the flagged file is identical: something else made the finding vanish
+* long-lived      present in >= 20 consecutive tags while the flagged file kept being edited
+* open            still present at the last tag; new: first seen after the first tag
+
+Usage: python bench/history.py [--repo GITDIR] [--workers 2] [--details CODE] [--json OUT]
+                               [--markdown]
+Without --repo the upstream repository is cloned into bench/.cache/. Extracted trees and lint
+results (keyed by a digest of qaihm_lint/'s sources) are cached under bench/.cache/history/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+BENCH = Path(__file__).resolve().parent
+CHECKOUT = BENCH.parent
+CACHE = BENCH / ".cache"
+HISTORY = CACHE / "history"
+UPSTREAM = "https://github.com/quic/ai-hub-models"
+PACKAGE = "qai_hub_models"
+LONG_LIVED_TAGS = 20
+OUTCOMES = ("confirmed", "gone-folder", "gone-file", "gone-unchanged")
+COLUMNS = (*OUTCOMES, "long-lived", "new", "open", "total")
+
+Tree = Mapping[str, str]  # path relative to qai_hub_models/ -> git blob id
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    rule: str
+    model_id: str | None
+    path: str  # relative to qai_hub_models/
+    row: int
+    message: str
+    severity: str = "error"
+
+
+@dataclass
+class Instance:
+    """One finding followed over a run of consecutive tags."""
+
+    code: str
+    rule: str
+    model_id: str | None
+    path: str
+    start: int  # index of the first tag
+    findings: list[Finding] = field(default_factory=list)
+    end: int = -1  # index of the last tag with the finding
+    asleep: bool = False  # its folder is missing from this one tag
+    outcome: str = "open"
+    excerpt: str = ""
+    contents: int = 0  # distinct versions of the flagged file while the finding lived
+    long_lived: bool = False
+
+
+# Line references inside messages move with every edit above them; versions must stay.
+_LINE_REFS = (
+    (re.compile(r"(\.(?:py|txt|ya?ml|toml|cfg)):\d+(?::\d+)?"), r"\1"),
+    (re.compile(r"\blines? \d+(?:\s*-\s*\d+)?"), "line"),
+)
+
+
+def normalize(message: str) -> str:
+    for pattern, replacement in _LINE_REFS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def subject(finding: Finding) -> str:
+    """What a finding is about, coarser than its message: a requirement finding whose pin or
+    partner changed is the same finding reworded, and so is a short SHA replaced by another."""
+    if finding.code.startswith("QAI3"):
+        token = re.search(r"`([A-Za-z0-9][A-Za-z0-9._-]*)", finding.message)
+        if token:
+            return re.sub(r"[-_.]+", "-", token.group(1)).lower()
+    masked = re.sub(r"'[^']*'", "'*'", normalize(finding.message))
+    return re.sub(r"\d+", "#", masked)
+
+
+def keyed(findings: Sequence[Finding]) -> dict[tuple[Any, ...], Finding]:
+    """Findings of one tag by key; identical keys in one file are numbered in row order."""
+    seen: Counter[tuple[Any, ...]] = Counter()
+    result = {}
+    for finding in sorted(findings, key=lambda f: (f.path, f.row, f.code, f.message)):
+        base = (finding.code, finding.model_id, finding.path, normalize(finding.message))
+        key = (*base, seen[base])
+        result[key] = finding
+        seen[base] += 1
+    return result
+
+
+def follow(
+    per_tag: Sequence[Sequence[Finding]], folders: Sequence[set[str]] | None = None
+) -> list[Instance]:
+    """Chain findings of consecutive tags into instances (exact key first, then subject).
+    With ``folders`` (the model folders of each tag), a finding whose folder is missing from
+    a single release (some were left out of one and came back) sleeps through that tag."""
+    done: list[Instance] = []
+    live: dict[tuple[Any, ...], Instance] = {}
+    for index, findings in enumerate(per_tag):
+        current = keyed(findings)
+        nxt: dict[tuple[Any, ...], Instance] = {}
+        for key in [k for k in current if k in live]:
+            nxt[key] = live.pop(key)
+        unmatched = defaultdict(list)
+        for key, finding in current.items():
+            if key not in nxt:
+                unmatched[(finding.code, finding.model_id, finding.path, subject(finding))].append(
+                    key
+                )
+        for key, instance in sorted(live.items(), key=lambda item: item[1].findings[-1].row):
+            group = unmatched.get(
+                (instance.code, instance.model_id, instance.path, subject(instance.findings[-1]))
+            )
+            folder = _folder(instance)
+            if group:
+                nxt[group.pop(0)] = instance
+            elif (
+                folders
+                and not instance.asleep
+                and folder.startswith("models/")
+                and (folder not in folders[index])
+            ):
+                instance.asleep = True
+                nxt[key] = instance
+            else:
+                done.append(instance)
+        for key, finding in current.items():
+            if key not in nxt:
+                nxt[key] = Instance(
+                    finding.code, finding.rule, finding.model_id, finding.path, index
+                )
+            nxt[key].findings.append(finding)
+            nxt[key].end, nxt[key].asleep = index, False
+        live = nxt
+    return done + list(live.values())
+
+
+def _folder(instance: Instance) -> str:
+    if instance.model_id and instance.path.startswith(f"models/{instance.model_id}/"):
+        return f"models/{instance.model_id}"
+    return instance.path.rsplit("/", 1)[0] if "/" in instance.path else ""
+
+
+_CITED_FILE = re.compile(rf"\b{PACKAGE}/([\w./-]+?\.(?:py|txt|ya?ml))\b")
+_CITED_MODEL_REQUIREMENTS = re.compile(r"\bmodel (\w+) \(requirements\.txt")
+_NAMED_FILE = re.compile(r"(?<![\w/.])([\w-]+\.(?:py|txt|ya?ml))\b")
+
+
+def related_paths(instance: Instance) -> list[str]:
+    """The flagged file, then the files its messages cite: a base class in _shared/, the
+    global requirements, the requirements of the model a pin conflicts with, a sibling file
+    named as the alternative fix (`App` exported from __init__.py)."""
+    paths = [instance.path]
+    folder = _folder(instance)
+    for message in {instance.findings[0].message, instance.findings[-1].message}:
+        paths += _CITED_FILE.findall(message)
+        paths += [f"{folder}/{name}" for name in _NAMED_FILE.findall(message) if folder]
+        paths += [
+            f"models/{m}/requirements.txt" for m in _CITED_MODEL_REQUIREMENTS.findall(message)
+        ]
+        if "global_requirements.txt" in message:
+            paths.append("global_requirements.txt")
+    return list(dict.fromkeys(paths))
+
+
+def outcome(instance: Instance, before: Tree, after: Tree) -> str:
+    """Why the finding is absent from ``after`` though present in ``before``."""
+    folder = _folder(instance)
+    if folder and not any(path.startswith(folder + "/") for path in after):
+        return "gone-folder"
+    if after.get(instance.path) is None and before.get(instance.path) is not None:
+        return "gone-file"
+    # A missing file that appears (QAI101) counts as changed: None -> blob.
+    changed = any(before.get(p) != after.get(p) for p in related_paths(instance))
+    return "confirmed" if changed else "gone-unchanged"
+
+
+def folder_states(tree: Tree) -> dict[str, int]:
+    """A digest of each folder's files (models/<id> as a whole, other files by directory)."""
+    groups: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)
+    for path, blob in tree.items():
+        parts = path.split("/")
+        groups["/".join(parts[:2]) if parts[0] == "models" else "/".join(parts[:-1])].append(
+            (path, blob)
+        )
+    return {folder: hash(frozenset(files)) for folder, files in groups.items()}
+
+
+def classify(instances: Sequence[Instance], trees: Sequence[Tree]) -> None:
+    last = len(trees) - 1
+    states = [folder_states(tree) for tree in trees]
+    for instance in instances:
+        lived = range(instance.start, instance.end + 1)
+        blobs: set[object] = {
+            trees[i].get(instance.path) for i in lived if instance.path in trees[i]
+        }
+        if not blobs:  # a missing file: did the folder around it keep changing?
+            blobs = {states[i].get(_folder(instance)) for i in lived}
+        instance.contents = len(blobs)
+        instance.long_lived = len(instance.findings) >= LONG_LIVED_TAGS and instance.contents >= 2
+        if instance.end < last:
+            instance.outcome = outcome(instance, trees[instance.end], trees[instance.end + 1])
+
+
+def summarize(instances: Sequence[Instance]) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
+    for instance in instances:
+        row = table.setdefault(instance.code, {"slug": instance.rule, **dict.fromkeys(COLUMNS, 0)})
+        row[instance.outcome] += 1
+        row["long-lived"] += instance.long_lived
+        row["new"] += instance.start > 0
+        row["total"] += 1
+    return dict(sorted(table.items()))
+
+
+def changed_nearby(
+    instance: Instance, before: Tree, after: Tree, imported: Sequence[str] = ()
+) -> list[str]:
+    """Files of the finding's folder, then of the code it imports (``imported``: folders such
+    as models/_shared/x/), that changed (+ added, - removed, ~ edited) when the finding
+    vanished: where to look for what made it go."""
+    folder = _folder(instance) + "/"
+    marks = []
+    for scope in (folder, *imported):
+        paths = sorted(p for p in {*before, *after} if p.startswith(scope))
+        changed = [p for p in paths if before.get(p) != after.get(p)]
+        for path in changed[:6]:
+            mark = "+" if path not in before else "-" if path not in after else "~"
+            marks.append(mark + (path[len(folder) :] if scope == folder else path))
+        if len(changed) > 6:
+            marks.append(f"(+{len(changed) - 6} more in {scope})")
+    return marks
+
+
+# ---------------------------------------------------------------- git, extraction, linting
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def release_tags(repo: Path) -> list[str]:
+    versions = []
+    for tag in git(repo, "tag").split():
+        try:
+            versions.append((Version(tag), tag))
+        except InvalidVersion:
+            continue
+    return [tag for _, tag in sorted(versions)]
+
+
+def tree(repo: Path, tag: str) -> dict[str, str]:
+    cached = HISTORY / tag / "tree.json"
+    if cached.exists():
+        return dict(json.loads(cached.read_text()))
+    out = git(repo, "ls-tree", "-r", tag, PACKAGE)
+    entries = (line.split("\t", 1) for line in out.splitlines())
+    result = {path[len(PACKAGE) + 1 :]: meta.split()[2] for meta, path in entries}
+    cached.write_text(json.dumps(result))
+    return result
+
+
+def extract(repo: Path, tag: str) -> Path:
+    target = HISTORY / tag
+    if (target / ".complete").exists():
+        return target / PACKAGE
+    partial = HISTORY / f".{tag}.partial"
+    subprocess.run(["rm", "-rf", str(partial), str(target)], check=True)
+    partial.mkdir(parents=True)
+    archive = subprocess.Popen(
+        ["git", "-C", str(repo), "archive", tag, PACKAGE], stdout=subprocess.PIPE
+    )
+    subprocess.run(["tar", "-x", "-C", str(partial)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise RuntimeError(f"git archive {tag} failed")
+    (partial / ".complete").touch()
+    partial.rename(target)
+    return target / PACKAGE
+
+
+def linter_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((CHECKOUT / "qaihm_lint").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(CHECKOUT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def lint(root: Path, cached: Path) -> dict[str, Any]:
+    """Raw JSON findings, exit status and stderr of one run on ``root`` (cached per tag)."""
+    if cached.exists():
+        return dict(json.loads(cached.read_text()))
+    command = [sys.executable, "-m", "qaihm_lint", "--no-cache", "--output-format", "json",
+               "--exit-zero", "--jobs", "1", str(root)]  # fmt: skip
+    # cwd=CHECKOUT puts this checkout's qaihm_lint first on sys.path, whatever is installed.
+    done = subprocess.run(command, cwd=CHECKOUT, capture_output=True, text=True)
+    try:
+        raw = json.loads(done.stdout) if done.stdout.strip() else []
+    except json.JSONDecodeError:
+        raw = []
+    result = {"returncode": done.returncode, "stderr": done.stderr[-4000:], "findings": raw}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(result))
+    return result
+
+
+def parse(raw: Sequence[Mapping[str, Any]], root: Path) -> list[Finding]:
+    findings = []
+    for item in raw:
+        path = Path(item["filename"])
+        try:
+            relative = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            relative = path.as_posix()
+        findings.append(Finding(item["code"], item["rule"], item.get("model_id"), relative,
+                                int(item["location"]["row"]), item["message"],
+                                item.get("severity", "error")))  # fmt: skip
+    return findings
+
+
+def crash_of(result: Mapping[str, Any]) -> str | None:
+    internal = [f["message"] for f in result["findings"] if f["code"] == "QAI002"]
+    if result["returncode"] != 0 or "Traceback" in result["stderr"] or internal:
+        lines = result["stderr"].strip().splitlines()[-1:] + internal[:3]
+        return f"exit {result['returncode']}: " + " | ".join(lines)
+    return None
+
+
+def pick_change(diff: str, row: int, package: str | None = None, flagged: str = "") -> str:
+    """One line of a ``git diff -U0``: the hunk that removes the flagged line (``flagged``, its
+    stripped text) or, for requirements, touches the ``package``; else the one nearest ``row``."""
+    hunks: list[tuple[int, list[str]]] = []
+    for line in diff.splitlines():
+        header = re.match(r"@@ -(\d+)(?:,(\d+))? ", line)
+        if header:
+            hunks.append((int(header.group(1)), []))
+        elif hunks and line[:1] in "+-" and not line.startswith(("+++", "---")):
+            hunks[-1][1].append(line)
+
+    def wanted(line: str) -> bool:
+        name = re.sub(r"[-_.]+", "-", line[1:].strip().lower())
+        if package is not None:
+            return re.match(rf"{re.escape(package)}(?![a-z0-9-])", name) is not None
+        return bool(flagged) and line[0] == "-" and line[1:].strip() == flagged
+
+    named = [(start, [x for x in lines if wanted(x)]) for start, lines in hunks]
+    if package is None:  # keep the hunk's added lines: they show what replaced the flagged one
+        pairs = zip(named, hunks, strict=True)
+        named = [
+            (at, found + [x for x in new if x[0] == "+"])
+            for (at, found), (_, new) in pairs
+            if found
+        ]
+    named = [(start, lines) for start, lines in named if lines]
+    if not (named or hunks):
+        return ""
+    start, lines = min(named or hunks, key=lambda h: abs(h[0] - row))
+    removed = next((x[1:].strip() for x in lines if x[0] == "-"), None)
+    added = next((x[1:].strip() for x in lines if x[0] == "+"), None)
+    parts = [f"-{removed}" if removed is not None else "", f"+{added}" if added is not None else ""]
+    return (f"L{start}: " + " => ".join(p for p in parts if p))[:160]
+
+
+def imported_folders(tag: str, folder: str) -> list[str]:
+    """Other folders of the package (models/_shared/x/, models/y/, utils/) that the
+    folder's modules import at ``tag``."""
+    found: set[str] = set()
+    for source in (HISTORY / tag / PACKAGE / folder).glob("*.py"):
+        text = source.read_text(errors="replace")
+        pattern = rf"\b{PACKAGE}\.(models\._shared\.\w+|models\.\w+|utils)\b"
+        found.update(module.replace(".", "/") + "/" for module in re.findall(pattern, text))
+    found.discard(folder + "/")
+    return sorted(found, key=lambda scope: (scope == "utils/", scope))  # utils/: broad, last
+
+
+def flagged_line(tag: str, path: str, row: int) -> str:
+    try:
+        lines = (HISTORY / tag / PACKAGE / path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return lines[row - 1].strip() if 0 < row <= len(lines) else ""
+
+
+# ---------------------------------------------------------------- running and reporting
+
+
+def clone() -> Path:
+    target = CACHE / "ai-hub-models.git"
+    if not (target / "HEAD").exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["git", "clone", "--quiet", "--bare", UPSTREAM, str(target)],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+            raise SystemExit(f"history: cannot clone {UPSTREAM} ({last}); pass --repo GITDIR")
+    return target
+
+
+def run(repo: Path, workers: int) -> tuple[list[str], list[Instance], dict[str, str], list[Tree]]:
+    tags = release_tags(repo)
+    if not tags:
+        raise SystemExit(f"history: no release tags in {repo}")
+    HISTORY.mkdir(parents=True, exist_ok=True)
+    # An empty [tool.qaihm-lint] table stops config discovery here, away from this checkout's.
+    (HISTORY / "pyproject.toml").write_text("[tool.qaihm-lint]\n")
+    results_dir = HISTORY / "results" / linter_digest()
+
+    def one(tag: str) -> tuple[list[Finding], str | None, Tree]:
+        root = extract(repo, tag)
+        result = lint(root, results_dir / f"{tag}.json")
+        return parse(result["findings"], root), crash_of(result), tree(repo, tag)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outputs = list(pool.map(one, tags))
+    crashes = {tag: out[1] for tag, out in zip(tags, outputs, strict=True) if out[1]}
+    trees = [out[2] for out in outputs]
+    folders = [{"/".join(p.split("/")[:2]) for p in t if p.startswith("models/")} for t in trees]
+    instances = follow([out[0] for out in outputs], folders)
+    classify(instances, trees)
+    for inst in instances:
+        if inst.outcome == "confirmed":
+            before, after = tags[inst.end], tags[inst.end + 1]
+            old, new = trees[inst.end], trees[inst.end + 1]
+            path = next(p for p in related_paths(inst) if old.get(p) != new.get(p))
+            cited = re.search(rf"{re.escape(path)}:(\d+)", inst.findings[-1].message)
+            row = inst.findings[-1].row if path == inst.path else 1
+            row = int(cited.group(1)) if cited else row
+            where = "" if path == inst.path else f"{path} "
+            package = subject(inst.findings[-1]) if inst.code.startswith("QAI3") else None
+            text = flagged_line(before, path, row)
+            diff = git(repo, "diff", "-U0", before, after, "--", f"{PACKAGE}/{path}")
+            change = pick_change(diff, row, package, text) if path in old else "file added"
+            inst.excerpt = where + change
+        elif inst.outcome == "gone-unchanged":
+            imported = imported_folders(tags[inst.end], _folder(inst))
+            nearby = changed_nearby(inst, trees[inst.end], trees[inst.end + 1], imported)
+            inst.excerpt = "changed: " + (" ".join(nearby) or "nothing in folder or shared code")
+    return tags, instances, crashes, trees
+
+
+def table_lines(table: Mapping[str, Mapping[str, Any]], markdown: bool) -> list[str]:
+    header = ["code", "slug", *COLUMNS]
+    rows = [[code, row["slug"], *(str(row[c]) for c in COLUMNS)] for code, row in table.items()]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return lines + ["| " + " | ".join(r) + " |" for r in rows]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+
+
+def describe(inst: Instance, tags: Sequence[str]) -> dict[str, Any]:
+    last = inst.findings[-1]
+    return {
+        "code": inst.code, "rule": inst.rule, "model_id": inst.model_id, "path": inst.path,
+        "first_tag": tags[inst.start], "last_tag": tags[inst.end], "tags": len(inst.findings),
+        "outcome": inst.outcome,
+        "gone_at": tags[inst.end + 1] if inst.end + 1 < len(tags) else None,
+        "long_lived": inst.long_lived, "file_versions": inst.contents, "excerpt": inst.excerpt,
+        "severity": last.severity, "row": last.row, "message": last.message,
+        "first_message": inst.findings[0].message,
+    }  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, help="git dir of quic/ai-hub-models (default: clone)")
+    parser.add_argument("--workers", type=int, default=2, help="tags linted at once (default 2)")
+    parser.add_argument("--details", metavar="CODE", action="append", default=[])
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write everything as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    repo = args.repo if args.repo else clone()
+    if not (repo / "HEAD").exists() and not (repo / ".git").exists():
+        raise SystemExit(f"history: {repo} is not a git repository")
+    tags, instances, crashes, _ = run(repo, max(1, args.workers))
+    table = summarize(instances)
+    print(f"{len(tags)} tags ({tags[0]} .. {tags[-1]}), {len(instances)} findings followed")
+    print("\n".join(table_lines(table, args.markdown)))
+    for tag, crash in crashes.items():
+        print(f"CRASH {tag}: {crash}")
+    described = [describe(i, tags) for i in instances]
+    for code in args.details:
+        print(f"\n{code}:")
+        chosen = [d for d in described if d["code"] == code.upper()]
+        for d in sorted(chosen, key=lambda d: (d["model_id"] or "", d["path"], d["first_tag"])):
+            flag = " long-lived" if d["long_lived"] else ""
+            gone = f" @{d['gone_at']}" if d["gone_at"] else ""
+            print(f"  {d['model_id']} {d['path']} {d['first_tag']}..{d['last_tag']} "
+                  f"({d['tags']} tags, {d['file_versions']} versions){flag} "
+                  f"{d['outcome']}{gone} {d['excerpt']}\n    {d['message'][:150]}")  # fmt: skip
+    if args.json:
+        new_per_tag = Counter(i.start for i in instances if i.start > 0)
+        args.json.write_text(json.dumps({
+            "tags": tags, "summary": table, "crashes": crashes,
+            "new_per_tag": {tags[k]: v for k, v in sorted(new_per_tag.items())},
+            "instances": described,
+        }, indent=1))  # fmt: skip
+    print(f"runtime {time.perf_counter() - began:.1f}s", file=sys.stderr)
+    return 1 if crashes else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
