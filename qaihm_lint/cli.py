@@ -337,7 +337,12 @@ def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace
             if path == folder.path or folder.path in path.parents:
                 affected.add(folder.path)
     keep = [folder for folder in workspace.folders if folder.path in affected]
-    return Workspace(workspace.packages, keep, workspace.skipped)
+    shared_code = [
+        folder
+        for folder in workspace.shared
+        if any(path.parent == folder.path for path in resolved)
+    ]
+    return Workspace(workspace.packages, keep, workspace.skipped, shared_code)
 
 
 def _with_dependants(workspace: Workspace, exclude: Sequence[str]) -> Workspace:
@@ -370,7 +375,7 @@ def _with_dependants(workspace: Workspace, exclude: Sequence[str]) -> Workspace:
                 folder_path, layout_of(folder_path, package), package
             )
     ordered = [folders[path] for path in sorted(folders)]
-    return Workspace(workspace.packages, ordered, workspace.skipped)
+    return Workspace(workspace.packages, ordered, workspace.skipped, workspace.shared)
 
 
 def _is_shared(parts: tuple[str, ...]) -> bool:
@@ -401,7 +406,7 @@ def _write_fixes(
             write_atomic(path, data)
         except WriteError as exc:
             errors.append(str(exc))
-    for folder in workspace.folders:
+    for folder in workspace.checked():
         remove_stale_temporaries(folder.path)
     diagnostics, fixed = outcome.result.diagnostics, outcome.fixed_count
     for error in errors:
@@ -410,8 +415,9 @@ def _write_fixes(
         # Some fixes never reached the disk: report what the files really hold now.
         on_disk = Workspace(
             workspace.packages,
-            [ModelFolder(f.path, f.layout, f.package) for f in workspace.folders],
+            [f.reopened({}) for f in workspace.folders],
             workspace.skipped,
+            [f.reopened({}) for f in workspace.shared],
         )
         remaining = lint(on_disk, plan).diagnostics
         fixed = max(0, fixed - max(0, len(remaining) - len(diagnostics)))
@@ -479,7 +485,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         workspace = _with_dependants(workspace, settings.exclude)
     if args.changed_since:
         workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
-    if not workspace.folders and not workspace.skipped and not args.changed_since:
+    if not workspace.checked() and not workspace.skipped and not args.changed_since:
         raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
 
     fixed = 0

@@ -297,7 +297,7 @@ def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
     model_id = folder.model_id
 
     for rule_cls in plan.folder_rules:
-        if folder.layout not in rule_cls.layouts:
+        if folder.layout not in rule_cls.layouts or folder.shared:
             continue
         rule = rule_cls(ctx)
         try:
@@ -306,7 +306,11 @@ def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
             raw.append(_internal_error(rule_cls, folder.path, model_id, exc, plan.settings.verbose))
         raw.extend(rule.diagnostics)
 
-    python_rules = [r for r in plan.python_rules if folder.layout in r.layouts]
+    python_rules = [
+        r
+        for r in plan.python_rules
+        if folder.layout in r.layouts and (r.shared_code or not folder.shared)
+    ]
     for source in folder.python_files():
         applicable = [r for r in python_rules if r.applies_to(source.path.name)]
         if not applicable and SyntaxErrorRule.code not in plan.enabled:
@@ -556,7 +560,7 @@ def _lint_folders(
 def lint(workspace: Workspace, plan: Plan) -> LintResult:
     # One cache object per run: it remembers the digests of outside files it has checked.
     cache = _cache_for(workspace, plan)
-    by_folder, hits = _lint_folders(plan, workspace.folders, cache)
+    by_folder, hits = _lint_folders(plan, workspace.checked(), cache)
     return _assemble(workspace, plan, by_folder, hits, cache)
 
 
@@ -567,10 +571,11 @@ def _assemble(
     hits: int,
     cache: ResultCache | None,
 ) -> LintResult:
-    diagnostics = [d for folder in workspace.folders for d in by_folder[folder.path].diagnostics]
+    checked = workspace.checked()
+    diagnostics = [d for folder in checked for d in by_folder[folder.path].diagnostics]
     diagnostics.extend(_run_package_rules(workspace, plan, by_folder, cache))
     diagnostics.sort(key=Diagnostic.sort_key)
-    return LintResult(diagnostics, list(workspace.folders), dict(by_folder), hits)
+    return LintResult(diagnostics, checked, dict(by_folder), hits)
 
 
 def _run_package_rules(
@@ -775,15 +780,15 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
     """Lint, apply the wanted fixes in memory, re-check the changed folders; repeat until
     nothing changes. Nothing is written here: the caller writes ``changed`` (or diffs it)."""
     overlay: dict[Path, bytes] = {}
-    for folder in workspace.folders:
+    for folder in workspace.checked():
         folder.overlay = overlay
     cache = _cache_for(workspace, plan)
-    by_folder, hits = _lint_folders(plan, workspace.folders, cache)
+    by_folder, hits = _lint_folders(plan, workspace.checked(), cache)
     result = _assemble(workspace, plan, by_folder, hits, cache)
     skipped: list[str] = []
     fixed = 0
     for _ in range(MAX_FIX_ROUNDS):
-        by_path = {folder.path: folder for folder in workspace.folders}
+        by_path = {folder.path: folder for folder in workspace.checked()}
         changed_folders, applied = _apply_round(
             result.diagnostics, overlay, by_path, plan.settings, skipped
         )
@@ -792,11 +797,13 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
         fixed += applied
         # Fresh folder objects: the old ones hold the pre-fix text in their file caches.
         workspace.folders = [
-            ModelFolder(f.path, f.layout, f.package, overlay) if f.path in changed_folders else f
-            for f in workspace.folders
+            f.reopened(overlay) if f.path in changed_folders else f for f in workspace.folders
+        ]
+        workspace.shared = [
+            f.reopened(overlay) if f.path in changed_folders else f for f in workspace.shared
         ]
         fresh, _hits = _lint_folders(
-            plan, [f for f in workspace.folders if f.path in changed_folders], cache
+            plan, [f for f in workspace.checked() if f.path in changed_folders], cache
         )
         result = _assemble(workspace, plan, {**result.by_folder, **fresh}, result.cache_hits, cache)
     originals: dict[Path, bytes | None] = {}

@@ -774,7 +774,7 @@ class FolderView(Resolver):
         super().__init__(index.package_root)
         self.index = index
         self.folder = folder
-        self.prefix = f"{PACKAGE}.models.{folder.model_id}"
+        self.prefix = f"{PACKAGE}.models.{folder.module_suffix}"
         self.touched: set[str] = set()
 
     def module(self, name: str) -> ModuleInfo | None:

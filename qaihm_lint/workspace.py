@@ -32,6 +32,8 @@ GENERATED_NAMES = frozenset(
 )
 # A folder is a model when it holds at least one of these; otherwise (``templates/`` of the
 # newer layout, empty or asset-only folders) it is a library or not ours.
+# Folders of ``models/`` that hold code shared by models rather than models.
+SHARED_CODE_DIRS = ("_shared", "templates")
 MODEL_MARKERS = ("info.yaml", "manifest.yaml", "model.py", "app.py", "demo.py", "test.py")
 
 
@@ -52,10 +54,25 @@ class ModelFolder:
     # Pending contents of files during a fix run (--diff never writes them); they shadow disk.
     overlay: Mapping[Path, bytes] = field(default_factory=dict, repr=False)
     _files: dict[str, SourceFile | None] = field(default_factory=dict, repr=False)
+    # A folder of shared code (``models/_shared/<x>``, ``models/templates/<x>``), not a model:
+    # only the rules about code run on it, and its findings are reported once, at its own path.
+    shared: bool = False
 
     @property
     def model_id(self) -> str:
+        """The model's id; for shared code, its path under ``models/`` (``_shared/yolo``)."""
+        if self.shared and self.package is not None:
+            return self.path.relative_to(self.package.models_dir).as_posix()
         return self.path.name
+
+    def reopened(self, overlay: Mapping[Path, bytes]) -> ModelFolder:
+        """The same folder with empty file caches, seeing ``overlay``."""
+        return ModelFolder(self.path, self.layout, self.package, overlay, shared=self.shared)
+
+    @property
+    def module_suffix(self) -> str:
+        """The folder's module under ``qai_hub_models.models``."""
+        return self.model_id.replace("/", ".")
 
     def file(self, name: str) -> SourceFile | None:
         """The folder's file ``name`` (a relative path), or None when it does not exist."""
@@ -81,7 +98,8 @@ class ModelFolder:
         """Hand-written Python files directly in the folder, in a stable order."""
         files = []
         for name in self.names():
-            if name.endswith(".py") and name not in GENERATED_NAMES:
+            # Shared code has hand-written export.py / evaluate.py: only the header tells.
+            if name.endswith(".py") and (self.shared or name not in GENERATED_NAMES):
                 source = self.file(name)
                 if source is not None and not source.is_generated:
                     files.append(source)
@@ -147,6 +165,17 @@ class Package:
             self._model_folders = sorted(found)
         return list(self._model_folders)
 
+    def shared_folders(self) -> list[Path]:
+        """Folders of shared model code: every folder under ``models/_shared/`` (and the newer
+        layout's ``models/templates/``) that holds Python files."""
+        found = []
+        for top in SHARED_CODE_DIRS:
+            for directory, dirs, files in os.walk(self.models_dir / top):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+                if any(name.endswith(".py") for name in files):
+                    found.append(Path(directory))
+        return sorted(found)
+
     def publishes_code_gen(self) -> bool:
         """Whether any model folder has a code-gen.yaml. Upstream's public tree and its wheels
         up to 0.46.1 have none: the per-model settings (the requirements opt-out among them)
@@ -172,6 +201,12 @@ class Workspace:
     folders: list[ModelFolder]
     # Paths that matched nothing checkable (e.g. a changed file under _shared/): not an error.
     skipped: list[Path] = field(default_factory=list)
+    # Folders of shared code to check with the code rules (not models).
+    shared: list[ModelFolder] = field(default_factory=list)
+
+    def checked(self) -> list[ModelFolder]:
+        """Every folder a static run checks: the model folders, then shared code."""
+        return [*self.folders, *self.shared]
 
 
 def _list_names(directory: Path) -> list[str]:
@@ -249,6 +284,7 @@ def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
     """
     packages: dict[Path, Package] = {}
     folders: dict[Path, Path | None] = {}  # folder -> package root
+    shared: dict[Path, Path] = {}  # shared-code folder -> package root
     skipped: list[Path] = []
     excluded = set(exclude)
 
@@ -279,9 +315,16 @@ def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
             # The whole package; a changed global_requirements.txt affects every model.
             for model_folder in package.model_folders():
                 folders.setdefault(model_folder, root)
+            if path != root / GLOBAL_REQUIREMENTS:
+                for shared_folder in package.shared_folders():
+                    shared.setdefault(shared_folder, root)
             continue
         containing = _model_folder_of(root, path)
         if containing is None:
+            # Shared code is checked itself; the path also stands for the model folders that
+            # depend on it (see the CLI's dependants), so it is listed as skipped too.
+            for shared_folder in _shared_folders_at(package, path):
+                shared.setdefault(shared_folder, root)
             skipped.append(raw)
             continue
         folders.setdefault(containing, root)
@@ -292,4 +335,21 @@ def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
             continue
         owner = packages[package_root] if package_root is not None else None
         result.append(ModelFolder(folder_path, layout_of(folder_path, owner), owner))
-    return Workspace(list(packages.values()), result, skipped)
+    shared_code = [
+        ModelFolder(path, packages[root].default_layout(), packages[root], shared=True)
+        for path, root in sorted(shared.items(), key=lambda item: str(item[0]))
+    ]
+    return Workspace(list(packages.values()), result, skipped, shared_code)
+
+
+def _shared_folders_at(package: Package, path: Path) -> list[Path]:
+    """The shared-code folders at or below ``path`` (a file picks its own folder)."""
+    try:
+        relative = path.relative_to(package.models_dir)
+    except ValueError:
+        return []
+    if not relative.parts or relative.parts[0] not in SHARED_CODE_DIRS:
+        return []
+    if path.is_file():
+        return [path.parent] if path.suffix == ".py" else []
+    return [f for f in package.shared_folders() if f == path or path in f.parents]

@@ -183,6 +183,9 @@ class PythonRule(Rule):
     # Substrings without which the rule cannot find anything in a file: a file that contains
     # none of them is not walked for this rule (most files of a cold run, for narrow rules).
     triggers: ClassVar[tuple[str, ...]] = ()
+    # Also walk shared model code (``models/_shared/``, ``models/templates/``): rules about
+    # code itself rather than about a model folder's duties.
+    shared_code: ClassVar[bool] = False
 
     source: SourceFile
     ancestors: list[ast.AST]

@@ -241,7 +241,7 @@ class MissingRequiredFile(FolderRule):
                 continue
             self.report(
                 _existing_anchor(folder),
-                f"model folder {folder.model_id} has no {name}: {_what(name, folder.layout)}",
+                f"model folder {folder.model_id} has no {name}: {_WHAT[name]}",
                 anchor=name,
             )
 
@@ -273,16 +273,10 @@ _WHAT = {
     "app.py": "add an App class wrapping the model with predict(), or export a shared one as "
     "`App` in __init__.py",
     "demo.py": "add a CLI demo that runs the app on sample data",
-    "test.py": "add test_task, test_trace (marked @pytest.mark.trace) and test_demo",
+    "test.py": "add test_task and test_demo",
     "info.yaml": "add the model's metadata (then run scripts/autofill_info_yaml.py)",
     "manifest.yaml": "add the model's manifest (metadata and code-generation options)",
 }
-
-
-def _what(name: str, layout: Layout) -> str:
-    if name == "test.py" and layout is Layout.MANIFEST:
-        return "add test_task and test_demo"  # this layout has no trace tests
-    return _WHAT[name]
 
 
 class MissingModelExport(FolderRule):

@@ -182,6 +182,7 @@ class TorchLoadWithoutMapLocation(PythonRule):
         'one. `map_location="cpu"` (or the package\'s `load_torch`) loads it anywhere.'
     )
     needs_index: ClassVar[bool] = True
+    shared_code = True
     fix_applicability = Applicability.SAFE
     fix_note = 'Adds `map_location="cpu"`.'
     files = ("*.py",)
@@ -196,6 +197,12 @@ class TorchLoadWithoutMapLocation(PythonRule):
             "def load(p):\n    return load_torch(p)\n"
         ),
         Valid("import torch\n\n\ndef load(p, **kwargs):\n    return torch.load(p, **kwargs)\n"),
+        Valid(
+            "import torch\n\n\nclass Cache:\n    def build(self, data):\n"
+            "        torch.save(data, self.path)\n\n    def read(self):\n"
+            "        return torch.load(self.path, weights_only=True)\n",
+            note="Reads back what the same file saved from its own tensors.",
+        ),
     )
     invalid = (
         Invalid(
@@ -230,6 +237,24 @@ class TorchLoadWithoutMapLocation(PythonRule):
             for name, binding in (info.bindings.items() if info is not None else ())
             if binding.kind == "import" and binding.attr == "load"
         } | {"load"}
+        self._saved_to = self._paths_saved_to() if "save" in self.source.text else set()
+
+    def _paths_saved_to(self) -> set[str]:
+        """The path expressions this file passes to torch.save: loading them back reads what
+        the same code wrote from its own (CPU) tensors, not a checkpoint from elsewhere."""
+        found = set()
+        for node in ast.walk(self.source.tree):
+            if not (isinstance(node, ast.Call) and dotted(node.func).endswith("save")):
+                continue
+            if self._qualified(node) != "torch.save":
+                continue
+            target = node.args[1] if len(node.args) >= 2 else None
+            for keyword in node.keywords:
+                if keyword.arg == "f":
+                    target = keyword.value
+            if target is not None:
+                found.add(ast.dump(target))
+        return found
 
     def _qualified(self, node: ast.Call) -> str:
         name = dotted(node.func)
@@ -251,6 +276,8 @@ class TorchLoadWithoutMapLocation(PythonRule):
             return
         qualified = self._qualified(node)
         if qualified not in _LOADS:
+            return
+        if node.args and ast.dump(node.args[0]) in self._saved_to:
             return
         if (
             len(node.args) >= 2

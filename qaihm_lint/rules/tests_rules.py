@@ -170,6 +170,11 @@ class MissingTest(PythonRule):
             )
 
 
+def _is_trace_test(name: str) -> bool:
+    """``test_trace``, ``test_trace_decoder``, ``test_stylegan2_trace``: a tracing test."""
+    return name.startswith("test_trace") or (name.startswith("test_") and "_trace" in name)
+
+
 class TraceTestWithoutMarker(PythonRule):
     code = "QAI602"
     slug = "trace-test-without-marker"
@@ -205,6 +210,12 @@ class TraceTestWithoutMarker(PythonRule):
             "# Trace the model.\n@pytest.mark.trace\ndef test_trace():\n    pass\n",
         ),
         Invalid(
+            "import pytest\n\n\ndef test_stylegan2_trace():\n    pass\n",
+            path="test.py",
+            fixed="import pytest\n\n\n@pytest.mark.trace\ndef test_stylegan2_trace():\n    pass\n",
+            note="A tracing test under another name (stylegan2, v0.3).",
+        ),
+        Invalid(
             "import pytest\n\n\n@pytest.mark.skip(reason='slow')\ndef test_trace():\n    pass\n",
             path="test.py",
             fixed="import pytest\n\n\n@pytest.mark.trace\n@pytest.mark.skip(reason='slow')\n"
@@ -221,7 +232,7 @@ class TraceTestWithoutMarker(PythonRule):
         for statement in tree.body:
             if not isinstance(
                 statement, (ast.FunctionDef, ast.AsyncFunctionDef)
-            ) or not statement.name.startswith("test_trace"):
+            ) or not _is_trace_test(statement.name):
                 continue
             if "trace" in _marks(statement):
                 continue
