@@ -94,3 +94,38 @@ def test_missing_file_findings_sit_on_a_file_that_exists(tmp_path: Path) -> None
     for finding in findings:
         assert finding.path.is_file(), finding.path
         assert finding.path.name == "info.yaml"
+
+
+def test_a_copied_folder_that_still_points_at_its_original_is_reported(tmp_path: Path) -> None:
+    original = {
+        "__init__.py": "from qai_hub_models.models.yolov7.app import ExampleApp as App\n"
+        "from qai_hub_models.models.yolov7.model import MODEL_ID\n"
+        "from qai_hub_models.models.yolov7.model import ExampleModel as Model\n",
+        "test.py": "from qai_hub_models.models.yolov7.demo import main as demo_main\n"
+        "from qai_hub_models.models.yolov7.model import ExampleModel\n\n\n"
+        "def test_task():\n    assert ExampleModel\n\n\n"
+        "def test_demo():\n    demo_main(is_test=True)\n",
+    }
+    tree = build_tree(tmp_path, original, model_id="yolov7")
+    # The copy: every file as it was, only the id in info.yaml fixed.
+    build_tree(tree.root, original, model_id="mynet")
+    assert lint_paths([tree.model("yolov7")], select=["QAI105", "QAI106"]) == []
+    findings = lint_paths([tree.model("mynet")], select=["QAI106"])
+    assert sorted((d.path.name, d.start.row) for d in findings) == [
+        ("__init__.py", 2),
+        ("__init__.py", 3),
+        ("test.py", 1),
+    ]
+
+
+def test_reusing_another_models_code_is_not_a_copy(tmp_path: Path) -> None:
+    tree = build_tree(
+        tmp_path,
+        {
+            "model.py": "from qai_hub_models.models.yolov3.model import YoloV3\n\n\n"
+            "class Example(YoloV3):\n    pass\n",
+            "__init__.py": "from qai_hub_models.models.yolov8_det.app import DetApp as App\n"
+            "from .model import MODEL_ID\nfrom .model import ExampleModel as Model\n",
+        },
+    )
+    assert lint_paths([tree.model()], select=["QAI106"]) == []

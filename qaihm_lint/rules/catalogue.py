@@ -28,6 +28,8 @@ CATALOGUE: dict[str, Entry] = {
     "QAI102": Entry("missing-model-class", "model_class", "folder", True),
     "QAI103": Entry("missing-model-export", "files", "folder", True),
     "QAI104": Entry("evaluate-mismatch", "model_class", "folder", True),
+    "QAI105": Entry("broken-local-import", "imports", "folder", True),
+    "QAI106": Entry("foreign-model-import", "imports", "folder", True),
     "QAI201": Entry("missing-required-method", "model_class", "folder", True),
     "QAI202": Entry("from-pretrained-not-classmethod", "model_class", "folder", True),
     "QAI203": Entry("from-pretrained-arg-without-default", "model_class", "folder", True),
