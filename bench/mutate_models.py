@@ -14,6 +14,10 @@ mutation at a time:
 * QAI401  shorten a SourceAsRoot commit hash / a manifest commit_sha to 7 characters
 * QAI201  remove a method's definition from a `_shared` / `templates` base: every model that
           inherited it (and has no other concrete definition after it) must be flagged
+* QAI105  delete app.py while __init__.py imports it
+* QAI106  copy the folder under a new id (metadata id fixed, nothing else): the copy's entry
+          points still take Model / MODEL_ID / the demo from the original
+* QAI502  insert `torch.load(p)` in a function of shared code: reported once, at that file
 
 A mutation is "caught" when the linter reports the expected code in the expected file and did
 not before; "fixed" when `--fix` (with --unsafe-fixes for QAI501) leaves a file that parses and
@@ -51,6 +55,7 @@ class Mutation:
     expect_in: Path  # the file the finding must be in
     fixable: bool = False
     unsafe: bool = False
+    delete: bool = False  # the mutation removes ``path``
 
 
 def _copy(root: Path, target: Path) -> Path:
@@ -231,6 +236,56 @@ def test_mutations(folder: Path) -> Iterator[Mutation]:
                 return
 
 
+def import_mutations(folder: Path) -> Iterator[Mutation]:
+    init = folder / "__init__.py"
+    if (folder / "app.py").is_file() and init.is_file() and "from .app import" in init.read_text():
+        yield Mutation("QAI105", folder, folder / "app.py", "", init, delete=True)
+
+
+def shared_code_mutations(package: Path) -> Iterator[Mutation]:
+    for top in ("_shared", "templates"):
+        for path in sorted((package / "models" / top).glob("**/*.py")):
+            text = path.read_text()
+            if "import torch\n" not in text:
+                continue
+            tree = ast.parse(text)
+            function = next(
+                (
+                    n
+                    for n in tree.body
+                    if isinstance(n, ast.FunctionDef) and n.body and n.name != "__getattr__"
+                ),
+                None,
+            )
+            if function is None:
+                continue
+            mutated = _insert_first_statement(text, function, "_weights = torch.load('w.pt')")
+            yield Mutation("QAI502", path.parent, path, mutated, path, fixable=True)
+
+
+def copy_mutation(folder: Path, layout: Layout) -> tuple[Path, list[str]] | None:
+    """Copy ``folder`` as ``<id>_copy`` with the id fixed in its metadata; the files whose
+    imports name the original model (the copy's findings are expected there)."""
+    own = f"qai_hub_models.models.{folder.name}."
+    expected = []
+    for name in ("__init__.py", "test.py"):
+        path = folder / name
+        if path.is_file() and re.search(
+            rf"from {re.escape(own)}\w+ import .*\b(MODEL_ID|Model|main)\b", path.read_text()
+        ):
+            expected.append(name)
+    if not expected or not (folder / "model.py").is_file():
+        return None
+    copy = folder.with_name(f"{folder.name}_copy")
+    shutil.copytree(folder, copy)
+    metadata = copy / layout.value
+    if metadata.is_file():
+        metadata.write_text(
+            re.sub(r"(?m)^id: .*$", f"id: {copy.name}", metadata.read_text(), count=1)
+        )
+    return copy, expected
+
+
 def manifest_mutations(folder: Path) -> Iterator[Mutation]:
     manifest = folder / "manifest.yaml"
     if not manifest.is_file():
@@ -312,11 +367,27 @@ def run(root: Path, limit: int | None) -> tuple[Counter[str], list[str]]:
                 *model_mutations(package, folder.path, folder.layout),
                 *test_mutations(folder.path),
                 *manifest_mutations(folder.path),
+                *import_mutations(folder.path),
             ]
+            if folder is folders[0]:
+                mutations.extend(shared_code_mutations(package))
+            copied = copy_mutation(folder.path, folder.layout)
+            if copied is not None:
+                copy, expected = copied
+                counts["QAI106 applied"] += 1
+                flagged = {d.path.name for d in lint_paths([copy], select=["QAI106"])}
+                if set(expected) <= flagged:
+                    counts["QAI106 caught"] += 1
+                else:
+                    misses.append(f"QAI106 not caught in {copy.name}: {expected} vs {flagged}")
+                shutil.rmtree(copy)
             for mutation in mutations:
                 original = mutation.path.read_text()
                 before = _findings(mutation.folder, mutation.code).count(mutation.expect_in)
-                mutation.path.write_text(mutation.new_text)
+                if mutation.delete:
+                    mutation.path.unlink()
+                else:
+                    mutation.path.write_text(mutation.new_text)
                 try:
                     counts[f"{mutation.code} applied"] += 1
                     after = _findings(mutation.folder, mutation.code).count(mutation.expect_in)

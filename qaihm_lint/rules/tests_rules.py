@@ -65,6 +65,14 @@ def _tests(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     return tests
 
 
+def _needs_gpu(test: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """``@pytest.mark.skipif(not torch.cuda.is_available(), ...)``: a GPU-only test."""
+    return any(
+        dotted(decorator).endswith("skipif") and "cuda" in ast.unparse(decorator)
+        for decorator in test.decorator_list
+    )
+
+
 def _float_parent_tests_task(folder: ModelFolder) -> bool:
     """``<id>_quantized`` next to ``<id>`` whose test.py has a task test: the quantized variant
     shares the float model's code, and the numerics are tested once, on the float parent."""
@@ -115,6 +123,13 @@ class MissingTest(PythonRule):
             note="The manifest layout: test_task and test_demo.",
         ),
         Valid(
+            "import pytest\nimport torch\n\n\n"
+            "@pytest.mark.skipif(not torch.cuda.is_available(), reason='GPU only')\n"
+            "def test_one_sample():\n    pass\n",
+            path="test.py",
+            note="Every test needs a GPU (pi05, grootn15 of 0.65): no CPU test to ask for.",
+        ),
+        Valid(
             "def test_create_genie_config():\n    pass\n",
             path="test.py",
             files={"info.yaml": "id: example\nname: Example\nmodel_type_llm: true\n"},
@@ -141,6 +156,8 @@ class MissingTest(PythonRule):
             return
         tree = self.source.tree
         tests = _tests(tree)
+        if tests and all(_needs_gpu(t) for t in tests):
+            return  # nothing of this model runs on a CPU runner; QAI501 is about the code
         names = [t.name for t in tests]
         required: list[tuple[str, bool]] = [
             (
