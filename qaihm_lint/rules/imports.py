@@ -198,6 +198,11 @@ _IDENTITY = {"__init__.py": ("Model", "MODEL_ID"), "conftest.py": ("Model", "MOD
 _TEST_IDENTITY = ("Model", "App", "MODEL_ID")
 
 
+def _float_parent(model_id: str) -> str | None:
+    """``<id>`` for ``<id>_quantized``: the variant shares its float parent's model by design."""
+    return model_id.removesuffix("_quantized") if model_id.endswith("_quantized") else None
+
+
 class ForeignModelImport(FolderRule):
     code = "QAI106"
     slug = "foreign-model-import"
@@ -210,8 +215,10 @@ class ForeignModelImport(FolderRule):
         "`__init__.py`, `test.py` and `conftest.py` then still export and test the original "
         "model, so its tests pass while checking nothing of the new one (0.46.1's "
         "regnet_y_800mf and video_mae tests ran regnet's and resnet_3d's demo; 0.65 fixed "
-        "both). Reusing another model's code (a shared App, a post-processing function, a "
-        "base class) is fine and not reported."
+        "both; whisper_base_en and whisper_small_en ran whisper_tiny_en's demo for 50 releases "
+        "until v0.28.0). Reusing another model's code (a shared App, a post-processing "
+        "function, a base class) is fine and not reported, and so is a `<id>_quantized` "
+        "variant taking what it needs from its float parent `<id>`."
     )
     valid = (
         Valid(
@@ -249,7 +256,7 @@ class ForeignModelImport(FolderRule):
             if source is None:
                 continue
             for found in _imports(folder, source):
-                if found.folder == folder.model_id:
+                if found.folder in (folder.model_id, _float_parent(folder.model_id)):
                     continue
                 for alias in found.names:
                     if self._stands_for_model(name, found, alias):

@@ -8,7 +8,7 @@ import re
 from qaihm_lint.diagnostics import Applicability, Location
 from qaihm_lint.index import dotted
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
-from qaihm_lint.rules.files import is_llm
+from qaihm_lint.rules.files import is_generative, is_llm
 from qaihm_lint.sources import SourceError, SourceFile, note_access
 from qaihm_lint.workspace import Layout, ModelFolder
 
@@ -99,7 +99,8 @@ class MissingTest(PythonRule):
         "deleted the per-model trace tests on purpose in 0.4.0 (the generated export and "
         "compile tests trace every model), so a missing test_trace is not reported; a "
         "test_trace that exists must be marked (QAI602). A `<id>_quantized` variant needs no "
-        "task test when its float parent `<id>` has one: they share the model code."
+        "task test when its float parent `<id>` has one: they share the model code. Diffusion "
+        "pipelines and LLMs (`domain: Generative AI`) have no numeric task test in any release."
     )
     files = ("test.py",)
     valid = (
@@ -162,7 +163,9 @@ class MissingTest(PythonRule):
         required: list[tuple[str, bool]] = [
             (
                 "test_task",
-                any(_TASK_LIKE.match(n) for n in names) or _float_parent_tests_task(self.folder),
+                any(_TASK_LIKE.match(n) for n in names)
+                or is_generative(self.folder)
+                or _float_parent_tests_task(self.folder),
             ),
             # Without demo.py there is nothing to test (QAI101 reports the missing demo).
             (
