@@ -485,7 +485,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         workspace = _with_dependants(workspace, settings.exclude)
     if args.changed_since:
         workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
-    if not workspace.checked() and not workspace.skipped and not args.changed_since:
+    if not workspace.folders and not workspace.skipped and not args.changed_since:
         raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
 
     fixed = 0

@@ -37,26 +37,26 @@ def test_file_level_directive(tree: Tree) -> None:
 
 
 def test_noqa_inside_a_python_string_is_not_a_directive(tree: Tree) -> None:
-    tree.write("models/example/app.py", 's = "# noqa: QAI701"\n')
+    tree.write("models/example/helpers.py", 's = "# noqa: QAI701"\n')
     assert codes(tree) == []  # not a comment: neither used nor unused
 
 
 def test_unknown_code_is_reported(tree: Tree) -> None:
-    tree.write("models/example/app.py", "x = 1  # noqa: QAI999\n")
+    tree.write("models/example/helpers.py", "x = 1  # noqa: QAI999\n")
     findings = lint_paths([tree.model()])
     assert [d.code for d in findings] == ["QAI001"]
     assert "QAI999, which is not a qaihm-lint rule" in findings[0].message
 
 
 def test_codes_of_rules_not_run_are_not_judged(tree: Tree) -> None:
-    tree.write("models/example/app.py", "x = 1  # noqa: QAI701\n")
+    tree.write("models/example/helpers.py", "x = 1  # noqa: QAI701\n")
     assert [d.code for d in lint_paths([tree.model()], select=["QAI0", "QAI1"])] == []
 
 
 def test_removal_keeps_trailing_comment(tree: Tree) -> None:
     from qaihm_lint.testing import fix_paths
 
-    app = tree.write("models/example/app.py", "x = 1  # noqa: QAI701  # why\n")
+    app = tree.write("models/example/helpers.py", "x = 1  # noqa: QAI701  # why\n")
     fix_paths([tree.model()])
     assert app.read_text() == "x = 1  # why\n"
     app.write_text("x = 1  # noqa: QAI701 because of reasons\n")

@@ -11,11 +11,19 @@ from qaihm_lint.diagnostics import Location
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.rules.files import module_bindings
 from qaihm_lint.sources import SourceError, SourceFile
-from qaihm_lint.workspace import PACKAGE_NAME, SHARED_CODE_DIRS, ModelFolder
+from qaihm_lint.workspace import PACKAGE_NAME, SHARED_CODE_DIRS, Layout, ModelFolder
 
 _MODELS = f"{PACKAGE_NAME}.models."
 # Modules of ``models/`` that are libraries rather than model folders.
 _LIBRARIES = frozenset({*SHARED_CODE_DIRS, "common", "protocols"})
+
+
+# Files QAI101 always reports missing, per layout (app.py is not one: a shared App exported
+# from __init__.py stands in for it, so a deleted app.py is this rule's to report).
+_REQUIRED = {
+    Layout.INFO: frozenset({"model.py", "demo.py", "test.py"}),
+    Layout.MANIFEST: frozenset({"model.py"}),
+}
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,8 @@ class BrokenLocalImport(FolderRule):
         if target is None:
             if not found.module or (folder.path / found.module).is_dir():
                 return  # no __init__.py (QAI103 reports it), or a namespace package
+            if f"{found.module}.py" in _REQUIRED[folder.layout]:
+                return  # QAI101 reports the missing file itself
             self._report(found, f"{folder.model_id} has no module `{found.module}`")
             return
         if target.path == found.source.path:
