@@ -438,9 +438,7 @@ class Worker:
                     exported = torch.export.export(component, tuple(inputs))
                     traced = exported.module()
                 else:
-                    exported = torch.jit.trace(  # type: ignore[no-untyped-call]
-                        component, tuple(inputs), check_trace=False
-                    )
+                    exported = torch.jit.trace(component, tuple(inputs), check_trace=False)
                     traced = exported
         except Exception as exc:
             raise StageFailed(f"{method} failed: {self.describe('trace', exc)}") from exc
@@ -498,7 +496,7 @@ class Worker:
     ) -> None:
         import numpy
         import onnx
-        import onnxruntime  # type: ignore[import-untyped]
+        import onnxruntime
         import torch
 
         self.workdir.mkdir(parents=True, exist_ok=True)
