@@ -287,10 +287,10 @@ def _default_path() -> Path:
 
 
 def _changed_files(ref: str, cwd: Path) -> list[Path]:
-    def git(*command: str) -> str:
+    def git(*command: str, where: Path = cwd) -> str:
         try:
             completed = subprocess.run(
-                ["git", *command], cwd=cwd, capture_output=True, text=True, check=False
+                ["git", *command], cwd=where, capture_output=True, text=True, check=False
             )
         except OSError as exc:
             raise UsageError(f"--changed-since needs git: {exc}") from exc
@@ -300,8 +300,11 @@ def _changed_files(ref: str, cwd: Path) -> list[Path]:
         return completed.stdout
 
     top = Path(git("rev-parse", "--show-toplevel").strip())
-    names = git("diff", "--name-only", ref, "--").splitlines()
-    names += git("ls-files", "--others", "--exclude-standard").splitlines()
+    # From the top of the work tree: `ls-files` lists only the cwd's subtree, relative to the
+    # cwd, and a new model folder is exactly an untracked one. -z: no quoting of unusual
+    # names; --no-renames: a file moved out of a folder changes that folder too.
+    names = git("diff", "--name-only", "-z", "--no-renames", ref, "--", where=top).split("\0")
+    names += git("ls-files", "-z", "--others", "--exclude-standard", where=top).split("\0")
     return [top / name for name in names if name]
 
 
