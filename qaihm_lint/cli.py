@@ -385,6 +385,30 @@ def _is_shared(parts: tuple[str, ...]) -> bool:
     )
 
 
+def _why_nothing_to_check(
+    workspace: Workspace, paths: Sequence[Path], changed_since: str | None
+) -> str:
+    """Why a run has no model folder to check. Not an error (exit 0, as ruff does for paths
+    without Python files): pre-commit passes shared files nothing depends on, and a pull request
+    may change no model. A package without any model folder is an error: a wrong path."""
+    if changed_since:
+        return f"none changed since {changed_since}, and none depends on a change"
+    if not workspace.skipped:
+        if not any(package.model_folders() for package in workspace.packages):
+            raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
+        return "every model folder there is excluded ([tool.qaihm-lint] exclude)"
+    reasons = []
+    for path in workspace.skipped:
+        shown = "the current directory" if str(path) == "." else str(path)
+        if path.is_dir():
+            reasons.append(f"{shown} holds no model folder")
+        elif path.suffix == ".py":
+            reasons.append(f"{shown} is not in a model folder, and no model folder depends on it")
+        else:
+            reasons.append(f"{shown} is not in a model folder")
+    return "; ".join(reasons)
+
+
 def _print_diff(outcome: FixOutcome) -> None:
     cwd = Path.cwd()
     for path, data in sorted(outcome.changed.items()):
@@ -482,8 +506,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         workspace = _with_dependants(workspace, settings.exclude)
     if args.changed_since:
         workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
-    if not workspace.folders and not workspace.skipped and not args.changed_since:
-        raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
+    nothing_checked = ""
+    if not workspace.folders:
+        nothing_checked = _why_nothing_to_check(workspace, paths, args.changed_since)
+        if settings.output_format not in ("full", "concise"):
+            # The human formats say it in their summary; keep machine output parsable.
+            print(f"{PROG}: warning: no model folders to check: {nothing_checked}", file=sys.stderr)
 
     fixed = 0
     if settings.fix or settings.diff:
@@ -517,6 +545,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     context = ReportContext(
         diagnostics=diagnostics,
         model_ids=[folder.model_id for folder in workspace.folders],
+        nothing_checked=nothing_checked,
         enabled=plan.enabled,
         fixed=fixed,
         statistics=settings.statistics,

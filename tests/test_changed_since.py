@@ -121,3 +121,15 @@ def test_a_renamed_file_rechecks_the_folder_it_left(
     monkeypatch.chdir(tree.package)
     code, out, _ = run_cli("--changed-since", "HEAD", "--output-format", "concise", "--no-cache")
     assert code == 1 and "other has no demo.py" in out
+
+
+def test_no_change_says_nothing_was_checked(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tree)
+    monkeypatch.chdir(tree.root)
+    code, out, _ = run_cli("--changed-since", "HEAD", "--no-cache")
+    assert code == 0
+    assert out == (
+        "No model folders to check: none changed since HEAD, and none depends on a change.\n"
+    )

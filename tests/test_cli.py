@@ -472,3 +472,40 @@ def test_a_shared_module_path_checks_its_dependants(tree: Tree, run_cli: RunCli)
     code, out, _ = run_cli(shared, "--output-format", "concise", "--no-cache")
     assert code == 1
     assert "example has no demo.py" in out and "other" not in out
+
+
+def test_a_clean_run_says_how_many_folders_it_checked(tree: Tree, run_cli: RunCli) -> None:
+    build_tree(tree.root, model_id="other")
+    code, out, _ = run_cli(tree.root)
+    assert code == 0 and out.splitlines()[-1] == "All checks passed! (checked 2 model folders)"
+    code, out, _ = run_cli(tree.model())
+    assert code == 0 and out.splitlines()[-1] == "All checks passed! (checked 1 model folder)"
+
+
+def test_a_path_without_model_folders_says_nothing_was_checked(tree: Tree, run_cli: RunCli) -> None:
+    """Exit 0 (as ruff does for paths without Python files: pre-commit passes shared files that
+    nothing depends on), but never "All checks passed!"."""
+    datasets = tree.write("datasets/coco.py", "X = 1\n").parent
+    unused = tree.write("utils/unused_helper.py", "def helper():\n    return 1\n")
+    code, out, err = run_cli(datasets, unused)
+    assert code == 0, err
+    assert "All checks passed" not in out
+    assert out == (
+        f"No model folders to check: {datasets} holds no model folder; {unused} is not in a "
+        "model folder, and no model folder depends on it.\n"
+    )
+    code, out, err = run_cli(datasets, "--output-format", "json")
+    assert (code, out) == (0, "[]\n")
+    assert (
+        err == f"qaihm-lint: warning: no model folders to check: {datasets} holds no model folder\n"
+    )
+
+
+def test_every_folder_excluded_is_nothing_to_check(tree: Tree, run_cli: RunCli) -> None:
+    (tree.root / "pyproject.toml").write_text('[tool.qaihm-lint]\nexclude = ["exa*"]\n')
+    code, out, _ = run_cli(tree.root)
+    assert code == 0
+    assert out.endswith(
+        "No model folders to check: every model folder there is excluded "
+        "([tool.qaihm-lint] exclude).\n"
+    )

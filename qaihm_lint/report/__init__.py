@@ -40,7 +40,9 @@ class DeepCase:
 @dataclass
 class ReportContext:
     diagnostics: list[Diagnostic]
+    # The model folders checked; when there are none, ``nothing_checked`` says why.
     model_ids: list[str] = field(default_factory=list)
+    nothing_checked: str = ""
     enabled: frozenset[str] = frozenset()
     cwd: Path = field(default_factory=Path.cwd)
     fixed: int = 0

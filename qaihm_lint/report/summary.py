@@ -17,7 +17,12 @@ def text(ctx: ReportContext) -> str:
         if ctx.fixed:
             plural = "s" * (ctx.fixed != 1)
             return f"Found {ctx.fixed} error{plural} ({ctx.fixed} fixed, 0 remaining).\n"
-        return "All checks passed!\n"
+        checked = len(ctx.model_ids)
+        if not checked:
+            # Not a pass: nothing was looked at (ruff also exits 0 here, with a warning).
+            reason = f": {ctx.nothing_checked}" if ctx.nothing_checked else ""
+            return f"No model folders to check{reason}.\n"
+        return f"All checks passed! (checked {checked} model folder{'s' * (checked != 1)})\n"
     lines = [f"Found {count} error{'s' * (count != 1)}{fixed}."]
     safe = sum(1 for d in ctx.diagnostics if d.fix and d.fix.applicability is Applicability.SAFE)
     unsafe = sum(
