@@ -125,3 +125,14 @@ def test_mypy_reads_the_deep_modules_as_any_with_or_without_the_extra() -> None:
     covered = {module for override in skipped for module in override["module"]}
     missing = sorted(n for n in deep_only if n not in covered or f"{n}.*" not in covered)
     assert not missing, f"add {missing} to the follow_imports = 'skip' override in pyproject.toml"
+
+
+def test_readme_pre_commit_rev_is_this_version() -> None:
+    """The lead tags each release `v<__version__>`: the README's rev must name that tag."""
+    import re
+
+    from qaihm_lint import __version__
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    revs = re.findall(r"^\s*rev:\s*(\S+)\s*$", readme, flags=re.MULTILINE)
+    assert revs and set(revs) == {f"v{__version__}"}
