@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from qaihm_lint import __version__, baseline
+from qaihm_lint import __version__, baseline, rule_selectors
 from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Settings, load_settings
 from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.engine import FixOutcome, Plan, lint, lint_with_fixes, make_plan
@@ -28,7 +29,7 @@ from qaihm_lint.fixers.apply import (
     write_atomic,
 )
 from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table
-from qaihm_lint.rules import UnknownSelector, all_rules
+from qaihm_lint.rules import all_rules
 from qaihm_lint.workspace import (
     GLOBAL_REQUIREMENTS,
     ModelFolder,
@@ -49,6 +50,18 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other error of ours, instead of argparse's usage block.
+        unrecognized = "unrecognized arguments: "
+        if message.startswith(unrecognized):
+            # argparse suggests nothing before Python 3.14: `--fxi` should point at `--fix`.
+            options = [o for action in self._actions for o in action.option_strings]
+            hints = []
+            for word in message[len(unrecognized) :].split():
+                if word.startswith("--"):
+                    near = difflib.get_close_matches(word.split("=")[0], options, n=1)
+                    if near:
+                        hints.append(f"{word}: did you mean {near[0]}?")
+            if hints:
+                message += f" ({'; '.join(hints)})"
         raise UsageError(f"{message} (see {PROG} --help)")
 
 
@@ -79,14 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--diff", action="store_true", help="print the fixes as a unified diff and write nothing"
     )
     selection = parser.add_argument_group("rule selection")
+    # Repeated flags add up (`--select QAI1 --select QAI3`), as comma-separated lists do.
     selection.add_argument(
         "--select",
         type=_codes,
+        action="extend",
         metavar="CODES",
-        help="comma-separated codes or prefixes (QAI3 = requirements rules)",
+        help="comma-separated codes, prefixes (QAI3 = requirements rules) or slugs",
     )
     selection.add_argument(
-        "--ignore", type=_codes, metavar="CODES", default=[], help="codes or prefixes to leave out"
+        "--ignore",
+        type=_codes,
+        action="extend",
+        metavar="CODES",
+        default=[],
+        help="codes, prefixes or slugs to leave out",
     )
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -198,7 +218,8 @@ def explain(code: str) -> str:
     by_slug = {rule.slug: rule for rule in rules.values()}
     rule = rules.get(code.upper()) or by_slug.get(code)
     if rule is None:
-        raise UsageError(f"unknown rule {code!r} (see {PROG} --list-rules)")
+        hint = rule_selectors.suggest(code)
+        raise UsageError(f"unknown rule {code!r}{hint} (see {PROG} --list-rules)")
     out = [f"{rule.code} ({rule.slug})", "", rule.summary, ""]
     out += [
         "Why it matters:",
@@ -240,6 +261,11 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     if args.config is not None and not args.config.is_file():
         raise ConfigError(f"{args.config}: config file not found")
     settings = load_settings(args.config, start if start.exists() else Path.cwd())
+    for flag, selectors in (("--select", args.select or ()), ("--ignore", args.ignore)):
+        try:
+            rule_selectors.validate(selectors)
+        except rule_selectors.UnknownSelector as exc:
+            raise UsageError(f"{flag}: {exc}") from exc
     output_format = args.output_format or "full"
     if output_format not in OUTPUT_FORMATS:
         raise UsageError(
@@ -570,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UsageError,
         ConfigError,
         WorkspaceError,
-        UnknownSelector,
+        rule_selectors.UnknownSelector,
         baseline.BaselineError,
     ) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -18,11 +18,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qaihm_lint import suppressions
+from qaihm_lint import rule_selectors, suppressions
 from qaihm_lint.cache import ResultCache, folder_key, package_inputs_digest, package_key
 from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location
-from qaihm_lint.rules import CATALOGUE, all_rules, resolve_selection
+from qaihm_lint.rules import CATALOGUE, all_rules
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
 from qaihm_lint.rules.meta import InternalError, SyntaxErrorRule, UnusedNoqa
 from qaihm_lint.sources import SourceError, SourceFile, recording_reads
@@ -343,12 +343,7 @@ def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
 
 
 def _internal_errors_wanted(plan: Plan) -> bool:
-    return not any(
-        selector.strip() == InternalError.slug
-        or InternalError.code.startswith(selector.strip().upper())
-        or selector.strip().upper() == "ALL"
-        for selector in plan.settings.ignore
-    )
+    return not rule_selectors.matches_any(plan.settings.ignore, InternalError.code)
 
 
 def apply_suppressions(
@@ -393,22 +388,19 @@ def apply_suppressions(
             diagnostic.code == InternalError.code and _internal_errors_wanted(plan)
         ):
             continue
-        if any(diagnostic.code.startswith(prefix.upper()) for prefix in ignored):
+        if rule_selectors.matches_any(ignored, diagnostic.code):
             continue
         found = suppressions_for(diagnostic.path)
         if found is not None and found.suppress(diagnostic):
             continue
         kept.append(diagnostic)
 
-    if UnusedNoqa.code in plan.enabled and not any(
-        UnusedNoqa.code.startswith(p.upper()) for p in ignored
-    ):
+    if UnusedNoqa.code in plan.enabled and not rule_selectors.matches_any(ignored, UnusedNoqa.code):
         package_codes = plan.package_codes
         enabled = {
             c
             for c in plan.enabled
-            if not any(c.startswith(p.upper()) for p in ignored)
-            and (c in package_codes) == package_pass
+            if not rule_selectors.matches_any(ignored, c) and (c in package_codes) == package_pass
         }
         # Cheap byte test before tokenizing: the package pass only judges package-rule codes.
         needles = [code.encode() for code in enabled] if package_pass else [b"QAI"]
@@ -808,7 +800,7 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
 
 
 def make_plan(settings: Settings) -> Plan:
-    return Plan(settings, resolve_selection(settings.select, settings.ignore))
+    return Plan(settings, rule_selectors.resolve(settings.select, settings.ignore))
 
 
 def iter_rules(plan: Plan) -> Iterator[type[Rule]]:

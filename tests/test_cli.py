@@ -509,3 +509,98 @@ def test_every_folder_excluded_is_nothing_to_check(tree: Tree, run_cli: RunCli) 
         "No model folders to check: every model folder there is excluded "
         "([tool.qaihm-lint] exclude).\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fxi"], "unrecognized arguments: --fxi (--fxi: did you mean --fix?)"),
+        (
+            ["--output-fromat=json"],
+            "(--output-fromat=json: did you mean --output-format?)",
+        ),
+        (["--select", "QAI999"], "--select: unknown rule selector 'QAI999' (did you mean "),
+        (
+            ["--ignore", "unpinned-requirment"],
+            "--ignore: unknown rule selector 'unpinned-requirment' (did you mean "
+            "'unpinned-requirement'?)",
+        ),
+        (["--explain", "QAI3O1"], "unknown rule 'QAI3O1' (did you mean 'QAI301'"),
+    ],
+)
+def test_typos_get_a_suggestion(tree: Tree, run_cli: RunCli, args: list[str], message: str) -> None:
+    code, out, err = run_cli(*args, tree.model())
+    assert (code, out) == (2, "")
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_select_suggests_near_codes() -> None:
+    from qaihm_lint.rule_selectors import UnknownSelector, parse
+
+    with pytest.raises(UnknownSelector) as caught:
+        parse("QAI999")
+    suggested = str(caught.value).split("did you mean ")[1]
+    assert suggested.startswith("'QAI") and suggested.endswith("?)")
+
+
+def test_repeated_select_and_ignore_add_up(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(
+        tree.model(), "--select", "QAI1", "--select", "QAI7", "--output-format", "concise"
+    )
+    assert "QAI701" in out and "QAI101" in out
+    _, out, _ = run_cli(
+        tree.model(), "--ignore", "QAI1", "--ignore", "QAI7", "--output-format", "concise"
+    )
+    assert "QAI701" not in out and "QAI101" not in out
+
+
+@pytest.mark.parametrize("table", ["qaihm_lint", "qaihmlint", "QAIHM-lint"])
+def test_misspelt_config_table_is_named(tree: Tree, run_cli: RunCli, table: str) -> None:
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text(f'[tool.{table}]\nignore = ["QAI101"]\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err == (
+        f"qaihm-lint: error: {pyproject}: [tool.{table}] is not read: "
+        "the table is [tool.qaihm-lint]\n"
+    )
+
+
+def test_a_bad_code_in_the_config_names_the_file_and_the_key(tree: Tree, run_cli: RunCli) -> None:
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text('[tool.qaihm-lint]\nignore = ["QAI3O1"]\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err.startswith(
+        f"qaihm-lint: error: {pyproject}: [tool.qaihm-lint] ignore: unknown rule selector "
+        "'QAI3O1' (did you mean 'QAI301'"
+    )
+
+
+# per-model-ignores takes exactly what --ignore takes (one selector grammar).
+
+
+@pytest.mark.parametrize("selector", ["QAI701", "QAI7", "qai70", "invalid-info-yaml", "ALL"])
+def test_per_model_ignores_take_what_ignore_takes(
+    tree: Tree, run_cli: RunCli, selector: str
+) -> None:
+    _break(tree)
+    _, by_flag, _ = run_cli(tree.model(), "--ignore", selector, "--output-format", "concise")
+    (tree.root / "pyproject.toml").write_text(
+        f'[tool.qaihm-lint.per-model-ignores]\n"exam*" = ["{selector}"]\n'
+    )
+    _, by_config, _ = run_cli(tree.model(), "--output-format", "concise", "--no-cache")
+    assert "QAI701" not in by_config
+    assert by_config == by_flag
+
+
+def test_unknown_per_model_ignore_is_an_error_naming_the_file(tree: Tree, run_cli: RunCli) -> None:
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text('[tool.qaihm-lint.per-model-ignores]\n"exam*" = ["invalid-info-yml"]\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err == (
+        f"qaihm-lint: error: {pyproject}: [tool.qaihm-lint] per-model-ignores.'exam*': unknown "
+        "rule selector 'invalid-info-yml' (did you mean 'invalid-info-yaml'?)\n"
+    )
