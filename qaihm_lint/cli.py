@@ -1,7 +1,8 @@
 """Command line: argv -> Settings -> run -> report -> exit code.
 
-Exit codes: 0 nothing left to report, 1 findings left, 2 usage, configuration or internal
-error (one line on stderr; the traceback only with --verbose).
+Exit codes: 0 no error left (warnings do not count unless past --max-warnings; with --diff:
+nothing to change), 1 errors left (with --diff: something to change), 2 usage, configuration or
+internal error (one line on stderr; the traceback only with --verbose).
 """
 
 from __future__ import annotations
@@ -19,16 +20,30 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from qaihm_lint import __version__, baseline, rule_selectors
-from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Settings, load_settings
-from qaihm_lint.diagnostics import Diagnostic
-from qaihm_lint.engine import FixOutcome, Plan, lint, lint_with_fixes, make_plan
+from qaihm_lint.config import (
+    OUTPUT_FORMATS,
+    ConfigError,
+    DeepSettings,
+    Settings,
+    load_settings,
+    max_warnings,
+)
+from qaihm_lint.diagnostics import Applicability, Diagnostic, Severity
+from qaihm_lint.engine import (
+    FixOutcome,
+    Plan,
+    findings_gone,
+    lint,
+    lint_with_fixes,
+    make_plan,
+)
 from qaihm_lint.fixers.apply import (
     WriteError,
     remove_stale_temporaries,
     unified_diff,
     write_atomic,
 )
-from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table
+from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table, summary
 from qaihm_lint.rules import all_rules
 from qaihm_lint.workspace import (
     GLOBAL_REQUIREMENTS,
@@ -73,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Lint and fix the model folders of Qualcomm AI Hub Models.",
-        epilog="Exit status: 0 no findings, 1 findings left, 2 usage or internal error.",
+        epilog="Exit status: 0 no errors (warnings pass unless past --max-warnings), 1 errors "
+        "left (--diff: something to change), 2 usage or internal error.",
     )
     parser.add_argument(
         "paths",
@@ -117,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output.add_argument("--statistics", action="store_true", help="print counts per code")
     output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    output.add_argument(
+        "--max-warnings",
+        type=int,
+        metavar="N",
+        help="exit 1 when there are more than N warnings (default: warnings never fail a run)",
+    )
     output.add_argument("--verbose", action="store_true", help="show tracebacks of internal errors")
     running = parser.add_argument_group("running")
     running.add_argument(
@@ -201,7 +223,8 @@ def list_rules() -> str:
 
 
 def rules_markdown() -> str:
-    """docs/rules.md: every rule's --explain text under a heading its JSON ``url`` points at."""
+    """docs/rules.md: every rule's --explain text under a heading named by its code (the
+    anchor a published address would point JSON ``url`` at)."""
     parts = [
         "# qaihm-lint rules\n\n"
         "Generated from the rule classes (`qaihm-lint --explain CODE` prints the same); "
@@ -275,6 +298,12 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         raise UsageError("--jobs must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    limit = settings.max_warnings
+    if args.max_warnings is not None:
+        try:
+            limit = max_warnings(args.max_warnings, "--max-warnings")
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from exc
     deep = settings.deep
     if args.targets:
         deep = DeepSettings(tuple(args.targets), deep.timeout)
@@ -295,6 +324,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         output_format=output_format,
         statistics=args.statistics,
         exit_zero=args.exit_zero,
+        max_warnings=limit,
         jobs=args.jobs if args.jobs is not None else settings.jobs,
         use_cache=not args.no_cache,
         baseline=args.baseline,
@@ -435,19 +465,33 @@ def _why_nothing_to_check(
     return "; ".join(reasons)
 
 
-def _print_diff(outcome: FixOutcome) -> None:
+def _print_diff(outcome: FixOutcome, settings: Settings) -> None:
     cwd = Path.cwd()
     for path, data in sorted(outcome.changed.items()):
         display = Path(os.path.relpath(path, cwd)).as_posix()
         sys.stdout.write(unified_diff(path, outcome.originals.get(path), data, display))
-    fixed = outcome.fixed_count
-    print(f"Would fix {fixed} error{'s' * (fixed != 1)}.", file=sys.stderr)
+    if outcome.changed:
+        warnings = sum(1 for d in outcome.fixed if d.severity is Severity.WARNING)
+        found = summary.describe(outcome.fixed_count - warnings, warnings)
+        print(f"Would fix {found}.", file=sys.stderr)
+        return
+    unsafe = (
+        0
+        if settings.unsafe_fixes
+        else sum(
+            1
+            for d in outcome.result.diagnostics
+            if d.fix is not None and d.fix.applicability is Applicability.UNSAFE
+        )
+    )
+    more = f" ({unsafe} more with `--unsafe-fixes`)" if unsafe else ""
+    print(f"No fixes to make{more}.", file=sys.stderr)
 
 
 def _write_fixes(
     workspace: Workspace, plan: Plan, outcome: FixOutcome
-) -> tuple[list[Diagnostic], int]:
-    """Write the fixed files; the findings left and the number fixed."""
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Write the fixed files; the findings left and the findings fixed."""
     errors = []
     for path, data in sorted(outcome.changed.items()):
         try:
@@ -456,7 +500,7 @@ def _write_fixes(
             errors.append(str(exc))
     for folder in workspace.folders:
         remove_stale_temporaries(folder.path)
-    diagnostics, fixed = outcome.result.diagnostics, outcome.fixed_count
+    diagnostics, fixed = outcome.result.diagnostics, outcome.fixed
     for error in errors:
         print(f"{PROG}: {error}", file=sys.stderr)
     if errors:
@@ -467,7 +511,7 @@ def _write_fixes(
             workspace.skipped,
         )
         remaining = lint(on_disk, plan).diagnostics
-        fixed = max(0, fixed - max(0, len(remaining) - len(diagnostics)))
+        fixed = findings_gone(outcome.initial, remaining)
         diagnostics = remaining
     return diagnostics, fixed
 
@@ -539,15 +583,16 @@ def run(argv: Sequence[str] | None = None) -> int:
             # The human formats say it in their summary; keep machine output parsable.
             print(f"{PROG}: warning: no model folders to check: {nothing_checked}", file=sys.stderr)
 
-    fixed = 0
+    fixed: list[Diagnostic] = []
     if settings.fix or settings.diff:
         outcome = lint_with_fixes(workspace, plan)
         for note in outcome.skipped:
             print(f"{PROG}: {note}", file=sys.stderr)
         if settings.diff:
-            _print_diff(outcome)
-            pending = bool(outcome.changed) or bool(outcome.result.diagnostics)
-            return 1 if pending and not settings.exit_zero else 0
+            # The status says whether there is something to change: findings without a fix
+            # are not shown by --diff, so they do not count.
+            _print_diff(outcome, settings)
+            return 1 if outcome.changed and not settings.exit_zero else 0
         diagnostics, fixed = _write_fixes(workspace, plan, outcome)
     else:
         diagnostics = lint(workspace, plan).diagnostics
@@ -573,11 +618,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         model_ids=[folder.model_id for folder in workspace.folders],
         nothing_checked=nothing_checked,
         enabled=plan.enabled,
-        fixed=fixed,
+        fixed=len(fixed),
+        fixed_warnings=sum(1 for d in fixed if d.severity is Severity.WARNING),
         statistics=settings.statistics,
+        unsafe_fixes=settings.unsafe_fixes,
+        max_warnings=settings.max_warnings,
         color=settings.color,
         deep_cases=deep_cases,
     )
+    if settings.statistics and settings.output_format in ("sarif", "junit"):
+        print(
+            f"{PROG}: warning: --statistics has no {settings.output_format} form; "
+            "the full report follows",
+            file=sys.stderr,
+        )
     if settings.statistics and settings.output_format not in ("json", "sarif", "junit"):
         sys.stdout.write(statistics_table(context))
     else:
@@ -585,7 +639,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     if settings.exit_zero:
         return 0
-    return 1 if diagnostics else 0
+    # ESLint's semantics: warnings are shown but fail the run only past --max-warnings.
+    return 1 if context.fails() else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

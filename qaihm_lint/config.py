@@ -43,6 +43,8 @@ class Settings:
     exclude: tuple[str, ...] = ()
     per_model_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     known_pip_installable: tuple[str, ...] = ()
+    # ESLint's --max-warnings: None (or -1) lets warnings through, N fails past N warnings.
+    max_warnings: int | None = None
     deep: DeepSettings = DeepSettings()
     config_path: Path | None = None
     # Run options (CLI only).
@@ -78,13 +80,28 @@ def _string_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def max_warnings(value: Any, where: str) -> int | None:
+    """A warning limit: N >= 0, or -1 for none (ESLint's spelling of its default)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise ConfigError(f"{where} must be a whole number >= 0 (or -1 for no limit)")
+    return None if value == -1 else value
+
+
 def _key_error(section: str, key: str, known: Sequence[str]) -> ConfigError:
     hint = difflib.get_close_matches(key, known, n=1)
     suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
     return ConfigError(f"unknown key {key!r} in [{section}]{suggestion}")
 
 
-_KEYS = ("select", "ignore", "exclude", "per-model-ignores", "known-pip-installable", "deep")
+_KEYS = (
+    "select",
+    "ignore",
+    "exclude",
+    "per-model-ignores",
+    "known-pip-installable",
+    "max-warnings",
+    "deep",
+)
 _DEEP_KEYS = ("targets", "timeout")
 
 
@@ -101,6 +118,8 @@ def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings
                 str(pattern): _string_list(f"per-model-ignores.{pattern}", codes)
                 for pattern, codes in value.items()
             }
+        elif key == "max-warnings":
+            changes["max_warnings"] = max_warnings(value, f"[tool.{SECTION}] max-warnings")
         elif key == "deep":
             if not isinstance(value, dict):
                 raise ConfigError(f"[tool.{SECTION}] deep must be a table")

@@ -11,7 +11,7 @@ import ast
 import os
 import sys
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -644,8 +644,33 @@ class FixOutcome:
     # New contents of every file the fixes changed (not yet written).
     changed: dict[Path, bytes]
     originals: dict[Path, bytes | None]
-    fixed_count: int
     skipped: list[str]
+    # The findings of the first lint that the fixes made go away. Counted as findings, not as
+    # edits: one edit often repairs several (a created code-gen.yaml answers every QAI302 of
+    # its folder), and the summary promises findings.
+    fixed: list[Diagnostic] = field(default_factory=list)
+    initial: list[Diagnostic] = field(default_factory=list)  # the first lint's findings
+
+    @property
+    def fixed_count(self) -> int:
+        return len(self.fixed)
+
+
+def findings_gone(before: Iterable[Diagnostic], after: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The findings of ``before`` missing from ``after``, matched by code, file and message
+    (not by line: a fix above a finding moves it without changing it)."""
+
+    def key(diagnostic: Diagnostic) -> tuple[str, Path, str]:
+        return (diagnostic.code, diagnostic.path, diagnostic.message)
+
+    left = Counter(key(d) for d in after)
+    gone = []
+    for diagnostic in before:
+        if left[key(diagnostic)] > 0:
+            left[key(diagnostic)] -= 1
+        else:
+            gone.append(diagnostic)
+    return gone
 
 
 def _wanted(fix: Fix | None, settings: Settings) -> bool:
@@ -771,15 +796,14 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
     by_folder, hits = _lint_folders(plan, workspace.folders, cache)
     result = _assemble(workspace, plan, by_folder, hits, cache)
     skipped: list[str] = []
-    fixed = 0
+    initial = result.diagnostics
     for _ in range(MAX_FIX_ROUNDS):
         by_path = {folder.path: folder for folder in workspace.folders}
-        changed_folders, applied = _apply_round(
+        changed_folders, _applied = _apply_round(
             result.diagnostics, overlay, by_path, plan.settings, skipped
         )
         if not changed_folders:
             break
-        fixed += applied
         # Fresh folder objects: the old ones hold the pre-fix text in their file caches.
         workspace.folders = [
             ModelFolder(f.path, f.layout, f.package, overlay) if f.path in changed_folders else f
@@ -796,7 +820,8 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
         except OSError:
             originals[path] = None
     changed = {path: data for path, data in overlay.items() if originals[path] != data}
-    return FixOutcome(result, changed, originals, fixed, skipped)
+    fixed = findings_gone(initial, result.diagnostics) if changed else []
+    return FixOutcome(result, changed, originals, skipped, fixed, initial)
 
 
 def make_plan(settings: Settings) -> Plan:

@@ -335,8 +335,9 @@ def test_nothing_changes_on_disk_without_fix(tree: Tree, run_cli: RunCli) -> Non
         "models/example/info.yaml", INFO_YAML.replace("id: example", "id: example  # noqa: QAI701")
     )
     before = {p: p.read_bytes() for p in tree.model().iterdir()}
-    code, _, _ = run_cli(tree.model(), "--no-cache")
-    assert code == 1
+    code, out, _ = run_cli(tree.model(), "--no-cache")
+    # QAI001 is a warning: reported, but only errors fail a run (issue 10, ESLint's semantics).
+    assert code == 0 and "QAI001" in out
     assert {p: p.read_bytes() for p in tree.model().iterdir()} == before
 
 
@@ -604,3 +605,125 @@ def test_unknown_per_model_ignore_is_an_error_naming_the_file(tree: Tree, run_cl
         f"qaihm-lint: error: {pyproject}: [tool.qaihm-lint] per-model-ignores.'exam*': unknown "
         "rule selector 'invalid-info-yml' (did you mean 'invalid-info-yaml'?)\n"
     )
+
+
+# Output: --statistics in JSON, --diff's status, warnings (ESLint's semantics), fixed counts.
+
+UNUSED_NOQA = INFO_YAML.replace("id: example", "id: example  # noqa: QAI701")
+
+
+def test_statistics_in_json_have_ruffs_shape(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    tree.write("models/example/app.py", "x = 1  # noqa: QAI701\n")
+    code, out, _ = run_cli(tree.model(), "--statistics", "--output-format", "json")
+    assert code == 1
+    # ruff check --statistics --output-format json: code, name, count, fixable (all of them),
+    # fixable_count.
+    assert json.loads(out) == [
+        {"code": "QAI001", "name": "unused-noqa", "count": 1, "fixable": True, "fixable_count": 1},
+        {
+            "code": "QAI101",
+            "name": "missing-required-file",
+            "count": 1,
+            "fixable": False,
+            "fixable_count": 0,
+        },
+        {
+            "code": "QAI701",
+            "name": "invalid-info-yaml",
+            "count": 1,
+            "fixable": False,
+            "fixable_count": 0,
+        },
+    ]
+
+
+def test_statistics_with_sarif_warns_that_it_is_ignored(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    code, out, err = run_cli(tree.model(), "--statistics", "--output-format", "sarif")
+    assert code == 1 and json.loads(out)["version"] == "2.1.0"
+    assert "--statistics has no sarif form" in err
+
+
+def test_diff_exit_status_says_whether_there_is_something_to_change(
+    tree: Tree, run_cli: RunCli
+) -> None:
+    _break(tree)  # two findings, neither fixable
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert (code, out) == (0, "")
+    assert err == "No fixes to make.\n" and "Would fix 0" not in err
+    tree.write("models/example/app.py", "x = 1  # noqa: QAI701\n")  # and one fixable
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert code == 1 and "-x = 1  # noqa: QAI701\n+x = 1\n" in out
+    assert err == "Would fix 1 warning.\n"
+
+
+def test_diff_mentions_fixes_that_need_unsafe_fixes(tree: Tree, run_cli: RunCli) -> None:
+    tree.write("models/example/model.py", "import torch\n\nDEVICE = torch.device('cuda:0')\n")
+    _, out, _ = run_cli(tree.model(), "--output-format", "json", "--no-cache")
+    unsafe = [f for f in json.loads(out) if f["fix"] and f["fix"]["applicability"] == "unsafe"]
+    assert unsafe, out
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert (code, out) == (0, "")
+    assert f"No fixes to make ({len(unsafe)} more with `--unsafe-fixes`)." in err
+
+
+def test_warnings_are_shown_but_do_not_fail_the_run(tree: Tree, run_cli: RunCli) -> None:
+    tree.write("models/example/info.yaml", UNUSED_NOQA)  # QAI001, a warning
+    code, out, _ = run_cli(tree.model(), "--no-cache")
+    assert code == 0 and "QAI001" in out
+    assert "Found 1 warning.\n" in out and "error" not in out.splitlines()[-2]
+    code, out, _ = run_cli(tree.model(), "--no-cache", "--max-warnings", "0")
+    assert code == 1
+    assert "Too many warnings: 1, more than --max-warnings 0." in out
+    assert run_cli(tree.model(), "--no-cache", "--max-warnings", "1")[0] == 0
+    assert run_cli(tree.model(), "--no-cache", "--max-warnings", "-1")[0] == 0
+
+
+def test_errors_and_warnings_are_counted_apart(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    tree.write("models/example/app.py", "x = 1  # noqa: QAI701\n")
+    code, out, _ = run_cli(tree.model(), "--no-cache", "--output-format", "concise")
+    assert code == 1
+    assert "Found 2 errors and 1 warning." in out.splitlines()
+
+
+def test_max_warnings_from_the_config(tree: Tree, run_cli: RunCli) -> None:
+    tree.write("models/example/info.yaml", UNUSED_NOQA)
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text("[tool.qaihm-lint]\nmax-warnings = 0\n")
+    assert run_cli(tree.model(), "--no-cache")[0] == 1
+    assert run_cli(tree.model(), "--no-cache", "--max-warnings", "-1")[0] == 0  # flag wins
+    pyproject.write_text('[tool.qaihm-lint]\nmax-warnings = "none"\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err == (
+        f"qaihm-lint: error: {pyproject}: [tool.qaihm-lint] max-warnings must be a whole "
+        "number >= 0 (or -1 for no limit)\n"
+    )
+    pyproject.unlink()
+    code, _, err = run_cli(tree.model(), "--max-warnings", "-2")
+    assert code == 2 and "--max-warnings must be a whole number" in err
+
+
+def test_fixed_counts_findings_not_edits(tree: Tree, run_cli: RunCli) -> None:
+    """One edit (removing the directive) repairs both QAI001 findings of one line."""
+    tree.write(
+        "models/example/info.yaml",
+        INFO_YAML.replace("id: example", "id: example  # noqa: QAI701, QAI101"),
+    )
+    _, out, _ = run_cli(tree.model(), "--output-format", "concise", "--no-cache")
+    assert out.count("QAI001") == 2
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert code == 1 and err == "Would fix 2 warnings.\n"
+    code, out, _ = run_cli(tree.model(), "--fix", "--no-cache")
+    assert code == 0 and out == "Found 2 warnings (2 fixed, 0 remaining).\n"
+
+
+def test_json_url_is_null_not_a_path_nothing_can_open(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(tree.model(), "--output-format", "json")
+    assert {item["url"] for item in json.loads(out)} == {None}
+    _, out, _ = run_cli(tree.model(), "--output-format", "sarif")
+    rules = json.loads(out)["runs"][0]["tool"]["driver"]["rules"]
+    assert all("helpUri" not in rule for rule in rules)

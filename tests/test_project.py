@@ -136,3 +136,19 @@ def test_readme_pre_commit_rev_is_this_version() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     revs = re.findall(r"^\s*rev:\s*(\S+)\s*$", readme, flags=re.MULTILINE)
     assert revs and set(revs) == {f"v{__version__}"}
+
+
+def test_readme_configuration_example_is_a_valid_configuration() -> None:
+    import re
+
+    from qaihm_lint.config import settings_from_table
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+    settings = settings_from_table(tomllib.loads(block)["tool"]["qaihm-lint"], None)
+    assert settings.max_warnings == 0 and settings.per_model_ignores
