@@ -51,7 +51,6 @@ from qaihm_lint.workspace import (
     Workspace,
     WorkspaceError,
     discover,
-    find_package_root,
     layout_of,
 )
 
@@ -96,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="repository, qai_hub_models/, models/, model folders or files "
-        "(default: the package found from the current directory)",
+        help="repository, qai_hub_models/, models/, model folders or files (default: the "
+        "current directory: every model from the repository root, qai_hub_models/ or models/; "
+        "the model folder you are in)",
     )
     fixing = parser.add_argument_group("fixing")
     fixing.add_argument("--fix", action="store_true", help="apply safe fixes")
@@ -335,13 +335,6 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def _default_path() -> Path:
-    """Without PATHs: the whole package found from the current directory (DESIGN §5)."""
-    cwd = Path.cwd()
-    root = find_package_root(cwd)
-    return root if root is not None else cwd
-
-
 def _changed_files(ref: str, cwd: Path) -> list[Path]:
     def git(*command: str, where: Path = cwd) -> str:
         try:
@@ -570,7 +563,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     settings = _settings_from_args(args)
     plan = make_plan(settings)
-    paths = list(args.paths) or [_default_path()]
+    # Without PATHs, the current directory, as ruff does: from the repository root,
+    # qai_hub_models/ or models/ that is every model folder; from inside a model folder, that
+    # folder; from anywhere else in the package (utils/, datasets/), nothing.
+    paths = list(args.paths) or [Path(".")]
     workspace = discover(paths, settings.exclude)
     if workspace.skipped:
         workspace = _with_dependants(workspace, settings.exclude)

@@ -370,6 +370,10 @@ def test_no_paths_means_the_whole_package_from_the_cwd(
     (second.model("second") / "demo.py").unlink()
     monkeypatch.chdir(tree.model())  # deep inside another model folder
     code, out, _ = run_cli("--output-format", "concise", "--no-cache")
+    # Issue 11 changed this: inside a model folder, that folder only (ruff lints the cwd).
+    assert code == 0 and "second" not in out
+    monkeypatch.chdir(tree.package)
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache")
     assert code == 1 and "second has no demo.py" in out
 
 
@@ -727,3 +731,63 @@ def test_json_url_is_null_not_a_path_nothing_can_open(tree: Tree, run_cli: RunCl
     _, out, _ = run_cli(tree.model(), "--output-format", "sarif")
     rules = json.loads(out)["runs"][0]["tool"]["driver"]["rules"]
     assert all("helpUri" not in rule for rule in rules)
+
+
+# Without PATHs: the current directory, as ruff does.
+
+
+@pytest.mark.parametrize("where", ["", "qai_hub_models", "qai_hub_models/models"])
+def test_no_path_from_the_root_or_package_checks_every_model(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    build_tree(tree.root, model_id="other")
+    _break(tree)
+    monkeypatch.chdir(tree.root / where)
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache")
+    assert code == 1
+    assert "example has no demo.py" in out
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache", "--ignore", "QAI101,QAI7")
+    assert out == "All checks passed! (checked 2 model folders)\n"
+
+
+@pytest.mark.parametrize("below", ["", "assets"])
+def test_no_path_inside_a_model_folder_checks_that_folder(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, below: str
+) -> None:
+    build_tree(tree.root, model_id="other")
+    (tree.model("other") / "demo.py").unlink()  # a finding in the folder we are not in
+    _break(tree)
+    where = tree.model() / below
+    where.mkdir(exist_ok=True)
+    monkeypatch.chdir(where)
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache")
+    assert code == 1
+    lines = out.splitlines()
+    prefix = "../" if below else ""
+    assert (
+        f"{prefix}info.yaml:2:5: QAI701 info.yaml: id `exampel` must equal the folder name `example`"
+        in lines
+    )
+    assert "other" not in out and lines[-1] == "Found 2 errors."
+
+
+def test_no_path_elsewhere_in_the_package_checks_nothing(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break(tree)
+    monkeypatch.chdir(tree.package / "utils")
+    code, out, _ = run_cli("--no-cache")
+    assert (code, out) == (
+        0,
+        "No model folders to check: the current directory holds no model folder.\n",
+    )
+
+
+def test_no_path_outside_a_package_is_an_error(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, out, err = run_cli()
+    assert (code, out) == (2, "")
+    assert "not inside a qai_hub_models package" in err
