@@ -152,3 +152,25 @@ def test_readme_configuration_example_is_a_valid_configuration() -> None:
     (block,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
     settings = settings_from_table(tomllib.loads(block)["tool"]["qaihm-lint"], None)
     assert settings.max_warnings == 0 and settings.per_model_ignores
+
+
+@pytest.mark.slow
+def test_building_the_package_warns_of_nothing_deprecated(tmp_path: Path) -> None:
+    """setuptools deprecates the `license = {text = ...}` table: pyproject.toml uses the SPDX
+    string, so an install prints no deprecation warning."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "deprecat" not in output.lower(), output
+    (wheel,) = tmp_path.glob("qaihm_lint-*.whl")
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        assert "License-Expression: BSD-3-Clause" in archive.read(metadata).decode()
