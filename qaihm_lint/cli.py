@@ -11,15 +11,19 @@ import argparse
 import contextlib
 import difflib
 import os
-import subprocess
 import sys
-import textwrap
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from qaihm_lint import __version__, baseline, rule_selectors
+from qaihm_lint.changes import (
+    changed_files,
+    restrict_to_changed,
+    why_nothing_to_check,
+    with_dependants,
+)
 from qaihm_lint.config import (
     OUTPUT_FORMATS,
     ConfigError,
@@ -44,14 +48,13 @@ from qaihm_lint.fixers.apply import (
     write_atomic,
 )
 from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table, summary
-from qaihm_lint.rules import all_rules
+from qaihm_lint.rule_docs import explain, list_rules
+from qaihm_lint.rule_docs import rules_markdown as rules_markdown  # docs/rules.md's recipe
 from qaihm_lint.workspace import (
-    GLOBAL_REQUIREMENTS,
     ModelFolder,
     Workspace,
     WorkspaceError,
     discover,
-    layout_of,
 )
 
 PROG = "qaihm-lint"
@@ -208,74 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
-def list_rules() -> str:
-    lines = []
-    for code, rule in all_rules().items():
-        fix = {None: "   ", "safe": "[*]", "unsafe": "[U]"}[
-            rule.fix_applicability.value if rule.fix_applicability else None
-        ]
-        state = "" if rule.enabled_by_default else " (off by default)"
-        severity = "" if rule.severity.value == "error" else " (warning)"
-        lines.append(f"{code}  {fix}  {rule.slug:<42} {rule.summary}{severity}{state}")
-    lines.append("")
-    lines.append("[*] safe fix (--fix), at least in some cases   [U] fix only with --unsafe-fixes")
-    return "\n".join(lines) + "\n"
-
-
-def rules_markdown() -> str:
-    """docs/rules.md: every rule's --explain text under a heading named by its code (the
-    anchor a published address would point JSON ``url`` at)."""
-    parts = [
-        "# qaihm-lint rules\n\n"
-        "Generated from the rule classes (`qaihm-lint --explain CODE` prints the same); "
-        "`tests/test_project.py` keeps this file in step with them.\n"
-    ]
-    for code, rule in all_rules().items():
-        parts.append(f'\n<a id="{code.lower()}"></a>\n\n## {code} {rule.slug}\n\n')
-        parts.append("```text\n" + explain(code) + "```\n")
-    return "".join(parts)
-
-
-def explain(code: str) -> str:
-    rules = all_rules()
-    by_slug = {rule.slug: rule for rule in rules.values()}
-    rule = rules.get(code.upper()) or by_slug.get(code)
-    if rule is None:
-        hint = rule_selectors.suggest(code)
-        raise UsageError(f"unknown rule {code!r}{hint} (see {PROG} --list-rules)")
-    out = [f"{rule.code} ({rule.slug})", "", rule.summary, ""]
-    out += [
-        "Why it matters:",
-        textwrap.fill(rule.why, 88, initial_indent="  ", subsequent_indent="  "),
-        "",
-    ]
-    state = "on" if rule.enabled_by_default else "off (enable with --select " + rule.code + ")"
-    out.append(f"Severity: {rule.severity.value}. Enabled by default: {state}.")
-    if rule.fix_applicability is None:
-        out.append("Fix: none.")
-    else:
-        out.append(f"Fix: {rule.fix_applicability.value}. {rule.fix_note}".rstrip())
-    for title, examples in (("Valid", rule.valid), ("Invalid", rule.invalid)):
-        for example in examples:
-            out += ["", f"{title} ({example.path}):"]
-            if example.note:
-                out.append(
-                    textwrap.fill(example.note, 88, initial_indent="  # ", subsequent_indent="  # ")
-                )
-            for name, text in sorted(example.package_files.items()):
-                out.append(f"  # with qai_hub_models/{name}:")
-                out += ["  #   " + line for line in text.rstrip("\n").split("\n")]
-            body = example.source
-            if body is None:
-                out.append(f"  ({example.path} absent)")
-            else:
-                out += ["    " + line for line in body.rstrip("\n").split("\n")]
-            if example.fixed is not None:
-                out += ["", "  Fixed:"]
-                out += ["    " + line for line in example.fixed.rstrip("\n").split("\n")]
-    return "\n".join(out) + "\n"
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -333,129 +268,6 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         color=color,
         deep=deep,
     )
-
-
-def _changed_files(ref: str, cwd: Path) -> list[Path]:
-    def git(*command: str, where: Path = cwd) -> str:
-        try:
-            completed = subprocess.run(
-                ["git", *command], cwd=where, capture_output=True, text=True, check=False
-            )
-        except OSError as exc:
-            raise UsageError(f"--changed-since needs git: {exc}") from exc
-        if completed.returncode != 0:
-            detail = completed.stderr.strip().splitlines()
-            raise UsageError(f"--changed-since {ref}: {detail[-1] if detail else 'git failed'}")
-        return completed.stdout
-
-    top = Path(git("rev-parse", "--show-toplevel").strip())
-    # From the top of the work tree: `ls-files` lists only the cwd's subtree, relative to the
-    # cwd, and a new model folder is exactly an untracked one. -z: no quoting of unusual
-    # names; --no-renames: a file moved out of a folder changes that folder too.
-    names = git("diff", "--name-only", "-z", "--no-renames", ref, "--", where=top).split("\0")
-    names += git("ls-files", "-z", "--others", "--exclude-standard", where=top).split("\0")
-    return [top / name for name in names if name]
-
-
-def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace:
-    """The folders a change can affect: those it touches, and the dependants of changed shared
-    code (through the index: the modules their classes inherit from or import). A change to
-    global_requirements.txt, or to shared files that are not Python modules, affects all."""
-    resolved = {path.resolve() for path in changed}
-    affected: set[Path] = set()
-    for package in workspace.packages:
-        folders = [f.path for f in workspace.folders if f.package is package]
-        shared: list[Path] = []
-        for path in resolved:
-            try:
-                parts = path.relative_to(package.root).parts
-            except ValueError:
-                continue
-            if any(path == folder or folder in path.parents for folder in folders):
-                continue  # a model folder's own file: handled below
-            if parts == (GLOBAL_REQUIREMENTS,) or (path.suffix != ".py" and _is_shared(parts)):
-                affected.update(folders)
-                break
-            if _is_shared(parts):
-                shared.append(path)
-        else:
-            if shared:
-                from qaihm_lint.index import RepoIndex
-
-                index = RepoIndex.build(package.root)
-                affected.update(index.dependants(*shared, among=folders))
-    for path in resolved:
-        for folder in workspace.folders:
-            if path == folder.path or folder.path in path.parents:
-                affected.add(folder.path)
-    keep = [folder for folder in workspace.folders if folder.path in affected]
-    return Workspace(workspace.packages, keep, workspace.skipped)
-
-
-def _with_dependants(workspace: Workspace, exclude: Sequence[str]) -> Workspace:
-    """Shared modules passed as PATHs (pre-commit passes the files a commit changes) stand for
-    the model folders whose classes depend on them."""
-    import fnmatch
-
-    from qaihm_lint.index import RepoIndex
-
-    folders = {folder.path: folder for folder in workspace.folders}
-    for package in workspace.packages:
-        shared = []
-        for raw in workspace.skipped:
-            path = raw.resolve()
-            try:
-                parts = path.relative_to(package.root).parts
-            except ValueError:
-                continue
-            if path.suffix == ".py" and _is_shared(parts):
-                shared.append(path)
-        if not shared:
-            continue
-        index = RepoIndex.build(package.root)
-        for folder_path in index.dependants(*shared):
-            if folder_path in folders or any(
-                fnmatch.fnmatchcase(folder_path.name, pattern) for pattern in exclude
-            ):
-                continue
-            folders[folder_path] = ModelFolder(
-                folder_path, layout_of(folder_path, package), package
-            )
-    ordered = [folders[path] for path in sorted(folders)]
-    return Workspace(workspace.packages, ordered, workspace.skipped)
-
-
-def _is_shared(parts: tuple[str, ...]) -> bool:
-    """Package code model folders can import: utils/, models/_shared/ (templates/ later)."""
-    return parts[:1] == ("utils",) or (
-        parts[:1] == ("models",)
-        and len(parts) > 2
-        and (parts[1].startswith("_") or parts[1] == "templates")
-    )
-
-
-def _why_nothing_to_check(
-    workspace: Workspace, paths: Sequence[Path], changed_since: str | None
-) -> str:
-    """Why a run has no model folder to check. Not an error (exit 0, as ruff does for paths
-    without Python files): pre-commit passes shared files nothing depends on, and a pull request
-    may change no model. A package without any model folder is an error: a wrong path."""
-    if changed_since:
-        return f"none changed since {changed_since}, and none depends on a change"
-    if not workspace.skipped:
-        if not any(package.model_folders() for package in workspace.packages):
-            raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
-        return "every model folder there is excluded ([tool.qaihm-lint] exclude)"
-    reasons = []
-    for path in workspace.skipped:
-        shown = "the current directory" if str(path) == "." else str(path)
-        if path.is_dir():
-            reasons.append(f"{shown} holds no model folder")
-        elif path.suffix == ".py":
-            reasons.append(f"{shown} is not in a model folder, and no model folder depends on it")
-        else:
-            reasons.append(f"{shown} is not in a model folder")
-    return "; ".join(reasons)
 
 
 def _print_diff(outcome: FixOutcome, settings: Settings) -> None:
@@ -569,12 +381,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     paths = list(args.paths) or [Path(".")]
     workspace = discover(paths, settings.exclude)
     if workspace.skipped:
-        workspace = _with_dependants(workspace, settings.exclude)
+        workspace = with_dependants(workspace, settings.exclude)
     if args.changed_since:
-        workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
+        workspace = restrict_to_changed(workspace, changed_files(args.changed_since, Path.cwd()))
     nothing_checked = ""
     if not workspace.folders:
-        nothing_checked = _why_nothing_to_check(workspace, paths, args.changed_since)
+        nothing_checked = why_nothing_to_check(workspace, paths, args.changed_since)
         if settings.output_format not in ("full", "concise"):
             # The human formats say it in their summary; keep machine output parsable.
             print(f"{PROG}: warning: no model folders to check: {nothing_checked}", file=sys.stderr)

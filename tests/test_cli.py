@@ -764,10 +764,8 @@ def test_no_path_inside_a_model_folder_checks_that_folder(
     assert code == 1
     lines = out.splitlines()
     prefix = "../" if below else ""
-    assert (
-        f"{prefix}info.yaml:2:5: QAI701 info.yaml: id `exampel` must equal the folder name `example`"
-        in lines
-    )
+    wrong_id = "QAI701 info.yaml: id `exampel` must equal the folder name `example`"
+    assert f"{prefix}info.yaml:2:5: {wrong_id}" in lines
     assert "other" not in out and lines[-1] == "Found 2 errors."
 
 

@@ -45,12 +45,12 @@ def test_example_folder_is_clean() -> None:
 
 
 def test_rules_reference_is_generated_from_the_rules() -> None:
-    from qaihm_lint.cli import rules_markdown
+    from qaihm_lint.rule_docs import rules_markdown
 
     doc = ROOT / "docs" / "rules.md"
     expected = rules_markdown()
     assert doc.read_text(encoding="utf-8") == expected, (
-        "docs/rules.md is stale: python -c 'from qaihm_lint.cli import rules_markdown; "
+        "docs/rules.md is stale: python -c 'from qaihm_lint.rule_docs import rules_markdown; "
         'print(rules_markdown(), end="")\' > docs/rules.md'
     )
 
