@@ -28,11 +28,14 @@ def text(ctx: ReportContext) -> str:
     remaining = len(ctx.diagnostics)
     if remaining == 0 and not ctx.fixed:
         checked = len(ctx.model_ids)
-        if not checked:
+        if not checked and not ctx.shared_checked:
             # Not a pass: nothing was looked at (ruff also exits 0 here, with a warning).
             reason = f": {ctx.nothing_checked}" if ctx.nothing_checked else ""
             return f"No model folders to check{reason}.\n"
-        return f"All checks passed! (checked {_plural(checked, 'model folder')})\n"
+        parts = [_plural(checked, "model folder")] if checked else []
+        if ctx.shared_checked:
+            parts.append(_plural(ctx.shared_checked, "shared-code folder"))
+        return f"All checks passed! (checked {' and '.join(parts)})\n"
     found = describe(ctx.errors + ctx.fixed - ctx.fixed_warnings, ctx.warnings + ctx.fixed_warnings)
     if ctx.fixed:
         lines = [f"Found {found} ({ctx.fixed} fixed, {remaining} remaining)."]
