@@ -1,42 +1,59 @@
 """Command line: argv -> Settings -> run -> report -> exit code.
 
-Exit codes: 0 nothing left to report, 1 findings left, 2 usage, configuration or internal
-error (one line on stderr; the traceback only with --verbose).
+Exit codes: 0 no error left (warnings do not count unless past --max-warnings; with --diff:
+nothing to change), 1 errors left (with --diff: something to change), 2 usage, configuration or
+internal error (one line on stderr; the traceback only with --verbose).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import os
-import subprocess
 import sys
-import textwrap
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from qaihm_lint import __version__, baseline
-from qaihm_lint.config import OUTPUT_FORMATS, ConfigError, DeepSettings, Settings, load_settings
-from qaihm_lint.diagnostics import Diagnostic
-from qaihm_lint.engine import FixOutcome, Plan, lint, lint_with_fixes, make_plan
+from qaihm_lint import __version__, baseline, rule_selectors
+from qaihm_lint.changes import (
+    changed_files,
+    restrict_to_changed,
+    why_nothing_to_check,
+    with_dependants,
+)
+from qaihm_lint.config import (
+    OUTPUT_FORMATS,
+    ConfigError,
+    DeepSettings,
+    Settings,
+    load_settings,
+    max_warnings,
+)
+from qaihm_lint.diagnostics import Applicability, Diagnostic, Severity
+from qaihm_lint.engine import (
+    FixOutcome,
+    Plan,
+    findings_gone,
+    lint,
+    lint_with_fixes,
+    make_plan,
+)
 from qaihm_lint.fixers.apply import (
     WriteError,
     remove_stale_temporaries,
     unified_diff,
     write_atomic,
 )
-from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table
-from qaihm_lint.rules import UnknownSelector, all_rules
+from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table, summary
+from qaihm_lint.rule_docs import explain, list_rules
+from qaihm_lint.rule_docs import rules_markdown as rules_markdown  # docs/rules.md's recipe
 from qaihm_lint.workspace import (
-    GLOBAL_REQUIREMENTS,
-    ModelFolder,
     Workspace,
     WorkspaceError,
     discover,
-    find_package_root,
-    layout_of,
 )
 
 PROG = "qaihm-lint"
@@ -49,6 +66,18 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, like every other error of ours, instead of argparse's usage block.
+        unrecognized = "unrecognized arguments: "
+        if message.startswith(unrecognized):
+            # argparse suggests nothing before Python 3.14: `--fxi` should point at `--fix`.
+            options = [o for action in self._actions for o in action.option_strings]
+            hints = []
+            for word in message[len(unrecognized) :].split():
+                if word.startswith("--"):
+                    near = difflib.get_close_matches(word.split("=")[0], options, n=1)
+                    if near:
+                        hints.append(f"{word}: did you mean {near[0]}?")
+            if hints:
+                message += f" ({'; '.join(hints)})"
         raise UsageError(f"{message} (see {PROG} --help)")
 
 
@@ -60,15 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Lint and fix the model folders of Qualcomm AI Hub Models.",
-        epilog="Exit status: 0 no findings, 1 findings left, 2 usage or internal error.",
+        epilog="Exit status: 0 no errors (warnings pass unless past --max-warnings), 1 errors "
+        "left (--diff: something to change), 2 usage or internal error.",
     )
     parser.add_argument(
         "paths",
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="repository, qai_hub_models/, models/, model folders or files "
-        "(default: the package found from the current directory)",
+        help="repository, qai_hub_models/, models/, model folders or files (default: the "
+        "current directory: every model from the repository root, qai_hub_models/ or models/; "
+        "the model folder you are in)",
     )
     fixing = parser.add_argument_group("fixing")
     fixing.add_argument("--fix", action="store_true", help="apply safe fixes")
@@ -79,14 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--diff", action="store_true", help="print the fixes as a unified diff and write nothing"
     )
     selection = parser.add_argument_group("rule selection")
+    # Repeated flags add up (`--select QAI1 --select QAI3`), as comma-separated lists do.
     selection.add_argument(
         "--select",
         type=_codes,
+        action="extend",
         metavar="CODES",
-        help="comma-separated codes or prefixes (QAI3 = requirements rules)",
+        help="comma-separated codes, prefixes (QAI3 = requirements rules) or slugs",
     )
     selection.add_argument(
-        "--ignore", type=_codes, metavar="CODES", default=[], help="codes or prefixes to leave out"
+        "--ignore",
+        type=_codes,
+        action="extend",
+        metavar="CODES",
+        default=[],
+        help="codes, prefixes or slugs to leave out",
     )
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -97,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output.add_argument("--statistics", action="store_true", help="print counts per code")
     output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    output.add_argument(
+        "--max-warnings",
+        type=int,
+        metavar="N",
+        help="exit 1 when there are more than N warnings (default: warnings never fail a run)",
+    )
     output.add_argument("--verbose", action="store_true", help="show tracebacks of internal errors")
     running = parser.add_argument_group("running")
     running.add_argument(
@@ -166,72 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
-def list_rules() -> str:
-    lines = []
-    for code, rule in all_rules().items():
-        fix = {None: "   ", "safe": "[*]", "unsafe": "[U]"}[
-            rule.fix_applicability.value if rule.fix_applicability else None
-        ]
-        state = "" if rule.enabled_by_default else " (off by default)"
-        severity = "" if rule.severity.value == "error" else " (warning)"
-        lines.append(f"{code}  {fix}  {rule.slug:<42} {rule.summary}{severity}{state}")
-    lines.append("")
-    lines.append("[*] safe fix (--fix), at least in some cases   [U] fix only with --unsafe-fixes")
-    return "\n".join(lines) + "\n"
-
-
-def rules_markdown() -> str:
-    """docs/rules.md: every rule's --explain text under a heading its JSON ``url`` points at."""
-    parts = [
-        "# qaihm-lint rules\n\n"
-        "Generated from the rule classes (`qaihm-lint --explain CODE` prints the same); "
-        "`tests/test_project.py` keeps this file in step with them.\n"
-    ]
-    for code, rule in all_rules().items():
-        parts.append(f'\n<a id="{code.lower()}"></a>\n\n## {code} {rule.slug}\n\n')
-        parts.append("```text\n" + explain(code) + "```\n")
-    return "".join(parts)
-
-
-def explain(code: str) -> str:
-    rules = all_rules()
-    by_slug = {rule.slug: rule for rule in rules.values()}
-    rule = rules.get(code.upper()) or by_slug.get(code)
-    if rule is None:
-        raise UsageError(f"unknown rule {code!r} (see {PROG} --list-rules)")
-    out = [f"{rule.code} ({rule.slug})", "", rule.summary, ""]
-    out += [
-        "Why it matters:",
-        textwrap.fill(rule.why, 88, initial_indent="  ", subsequent_indent="  "),
-        "",
-    ]
-    state = "on" if rule.enabled_by_default else "off (enable with --select " + rule.code + ")"
-    out.append(f"Severity: {rule.severity.value}. Enabled by default: {state}.")
-    if rule.fix_applicability is None:
-        out.append("Fix: none.")
-    else:
-        out.append(f"Fix: {rule.fix_applicability.value}. {rule.fix_note}".rstrip())
-    for title, examples in (("Valid", rule.valid), ("Invalid", rule.invalid)):
-        for example in examples:
-            out += ["", f"{title} ({example.path}):"]
-            if example.note:
-                out.append(
-                    textwrap.fill(example.note, 88, initial_indent="  # ", subsequent_indent="  # ")
-                )
-            for name, text in sorted(example.package_files.items()):
-                out.append(f"  # with qai_hub_models/{name}:")
-                out += ["  #   " + line for line in text.rstrip("\n").split("\n")]
-            body = example.source
-            if body is None:
-                out.append(f"  ({example.path} absent)")
-            else:
-                out += ["    " + line for line in body.rstrip("\n").split("\n")]
-            if example.fixed is not None:
-                out += ["", "  Fixed:"]
-                out += ["    " + line for line in example.fixed.rstrip("\n").split("\n")]
-    return "\n".join(out) + "\n"
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -240,6 +218,11 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     if args.config is not None and not args.config.is_file():
         raise ConfigError(f"{args.config}: config file not found")
     settings = load_settings(args.config, start if start.exists() else Path.cwd())
+    for flag, selectors in (("--select", args.select or ()), ("--ignore", args.ignore)):
+        try:
+            rule_selectors.validate(selectors)
+        except rule_selectors.UnknownSelector as exc:
+            raise UsageError(f"{flag}: {exc}") from exc
     output_format = args.output_format or "full"
     if output_format not in OUTPUT_FORMATS:
         raise UsageError(
@@ -249,6 +232,12 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         raise UsageError("--jobs must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    limit = settings.max_warnings
+    if args.max_warnings is not None:
+        try:
+            limit = max_warnings(args.max_warnings, "--max-warnings")
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from exc
     deep = settings.deep
     if args.targets:
         deep = DeepSettings(tuple(args.targets), deep.timeout)
@@ -269,6 +258,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         output_format=output_format,
         statistics=args.statistics,
         exit_zero=args.exit_zero,
+        max_warnings=limit,
         jobs=args.jobs if args.jobs is not None else settings.jobs,
         use_cache=not args.no_cache,
         baseline=args.baseline,
@@ -279,127 +269,33 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def _default_path() -> Path:
-    """Without PATHs: the whole package found from the current directory (DESIGN §5)."""
-    cwd = Path.cwd()
-    root = find_package_root(cwd)
-    return root if root is not None else cwd
-
-
-def _changed_files(ref: str, cwd: Path) -> list[Path]:
-    def git(*command: str) -> str:
-        try:
-            completed = subprocess.run(
-                ["git", *command], cwd=cwd, capture_output=True, text=True, check=False
-            )
-        except OSError as exc:
-            raise UsageError(f"--changed-since needs git: {exc}") from exc
-        if completed.returncode != 0:
-            detail = completed.stderr.strip().splitlines()
-            raise UsageError(f"--changed-since {ref}: {detail[-1] if detail else 'git failed'}")
-        return completed.stdout
-
-    top = Path(git("rev-parse", "--show-toplevel").strip())
-    names = git("diff", "--name-only", ref, "--").splitlines()
-    names += git("ls-files", "--others", "--exclude-standard").splitlines()
-    return [top / name for name in names if name]
-
-
-def _restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace:
-    """The folders a change can affect: those it touches, and the dependants of changed shared
-    code (through the index: the modules their classes inherit from or import). A change to
-    global_requirements.txt, or to shared files that are not Python modules, affects all."""
-    resolved = {path.resolve() for path in changed}
-    affected: set[Path] = set()
-    for package in workspace.packages:
-        folders = [f.path for f in workspace.folders if f.package is package]
-        shared: list[Path] = []
-        for path in resolved:
-            try:
-                parts = path.relative_to(package.root).parts
-            except ValueError:
-                continue
-            if any(path == folder or folder in path.parents for folder in folders):
-                continue  # a model folder's own file: handled below
-            if parts == (GLOBAL_REQUIREMENTS,) or (path.suffix != ".py" and _is_shared(parts)):
-                affected.update(folders)
-                break
-            if _is_shared(parts):
-                shared.append(path)
-        else:
-            if shared:
-                from qaihm_lint.index import RepoIndex
-
-                index = RepoIndex.build(package.root)
-                affected.update(index.dependants(*shared, among=folders))
-    for path in resolved:
-        for folder in workspace.folders:
-            if path == folder.path or folder.path in path.parents:
-                affected.add(folder.path)
-    keep = [folder for folder in workspace.folders if folder.path in affected]
-    shared_code = [
-        folder
-        for folder in workspace.shared
-        if any(path.parent == folder.path for path in resolved)
-    ]
-    return Workspace(workspace.packages, keep, workspace.skipped, shared_code)
-
-
-def _with_dependants(workspace: Workspace, exclude: Sequence[str]) -> Workspace:
-    """Shared modules passed as PATHs (pre-commit passes the files a commit changes) stand for
-    the model folders whose classes depend on them."""
-    import fnmatch
-
-    from qaihm_lint.index import RepoIndex
-
-    folders = {folder.path: folder for folder in workspace.folders}
-    for package in workspace.packages:
-        shared = []
-        for raw in workspace.skipped:
-            path = raw.resolve()
-            try:
-                parts = path.relative_to(package.root).parts
-            except ValueError:
-                continue
-            if path.suffix == ".py" and _is_shared(parts):
-                shared.append(path)
-        if not shared:
-            continue
-        index = RepoIndex.build(package.root)
-        for folder_path in index.dependants(*shared):
-            if folder_path in folders or any(
-                fnmatch.fnmatchcase(folder_path.name, pattern) for pattern in exclude
-            ):
-                continue
-            folders[folder_path] = ModelFolder(
-                folder_path, layout_of(folder_path, package), package
-            )
-    ordered = [folders[path] for path in sorted(folders)]
-    return Workspace(workspace.packages, ordered, workspace.skipped, workspace.shared)
-
-
-def _is_shared(parts: tuple[str, ...]) -> bool:
-    """Package code model folders can import: utils/, models/_shared/ (templates/ later)."""
-    return parts[:1] == ("utils",) or (
-        parts[:1] == ("models",)
-        and len(parts) > 2
-        and (parts[1].startswith("_") or parts[1] == "templates")
-    )
-
-
-def _print_diff(outcome: FixOutcome) -> None:
+def _print_diff(outcome: FixOutcome, settings: Settings) -> None:
     cwd = Path.cwd()
     for path, data in sorted(outcome.changed.items()):
         display = Path(os.path.relpath(path, cwd)).as_posix()
         sys.stdout.write(unified_diff(path, outcome.originals.get(path), data, display))
-    fixed = outcome.fixed_count
-    print(f"Would fix {fixed} error{'s' * (fixed != 1)}.", file=sys.stderr)
+    if outcome.changed:
+        warnings = sum(1 for d in outcome.fixed if d.severity is Severity.WARNING)
+        found = summary.describe(outcome.fixed_count - warnings, warnings)
+        print(f"Would fix {found}.", file=sys.stderr)
+        return
+    unsafe = (
+        0
+        if settings.unsafe_fixes
+        else sum(
+            1
+            for d in outcome.result.diagnostics
+            if d.fix is not None and d.fix.applicability is Applicability.UNSAFE
+        )
+    )
+    more = f" ({unsafe} more with `--unsafe-fixes`)" if unsafe else ""
+    print(f"No fixes to make{more}.", file=sys.stderr)
 
 
 def _write_fixes(
     workspace: Workspace, plan: Plan, outcome: FixOutcome
-) -> tuple[list[Diagnostic], int]:
-    """Write the fixed files; the findings left and the number fixed."""
+) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Write the fixed files; the findings left and the findings fixed."""
     errors = []
     for path, data in sorted(outcome.changed.items()):
         try:
@@ -408,7 +304,7 @@ def _write_fixes(
             errors.append(str(exc))
     for folder in workspace.checked():
         remove_stale_temporaries(folder.path)
-    diagnostics, fixed = outcome.result.diagnostics, outcome.fixed_count
+    diagnostics, fixed = outcome.result.diagnostics, outcome.fixed
     for error in errors:
         print(f"{PROG}: {error}", file=sys.stderr)
     if errors:
@@ -420,7 +316,7 @@ def _write_fixes(
             [f.reopened({}) for f in workspace.shared],
         )
         remaining = lint(on_disk, plan).diagnostics
-        fixed = max(0, fixed - max(0, len(remaining) - len(diagnostics)))
+        fixed = findings_gone(outcome.initial, remaining)
         diagnostics = remaining
     return diagnostics, fixed
 
@@ -479,24 +375,33 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     settings = _settings_from_args(args)
     plan = make_plan(settings)
-    paths = list(args.paths) or [_default_path()]
+    # Without PATHs, the current directory, as ruff does: from the repository root,
+    # qai_hub_models/ or models/ that is every model folder; from inside a model folder, that
+    # folder; from anywhere else in the package (utils/, datasets/), nothing.
+    paths = list(args.paths) or [Path(".")]
     workspace = discover(paths, settings.exclude)
     if workspace.skipped:
-        workspace = _with_dependants(workspace, settings.exclude)
+        workspace = with_dependants(workspace, settings.exclude)
     if args.changed_since:
-        workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
-    if not workspace.folders and not workspace.skipped and not args.changed_since:
-        raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
+        workspace = restrict_to_changed(workspace, changed_files(args.changed_since, Path.cwd()))
+    nothing_checked = ""
+    if not workspace.folders:
+        reason = why_nothing_to_check(workspace, paths, args.changed_since)
+        nothing_checked = "" if workspace.shared else reason
+        if nothing_checked and settings.output_format not in ("full", "concise"):
+            # The human formats say it in their summary; keep machine output parsable.
+            print(f"{PROG}: warning: no model folders to check: {nothing_checked}", file=sys.stderr)
 
-    fixed = 0
+    fixed: list[Diagnostic] = []
     if settings.fix or settings.diff:
         outcome = lint_with_fixes(workspace, plan)
         for note in outcome.skipped:
             print(f"{PROG}: {note}", file=sys.stderr)
         if settings.diff:
-            _print_diff(outcome)
-            pending = bool(outcome.changed) or bool(outcome.result.diagnostics)
-            return 1 if pending and not settings.exit_zero else 0
+            # The status says whether there is something to change: findings without a fix
+            # are not shown by --diff, so they do not count.
+            _print_diff(outcome, settings)
+            return 1 if outcome.changed and not settings.exit_zero else 0
         diagnostics, fixed = _write_fixes(workspace, plan, outcome)
     else:
         diagnostics = lint(workspace, plan).diagnostics
@@ -520,12 +425,23 @@ def run(argv: Sequence[str] | None = None) -> int:
     context = ReportContext(
         diagnostics=diagnostics,
         model_ids=[folder.model_id for folder in workspace.folders],
+        shared_checked=len(workspace.shared),
+        nothing_checked=nothing_checked,
         enabled=plan.enabled,
-        fixed=fixed,
+        fixed=len(fixed),
+        fixed_warnings=sum(1 for d in fixed if d.severity is Severity.WARNING),
         statistics=settings.statistics,
+        unsafe_fixes=settings.unsafe_fixes,
+        max_warnings=settings.max_warnings,
         color=settings.color,
         deep_cases=deep_cases,
     )
+    if settings.statistics and settings.output_format in ("sarif", "junit"):
+        print(
+            f"{PROG}: warning: --statistics has no {settings.output_format} form; "
+            "the full report follows",
+            file=sys.stderr,
+        )
     if settings.statistics and settings.output_format not in ("json", "sarif", "junit"):
         sys.stdout.write(statistics_table(context))
     else:
@@ -533,7 +449,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     if settings.exit_zero:
         return 0
-    return 1 if diagnostics else 0
+    # ESLint's semantics: warnings are shown but fail the run only past --max-warnings.
+    return 1 if context.fails() else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -544,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UsageError,
         ConfigError,
         WorkspaceError,
-        UnknownSelector,
+        rule_selectors.UnknownSelector,
         baseline.BaselineError,
     ) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from qaihm_lint import rule_selectors
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -41,6 +43,8 @@ class Settings:
     exclude: tuple[str, ...] = ()
     per_model_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     known_pip_installable: tuple[str, ...] = ()
+    # ESLint's --max-warnings: None (or -1) lets warnings through, N fails past N warnings.
+    max_warnings: int | None = None
     deep: DeepSettings = DeepSettings()
     config_path: Path | None = None
     # Run options (CLI only).
@@ -76,13 +80,28 @@ def _string_list(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def max_warnings(value: Any, where: str) -> int | None:
+    """A warning limit: N >= 0, or -1 for none (ESLint's spelling of its default)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise ConfigError(f"{where} must be a whole number >= 0 (or -1 for no limit)")
+    return None if value == -1 else value
+
+
 def _key_error(section: str, key: str, known: Sequence[str]) -> ConfigError:
     hint = difflib.get_close_matches(key, known, n=1)
     suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
     return ConfigError(f"unknown key {key!r} in [{section}]{suggestion}")
 
 
-_KEYS = ("select", "ignore", "exclude", "per-model-ignores", "known-pip-installable", "deep")
+_KEYS = (
+    "select",
+    "ignore",
+    "exclude",
+    "per-model-ignores",
+    "known-pip-installable",
+    "max-warnings",
+    "deep",
+)
 _DEEP_KEYS = ("targets", "timeout")
 
 
@@ -99,6 +118,8 @@ def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings
                 str(pattern): _string_list(f"per-model-ignores.{pattern}", codes)
                 for pattern, codes in value.items()
             }
+        elif key == "max-warnings":
+            changes["max_warnings"] = max_warnings(value, f"[tool.{SECTION}] max-warnings")
         elif key == "deep":
             if not isinstance(value, dict):
                 raise ConfigError(f"[tool.{SECTION}] deep must be a table")
@@ -121,7 +142,33 @@ def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings
             changes["deep"] = deep
         else:
             changes[key.replace("-", "_")] = _string_list(key, value)
+    # Selectors are checked here, where the file is known (load_settings names it), with the
+    # same grammar and suggestions as --select and --ignore.
+    to_check = [("select", changes.get("select") or ()), ("ignore", changes.get("ignore", ()))]
+    for pattern, selectors in changes.get("per_model_ignores", {}).items():
+        to_check.append((f"per-model-ignores.{pattern!r}", selectors))
+    for key, selectors in to_check:
+        try:
+            rule_selectors.validate(selectors)
+        except rule_selectors.UnknownSelector as exc:
+            raise ConfigError(f"[tool.{SECTION}] {key}: {exc}") from exc
     return replace(settings, **changes)
+
+
+def _misspelt_table(tool: Any) -> str | None:
+    """A [tool.*] table meant for us under another spelling (``qaihm_lint``, ``qaihmlint``):
+    silently ignoring it would run with none of its settings."""
+    if not isinstance(tool, dict) or SECTION in tool:
+        return None
+    for key in tool:
+        squashed = key.lower().replace("-", "").replace("_", "").replace(".", "")
+        if squashed == "qaihmlint" or difflib.get_close_matches(key, [SECTION], cutoff=0.85):
+            return str(key)
+    return None
+
+
+def _misspelt_error(path: Path, key: str) -> ConfigError:
+    return ConfigError(f"{path}: [tool.{key}] is not read: the table is [tool.{SECTION}]")
 
 
 def find_config(start: Path) -> Path | None:
@@ -143,6 +190,9 @@ def find_config(start: Path) -> Path | None:
                 continue
             if SECTION in data.get("tool", {}):
                 return path
+            misspelt = _misspelt_table(data.get("tool"))
+            if misspelt is not None:
+                raise _misspelt_error(path, misspelt)
     return None
 
 
@@ -161,6 +211,9 @@ def load_settings(config: Path | None, start: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    misspelt = _misspelt_table(data.get("tool"))
+    if misspelt is not None:
+        raise _misspelt_error(path, misspelt)
     if config is not None and path.name != "pyproject.toml":
         # A dedicated config file: the table may be at the top level or under [tool.qaihm-lint].
         table = data.get("tool", {}).get(SECTION, data)

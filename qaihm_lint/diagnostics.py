@@ -154,7 +154,11 @@ class Diagnostic:
 
 # The rule reference generated from the rule classes (``qaihm-lint --explain`` prints the same).
 RULES_DOC = "docs/rules.md"
+# Where RULES_DOC is published, once it is: a relative path in a report opens nowhere, and a
+# guessed host would be a lie. Until then reports carry no link (JSON ``url`` is null).
+RULES_DOC_URL: str | None = None
 
 
-def rule_url(code: str) -> str:
-    return f"{RULES_DOC}#{code.lower()}"
+def rule_url(code: str) -> str | None:
+    """An absolute link to the rule's section of the reference, or None while unpublished."""
+    return None if RULES_DOC_URL is None else f"{RULES_DOC_URL}#{code.lower()}"

@@ -11,18 +11,18 @@ import ast
 import os
 import sys
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qaihm_lint import suppressions
+from qaihm_lint import rule_selectors, suppressions
 from qaihm_lint.cache import ResultCache, folder_key, package_inputs_digest, package_key
 from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Fix, Location
-from qaihm_lint.rules import CATALOGUE, all_rules, resolve_selection
+from qaihm_lint.rules import CATALOGUE, all_rules
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
 from qaihm_lint.rules.meta import InternalError, SyntaxErrorRule, UnusedNoqa
 from qaihm_lint.sources import SourceError, SourceFile, recording_reads
@@ -347,12 +347,7 @@ def _check_folder(folder: ModelFolder, plan: Plan) -> FolderResult:
 
 
 def _internal_errors_wanted(plan: Plan) -> bool:
-    return not any(
-        selector.strip() == InternalError.slug
-        or InternalError.code.startswith(selector.strip().upper())
-        or selector.strip().upper() == "ALL"
-        for selector in plan.settings.ignore
-    )
+    return not rule_selectors.matches_any(plan.settings.ignore, InternalError.code)
 
 
 def apply_suppressions(
@@ -397,22 +392,19 @@ def apply_suppressions(
             diagnostic.code == InternalError.code and _internal_errors_wanted(plan)
         ):
             continue
-        if any(diagnostic.code.startswith(prefix.upper()) for prefix in ignored):
+        if rule_selectors.matches_any(ignored, diagnostic.code):
             continue
         found = suppressions_for(diagnostic.path)
         if found is not None and found.suppress(diagnostic):
             continue
         kept.append(diagnostic)
 
-    if UnusedNoqa.code in plan.enabled and not any(
-        UnusedNoqa.code.startswith(p.upper()) for p in ignored
-    ):
+    if UnusedNoqa.code in plan.enabled and not rule_selectors.matches_any(ignored, UnusedNoqa.code):
         package_codes = plan.package_codes
         enabled = {
             c
             for c in plan.enabled
-            if not any(c.startswith(p.upper()) for p in ignored)
-            and (c in package_codes) == package_pass
+            if not rule_selectors.matches_any(ignored, c) and (c in package_codes) == package_pass
         }
         # Cheap byte test before tokenizing: the package pass only judges package-rule codes.
         needles = [code.encode() for code in enabled] if package_pass else [b"QAI"]
@@ -659,8 +651,33 @@ class FixOutcome:
     # New contents of every file the fixes changed (not yet written).
     changed: dict[Path, bytes]
     originals: dict[Path, bytes | None]
-    fixed_count: int
     skipped: list[str]
+    # The findings of the first lint that the fixes made go away. Counted as findings, not as
+    # edits: one edit often repairs several (a created code-gen.yaml answers every QAI302 of
+    # its folder), and the summary promises findings.
+    fixed: list[Diagnostic] = field(default_factory=list)
+    initial: list[Diagnostic] = field(default_factory=list)  # the first lint's findings
+
+    @property
+    def fixed_count(self) -> int:
+        return len(self.fixed)
+
+
+def findings_gone(before: Iterable[Diagnostic], after: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The findings of ``before`` missing from ``after``, matched by code, file and message
+    (not by line: a fix above a finding moves it without changing it)."""
+
+    def key(diagnostic: Diagnostic) -> tuple[str, Path, str]:
+        return (diagnostic.code, diagnostic.path, diagnostic.message)
+
+    left = Counter(key(d) for d in after)
+    gone = []
+    for diagnostic in before:
+        if left[key(diagnostic)] > 0:
+            left[key(diagnostic)] -= 1
+        else:
+            gone.append(diagnostic)
+    return gone
 
 
 def _wanted(fix: Fix | None, settings: Settings) -> bool:
@@ -786,15 +803,14 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
     by_folder, hits = _lint_folders(plan, workspace.checked(), cache)
     result = _assemble(workspace, plan, by_folder, hits, cache)
     skipped: list[str] = []
-    fixed = 0
+    initial = result.diagnostics
     for _ in range(MAX_FIX_ROUNDS):
         by_path = {folder.path: folder for folder in workspace.checked()}
-        changed_folders, applied = _apply_round(
+        changed_folders, _applied = _apply_round(
             result.diagnostics, overlay, by_path, plan.settings, skipped
         )
         if not changed_folders:
             break
-        fixed += applied
         # Fresh folder objects: the old ones hold the pre-fix text in their file caches.
         workspace.folders = [
             f.reopened(overlay) if f.path in changed_folders else f for f in workspace.folders
@@ -813,11 +829,12 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
         except OSError:
             originals[path] = None
     changed = {path: data for path, data in overlay.items() if originals[path] != data}
-    return FixOutcome(result, changed, originals, fixed, skipped)
+    fixed = findings_gone(initial, result.diagnostics) if changed else []
+    return FixOutcome(result, changed, originals, skipped, fixed, initial)
 
 
 def make_plan(settings: Settings) -> Plan:
-    return Plan(settings, resolve_selection(settings.select, settings.ignore))
+    return Plan(settings, rule_selectors.resolve(settings.select, settings.ignore))
 
 
 def iter_rules(plan: Plan) -> Iterator[type[Rule]]:

@@ -12,6 +12,7 @@ import tokenize
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
+from qaihm_lint import rule_selectors
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from qaihm_lint.sources import SourceError, SourceFile
 
@@ -154,8 +155,14 @@ def unused_directive_findings(
                 message = (
                     f"unused {where} for {code}: nothing here is reported as {code}; remove it"
                 )
+            elif _is_prefix(code):
+                message = (
+                    f"{where} names {code}, a prefix of codes: noqa takes exact codes only; "
+                    "remove it"
+                )
             else:
-                message = f"{where} names {code}, which is not a qaihm-lint rule; remove it"
+                hint = rule_selectors.suggest(code)
+                message = f"{where} names {code}, which is not a qaihm-lint rule{hint}; remove it"
             findings.append(
                 Diagnostic(
                     code=UnusedNoqa.code,
@@ -171,6 +178,16 @@ def unused_directive_findings(
                 )
             )
     return findings
+
+
+def _is_prefix(code: str) -> bool:
+    """``QAI3`` in a noqa: a valid --select/--ignore selector, but noqa (like ruff's) takes
+    exact codes, so that a directive says what it silences."""
+    try:
+        rule_selectors.parse(code)
+    except rule_selectors.UnknownSelector:
+        return False
+    return True
 
 
 def _removal_fix(

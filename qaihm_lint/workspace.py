@@ -172,7 +172,7 @@ class Package:
         for top in SHARED_CODE_DIRS:
             for directory, dirs, files in os.walk(self.models_dir / top):
                 dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-                if any(name.endswith(".py") for name in files):
+                if any(_has_code(directory, name) for name in files):
                     found.append(Path(directory))
         return sorted(found)
 
@@ -340,6 +340,16 @@ def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
         for path, root in sorted(shared.items(), key=lambda item: str(item[0]))
     ]
     return Workspace(list(packages.values()), result, skipped, shared_code)
+
+
+def _has_code(directory: str, name: str) -> bool:
+    """A Python file with something in it (an empty ``__init__.py`` only marks a package)."""
+    if not name.endswith(".py"):
+        return False
+    try:
+        return name != "__init__.py" or os.path.getsize(os.path.join(directory, name)) > 0
+    except OSError:
+        return False
 
 
 def _shared_folders_at(package: Package, path: Path) -> list[Path]:

@@ -95,3 +95,41 @@ def test_shared_base_change_checks_its_dependants_only(
     assert code == 1
     assert "example has no demo.py" in out  # inherits from the changed base
     assert "other has no demo.py" not in out  # does not
+
+
+@pytest.mark.parametrize("where", ["", "qai_hub_models", "qai_hub_models/models"])
+def test_a_new_untracked_folder_is_checked_from_any_subfolder(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The new-model case: a folder git does not know yet, the run started below the root."""
+    _repo(tree)
+    new = tree.model("newmodel")
+    new.mkdir()
+    (new / "model.py").write_text((tree.model() / "model.py").read_text())
+    monkeypatch.chdir(tree.root / where)
+    code, out, _ = run_cli("--changed-since", "HEAD", "--output-format", "concise", "--no-cache")
+    assert code == 1, out
+    assert "newmodel has no demo.py" in out
+    assert "other" not in out and "example/" not in out
+
+
+def test_a_renamed_file_rechecks_the_folder_it_left(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tree)
+    _git(tree.root, "mv", "qai_hub_models/models/other/demo.py", "qai_hub_models/models/demo.py")
+    monkeypatch.chdir(tree.package)
+    code, out, _ = run_cli("--changed-since", "HEAD", "--output-format", "concise", "--no-cache")
+    assert code == 1 and "other has no demo.py" in out
+
+
+def test_no_change_says_nothing_was_checked(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tree)
+    monkeypatch.chdir(tree.root)
+    code, out, _ = run_cli("--changed-since", "HEAD", "--no-cache")
+    assert code == 0
+    assert out == (
+        "No model folders to check: none changed since HEAD, and none depends on a change.\n"
+    )

@@ -337,8 +337,9 @@ def test_nothing_changes_on_disk_without_fix(tree: Tree, run_cli: RunCli) -> Non
         "models/example/info.yaml", INFO_YAML.replace("id: example", "id: example  # noqa: QAI701")
     )
     before = {p: p.read_bytes() for p in tree.model().iterdir()}
-    code, _, _ = run_cli(tree.model(), "--no-cache")
-    assert code == 1
+    code, out, _ = run_cli(tree.model(), "--no-cache")
+    # QAI001 is a warning: reported, but only errors fail a run (issue 10, ESLint's semantics).
+    assert code == 0 and "QAI001" in out
     assert {p: p.read_bytes() for p in tree.model().iterdir()} == before
 
 
@@ -370,6 +371,10 @@ def test_no_paths_means_the_whole_package_from_the_cwd(
     second = build_tree(tree.root, model_id="second")
     (second.model("second") / "demo.py").unlink()
     monkeypatch.chdir(tree.model())  # deep inside another model folder
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache")
+    # Issue 11 changed this: inside a model folder, that folder only (ruff lints the cwd).
+    assert code == 0 and "second" not in out
+    monkeypatch.chdir(tree.package)
     code, out, _ = run_cli("--output-format", "concise", "--no-cache")
     assert code == 1 and "second has no demo.py" in out
 
@@ -476,3 +481,315 @@ def test_a_shared_module_path_checks_its_dependants(tree: Tree, run_cli: RunCli)
     code, out, _ = run_cli(shared, "--output-format", "concise", "--no-cache")
     assert code == 1
     assert "example has no demo.py" in out and "other" not in out
+
+
+def test_a_clean_run_says_how_many_folders_it_checked(tree: Tree, run_cli: RunCli) -> None:
+    build_tree(tree.root, model_id="other")
+    code, out, _ = run_cli(tree.root)
+    assert code == 0 and out.splitlines()[-1] == "All checks passed! (checked 2 model folders)"
+    code, out, _ = run_cli(tree.model())
+    assert code == 0 and out.splitlines()[-1] == "All checks passed! (checked 1 model folder)"
+
+
+def test_a_path_without_model_folders_says_nothing_was_checked(tree: Tree, run_cli: RunCli) -> None:
+    """Exit 0 (as ruff does for paths without Python files: pre-commit passes shared files that
+    nothing depends on), but never "All checks passed!"."""
+    datasets = tree.write("datasets/coco.py", "X = 1\n").parent
+    unused = tree.write("utils/unused_helper.py", "def helper():\n    return 1\n")
+    code, out, err = run_cli(datasets, unused)
+    assert code == 0, err
+    assert "All checks passed" not in out
+    assert out == (
+        f"No model folders to check: {datasets} holds no model folder; {unused} is not in a "
+        "model folder, and no model folder depends on it.\n"
+    )
+    code, out, err = run_cli(datasets, "--output-format", "json")
+    assert (code, out) == (0, "[]\n")
+    assert (
+        err == f"qaihm-lint: warning: no model folders to check: {datasets} holds no model folder\n"
+    )
+
+
+def test_every_folder_excluded_is_nothing_to_check(tree: Tree, run_cli: RunCli) -> None:
+    (tree.root / "pyproject.toml").write_text('[tool.qaihm-lint]\nexclude = ["exa*"]\n')
+    code, out, _ = run_cli(tree.root)
+    assert code == 0
+    assert out.endswith(
+        "No model folders to check: every model folder there is excluded "
+        "([tool.qaihm-lint] exclude).\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fxi"], "unrecognized arguments: --fxi (--fxi: did you mean --fix?)"),
+        (
+            ["--output-fromat=json"],
+            "(--output-fromat=json: did you mean --output-format?)",
+        ),
+        (["--select", "QAI999"], "--select: unknown rule selector 'QAI999' (did you mean "),
+        (
+            ["--ignore", "unpinned-requirment"],
+            "--ignore: unknown rule selector 'unpinned-requirment' (did you mean "
+            "'unpinned-requirement'?)",
+        ),
+        (["--explain", "QAI3O1"], "unknown rule 'QAI3O1' (did you mean 'QAI301'"),
+    ],
+)
+def test_typos_get_a_suggestion(tree: Tree, run_cli: RunCli, args: list[str], message: str) -> None:
+    code, out, err = run_cli(*args, tree.model())
+    assert (code, out) == (2, "")
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_select_suggests_near_codes() -> None:
+    from qaihm_lint.rule_selectors import UnknownSelector, parse
+
+    with pytest.raises(UnknownSelector) as caught:
+        parse("QAI999")
+    suggested = str(caught.value).split("did you mean ")[1]
+    assert suggested.startswith("'QAI") and suggested.endswith("?)")
+
+
+def test_repeated_select_and_ignore_add_up(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(
+        tree.model(), "--select", "QAI1", "--select", "QAI7", "--output-format", "concise"
+    )
+    assert "QAI701" in out and "QAI101" in out
+    _, out, _ = run_cli(
+        tree.model(), "--ignore", "QAI1", "--ignore", "QAI7", "--output-format", "concise"
+    )
+    assert "QAI701" not in out and "QAI101" not in out
+
+
+@pytest.mark.parametrize("table", ["qaihm_lint", "qaihmlint", "QAIHM-lint"])
+def test_misspelt_config_table_is_named(tree: Tree, run_cli: RunCli, table: str) -> None:
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text(f'[tool.{table}]\nignore = ["QAI101"]\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err == (
+        f"qaihm-lint: error: {pyproject}: [tool.{table}] is not read: "
+        "the table is [tool.qaihm-lint]\n"
+    )
+
+
+def test_a_bad_code_in_the_config_names_the_file_and_the_key(tree: Tree, run_cli: RunCli) -> None:
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text('[tool.qaihm-lint]\nignore = ["QAI3O1"]\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err.startswith(
+        f"qaihm-lint: error: {pyproject}: [tool.qaihm-lint] ignore: unknown rule selector "
+        "'QAI3O1' (did you mean 'QAI301'"
+    )
+
+
+# per-model-ignores takes exactly what --ignore takes (one selector grammar).
+
+
+@pytest.mark.parametrize("selector", ["QAI701", "QAI7", "qai70", "invalid-info-yaml", "ALL"])
+def test_per_model_ignores_take_what_ignore_takes(
+    tree: Tree, run_cli: RunCli, selector: str
+) -> None:
+    _break(tree)
+    _, by_flag, _ = run_cli(tree.model(), "--ignore", selector, "--output-format", "concise")
+    (tree.root / "pyproject.toml").write_text(
+        f'[tool.qaihm-lint.per-model-ignores]\n"exam*" = ["{selector}"]\n'
+    )
+    _, by_config, _ = run_cli(tree.model(), "--output-format", "concise", "--no-cache")
+    assert "QAI701" not in by_config
+    assert by_config == by_flag
+
+
+def test_unknown_per_model_ignore_is_an_error_naming_the_file(tree: Tree, run_cli: RunCli) -> None:
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text('[tool.qaihm-lint.per-model-ignores]\n"exam*" = ["invalid-info-yml"]\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err == (
+        f"qaihm-lint: error: {pyproject}: [tool.qaihm-lint] per-model-ignores.'exam*': unknown "
+        "rule selector 'invalid-info-yml' (did you mean 'invalid-info-yaml'?)\n"
+    )
+
+
+# Output: --statistics in JSON, --diff's status, warnings (ESLint's semantics), fixed counts.
+
+UNUSED_NOQA = INFO_YAML.replace("id: example", "id: example  # noqa: QAI701")
+
+
+def test_statistics_in_json_have_ruffs_shape(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    tree.write("models/example/helpers.py", "x = 1  # noqa: QAI701\n")
+    code, out, _ = run_cli(tree.model(), "--statistics", "--output-format", "json")
+    assert code == 1
+    # ruff check --statistics --output-format json: code, name, count, fixable (all of them),
+    # fixable_count.
+    assert json.loads(out) == [
+        {"code": "QAI001", "name": "unused-noqa", "count": 1, "fixable": True, "fixable_count": 1},
+        {
+            "code": "QAI101",
+            "name": "missing-required-file",
+            "count": 1,
+            "fixable": False,
+            "fixable_count": 0,
+        },
+        {
+            "code": "QAI701",
+            "name": "invalid-info-yaml",
+            "count": 1,
+            "fixable": False,
+            "fixable_count": 0,
+        },
+    ]
+
+
+def test_statistics_with_sarif_warns_that_it_is_ignored(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    code, out, err = run_cli(tree.model(), "--statistics", "--output-format", "sarif")
+    assert code == 1 and json.loads(out)["version"] == "2.1.0"
+    assert "--statistics has no sarif form" in err
+
+
+def test_diff_exit_status_says_whether_there_is_something_to_change(
+    tree: Tree, run_cli: RunCli
+) -> None:
+    _break(tree)  # two findings, neither fixable
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert (code, out) == (0, "")
+    assert err == "No fixes to make.\n" and "Would fix 0" not in err
+    tree.write("models/example/helpers.py", "x = 1  # noqa: QAI701\n")  # and one fixable
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert code == 1 and "-x = 1  # noqa: QAI701\n+x = 1\n" in out
+    assert err == "Would fix 1 warning.\n"
+
+
+def test_diff_mentions_fixes_that_need_unsafe_fixes(tree: Tree, run_cli: RunCli) -> None:
+    tree.write("models/example/model.py", "import torch\n\nDEVICE = torch.device('cuda:0')\n")
+    _, out, _ = run_cli(tree.model(), "--output-format", "json", "--no-cache")
+    unsafe = [f for f in json.loads(out) if f["fix"] and f["fix"]["applicability"] == "unsafe"]
+    assert unsafe, out
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert (code, out) == (0, "")
+    assert f"No fixes to make ({len(unsafe)} more with `--unsafe-fixes`)." in err
+
+
+def test_warnings_are_shown_but_do_not_fail_the_run(tree: Tree, run_cli: RunCli) -> None:
+    tree.write("models/example/info.yaml", UNUSED_NOQA)  # QAI001, a warning
+    code, out, _ = run_cli(tree.model(), "--no-cache")
+    assert code == 0 and "QAI001" in out
+    assert "Found 1 warning.\n" in out and "error" not in out.splitlines()[-2]
+    code, out, _ = run_cli(tree.model(), "--no-cache", "--max-warnings", "0")
+    assert code == 1
+    assert "Too many warnings: 1, more than --max-warnings 0." in out
+    assert run_cli(tree.model(), "--no-cache", "--max-warnings", "1")[0] == 0
+    assert run_cli(tree.model(), "--no-cache", "--max-warnings", "-1")[0] == 0
+
+
+def test_errors_and_warnings_are_counted_apart(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    tree.write("models/example/helpers.py", "x = 1  # noqa: QAI701\n")
+    code, out, _ = run_cli(tree.model(), "--no-cache", "--output-format", "concise")
+    assert code == 1
+    assert "Found 2 errors and 1 warning." in out.splitlines()
+
+
+def test_max_warnings_from_the_config(tree: Tree, run_cli: RunCli) -> None:
+    tree.write("models/example/info.yaml", UNUSED_NOQA)
+    pyproject = tree.root / "pyproject.toml"
+    pyproject.write_text("[tool.qaihm-lint]\nmax-warnings = 0\n")
+    assert run_cli(tree.model(), "--no-cache")[0] == 1
+    assert run_cli(tree.model(), "--no-cache", "--max-warnings", "-1")[0] == 0  # flag wins
+    pyproject.write_text('[tool.qaihm-lint]\nmax-warnings = "none"\n')
+    code, _, err = run_cli(tree.model())
+    assert code == 2
+    assert err == (
+        f"qaihm-lint: error: {pyproject}: [tool.qaihm-lint] max-warnings must be a whole "
+        "number >= 0 (or -1 for no limit)\n"
+    )
+    pyproject.unlink()
+    code, _, err = run_cli(tree.model(), "--max-warnings", "-2")
+    assert code == 2 and "--max-warnings must be a whole number" in err
+
+
+def test_fixed_counts_findings_not_edits(tree: Tree, run_cli: RunCli) -> None:
+    """One edit (removing the directive) repairs both QAI001 findings of one line."""
+    tree.write(
+        "models/example/info.yaml",
+        INFO_YAML.replace("id: example", "id: example  # noqa: QAI701, QAI101"),
+    )
+    _, out, _ = run_cli(tree.model(), "--output-format", "concise", "--no-cache")
+    assert out.count("QAI001") == 2
+    code, out, err = run_cli(tree.model(), "--diff", "--no-cache")
+    assert code == 1 and err == "Would fix 2 warnings.\n"
+    code, out, _ = run_cli(tree.model(), "--fix", "--no-cache")
+    assert code == 0 and out == "Found 2 warnings (2 fixed, 0 remaining).\n"
+
+
+def test_json_url_is_null_not_a_path_nothing_can_open(tree: Tree, run_cli: RunCli) -> None:
+    _break(tree)
+    _, out, _ = run_cli(tree.model(), "--output-format", "json")
+    assert {item["url"] for item in json.loads(out)} == {None}
+    _, out, _ = run_cli(tree.model(), "--output-format", "sarif")
+    rules = json.loads(out)["runs"][0]["tool"]["driver"]["rules"]
+    assert all("helpUri" not in rule for rule in rules)
+
+
+# Without PATHs: the current directory, as ruff does.
+
+
+@pytest.mark.parametrize("where", ["", "qai_hub_models", "qai_hub_models/models"])
+def test_no_path_from_the_root_or_package_checks_every_model(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    build_tree(tree.root, model_id="other")
+    _break(tree)
+    monkeypatch.chdir(tree.root / where)
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache")
+    assert code == 1
+    assert "example has no demo.py" in out
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache", "--ignore", "QAI101,QAI7")
+    assert out == "All checks passed! (checked 2 model folders)\n"
+
+
+@pytest.mark.parametrize("below", ["", "assets"])
+def test_no_path_inside_a_model_folder_checks_that_folder(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, below: str
+) -> None:
+    build_tree(tree.root, model_id="other")
+    (tree.model("other") / "demo.py").unlink()  # a finding in the folder we are not in
+    _break(tree)
+    where = tree.model() / below
+    where.mkdir(exist_ok=True)
+    monkeypatch.chdir(where)
+    code, out, _ = run_cli("--output-format", "concise", "--no-cache")
+    assert code == 1
+    lines = out.splitlines()
+    prefix = "../" if below else ""
+    wrong_id = "QAI701 info.yaml: id `exampel` must equal the folder name `example`"
+    assert f"{prefix}info.yaml:2:5: {wrong_id}" in lines
+    assert "other" not in out and lines[-1] == "Found 2 errors."
+
+
+def test_no_path_elsewhere_in_the_package_checks_nothing(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break(tree)
+    monkeypatch.chdir(tree.package / "utils")
+    code, out, _ = run_cli("--no-cache")
+    assert (code, out) == (
+        0,
+        "No model folders to check: the current directory holds no model folder.\n",
+    )
+
+
+def test_no_path_outside_a_package_is_an_error(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, out, err = run_cli()
+    assert (code, out) == (2, "")
+    assert "not inside a qai_hub_models package" in err

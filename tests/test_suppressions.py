@@ -81,3 +81,24 @@ def test_package_rule_codes_are_judged_after_the_package_pass(tmp_path) -> None:
     findings = lint_paths([tree.model()])
     assert [d.code for d in findings] == ["QAI001"]
     assert "unused directive for QAI306" in findings[0].message
+
+
+def test_noqa_takes_exact_codes_and_says_so_for_a_prefix(tree: Tree) -> None:
+    """--select/--ignore take prefixes and slugs; a noqa takes exact codes (as ruff's does), so
+    that it says what it silences: a prefix silences nothing and is reported as such."""
+    tree.write("models/example/info.yaml", WRONG_ID.replace("id: wrong", "id: wrong  # noqa: QAI7"))
+    findings = {d.code: d for d in lint_paths([tree.model()])}
+    assert sorted(findings) == ["QAI001", "QAI701"]
+    assert "QAI7, a prefix of codes: noqa takes exact codes only" in findings["QAI001"].message
+
+
+def test_unknown_code_gets_a_suggestion(tree: Tree) -> None:
+    tree.write(
+        "models/example/info.yaml", WRONG_ID.replace("id: wrong", "id: wrong  # noqa: QAI710")
+    )
+    findings = {d.code: d for d in lint_paths([tree.model()])}
+    assert sorted(findings) == ["QAI001", "QAI701"]
+    assert (
+        "QAI710, which is not a qaihm-lint rule (did you mean 'QAI701'"
+        in findings["QAI001"].message
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qaihm_lint.install import deep_install_hint
+
 
 class DeepError(Exception):
     """A usage or setup problem (missing [deep] extra, missing token, unknown target).
@@ -10,7 +12,7 @@ class DeepError(Exception):
     """
 
 
-INSTALL_HINT = "pip install 'qaihm-lint[deep]'"
+INSTALL_HINT = deep_install_hint()
 CONFIGURE_HINT = "qai-hub configure --api_token <YOUR_TOKEN>"
 
 # The fine-grained stages, in the order a worker runs them (DESIGN §7, numbered from 1).

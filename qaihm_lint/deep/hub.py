@@ -11,6 +11,7 @@ the client's errors, so the tests exercise that code too.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import threading
 import time
@@ -81,7 +82,7 @@ class HubClient(Protocol):
 
 def import_qai_hub() -> ModuleType:
     try:
-        import qai_hub
+        qai_hub: ModuleType = importlib.import_module("qai_hub")
     except ImportError as exc:
         raise DeepError(
             f"the compile stage needs the qai-hub client ({exc}): {INSTALL_HINT}, "

@@ -210,11 +210,20 @@ class Worker:
             also = f", then {model_hint}" if model_hint else ""
             return (
                 f"{exc.name!r} is needed by qai_hub_models itself, not only this model: install "
-                f"the package's own dependencies into this interpreter (pip install -e "
-                f"{self.repo_root}, or --python an environment that has them){also}."
+                f"the package's own dependencies into this interpreter ({self.package_hint()}, "
+                f"or --python an environment that has them){also}."
             )
         hint = model_hint or f"install the package that provides {exc.name!r}"
         return f"A dependency of the model is missing from this environment: {hint}."
+
+    def package_hint(self) -> str:
+        # Only a source checkout installs with -e; an unpacked wheel has just its requirements.
+        if any((self.repo_root / name).is_file() for name in ("pyproject.toml", "setup.py")):
+            return f"pip install -e {self.repo_root}"
+        requirements = self.repo_root / "qai_hub_models" / "requirements.txt"
+        if requirements.is_file():
+            return f"pip install -r {requirements}"
+        return "pip install the qai-hub-models release this tree comes from"
 
     def relative(self, filename: str) -> str:
         """``filename`` relative to the checked tree's root, or '' when outside it."""
@@ -438,9 +447,7 @@ class Worker:
                     exported = torch.export.export(component, tuple(inputs))
                     traced = exported.module()
                 else:
-                    exported = torch.jit.trace(  # type: ignore[no-untyped-call]
-                        component, tuple(inputs), check_trace=False
-                    )
+                    exported = torch.jit.trace(component, tuple(inputs), check_trace=False)
                     traced = exported
         except Exception as exc:
             raise StageFailed(f"{method} failed: {self.describe('trace', exc)}") from exc
@@ -498,7 +505,7 @@ class Worker:
     ) -> None:
         import numpy
         import onnx
-        import onnxruntime  # type: ignore[import-untyped]
+        import onnxruntime
         import torch
 
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qaihm_lint.diagnostics import Diagnostic
+from qaihm_lint.diagnostics import Applicability, Diagnostic, Severity
 
 FORMATS = ("full", "concise", "json", "github", "sarif", "junit")
 FAMILIES = {
@@ -40,11 +40,19 @@ class DeepCase:
 @dataclass
 class ReportContext:
     diagnostics: list[Diagnostic]
+    # The model folders checked; when there are none, ``nothing_checked`` says why.
     model_ids: list[str] = field(default_factory=list)
+    nothing_checked: str = ""
+    # Folders of shared model code (models/_shared/*) checked besides the models: main's
+    # Workspace.shared, which the CLI passes once both are merged.
+    shared_checked: int = 0
     enabled: frozenset[str] = frozenset()
     cwd: Path = field(default_factory=Path.cwd)
-    fixed: int = 0
+    fixed: int = 0  # findings the fixes removed
+    fixed_warnings: int = 0  # how many of those were warnings
     statistics: bool = False
+    unsafe_fixes: bool = False  # whether unsafe fixes count as fixable
+    max_warnings: int | None = None  # None: warnings never fail the run
     color: bool = False
     # Deep-stage verdicts for junit, passes included.
     deep_cases: list[DeepCase] = field(default_factory=list)
@@ -74,6 +82,22 @@ class ReportContext:
     def counts(self) -> Counter[str]:
         return Counter(d.code for d in self.diagnostics)
 
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    @property
+    def errors(self) -> int:
+        return len(self.diagnostics) - self.warnings
+
+    def too_many_warnings(self) -> bool:
+        """ESLint's --max-warnings: warnings fail a run only past the limit the user set."""
+        return self.max_warnings is not None and self.warnings > self.max_warnings
+
+    def fails(self) -> bool:
+        """Whether the findings make the run exit 1: any error, or too many warnings."""
+        return self.errors > 0 or self.too_many_warnings()
+
 
 def fix_marker(diagnostic: Diagnostic) -> str:
     """`` [*]`` after the code when ``--fix`` repairs the finding (ruff's convention)."""
@@ -89,17 +113,41 @@ def renderer(name: str) -> Callable[[ReportContext], str]:
     return render
 
 
-def statistics_table(ctx: ReportContext) -> str:
+@dataclass(frozen=True)
+class Statistic:
+    code: str
+    name: str  # the rule's slug
+    count: int
+    safe_count: int  # findings with a safe fix
+    fix_count: int  # findings with any fix
+    fixable_count: int  # findings this run's --fix would repair (unsafe ones with the flag)
+
+
+def statistics(ctx: ReportContext) -> list[Statistic]:
+    """Counts per code, most frequent first."""
     from qaihm_lint.rules.catalogue import CATALOGUE as rules
 
-    # [*]: every finding of the code has a safe fix; [-]: some have a fix (or only unsafe ones).
-    safe = Counter(
-        d.code for d in ctx.diagnostics if d.fix is not None and d.fix.applicability.value == "safe"
-    )
-    fixable = Counter(d.code for d in ctx.diagnostics if d.fix is not None)
-    lines = []
+    rows = []
     for code, count in sorted(ctx.counts().items(), key=lambda item: (-item[1], item[0])):
-        slug = rules[code].slug if code in rules else ""
-        marker = "[*]" if safe[code] == count else "[-]" if fixable[code] else "   "
-        lines.append(f"{count:>5}\t{code}\t{marker} {slug}")
+        fixes = [d.fix for d in ctx.diagnostics if d.code == code and d.fix is not None]
+        safe = sum(1 for fix in fixes if fix.applicability is Applicability.SAFE)
+        rows.append(
+            Statistic(
+                code=code,
+                name=rules[code].slug if code in rules else "",
+                count=count,
+                safe_count=safe,
+                fix_count=len(fixes),
+                fixable_count=len(fixes) if ctx.unsafe_fixes else safe,
+            )
+        )
+    return rows
+
+
+def statistics_table(ctx: ReportContext) -> str:
+    # [*]: every finding of the code has a safe fix; [-]: some have a fix (or only unsafe ones).
+    lines = []
+    for row in statistics(ctx):
+        marker = "[*]" if row.safe_count == row.count else "[-]" if row.fix_count else "   "
+        lines.append(f"{row.count:>5}\t{row.code}\t{marker} {row.name}")
     return "\n".join(lines) + ("\n" if lines else "")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from qaihm_lint.diagnostics import rule_url
-from qaihm_lint.report import ReportContext
+from qaihm_lint.report import ReportContext, statistics
 
 
 def as_dict(d: Any) -> dict[str, Any]:
@@ -25,4 +25,22 @@ def as_dict(d: Any) -> dict[str, Any]:
 
 
 def render(ctx: ReportContext) -> str:
+    if ctx.statistics:
+        return render_statistics(ctx)
     return json.dumps([as_dict(d) for d in ctx.diagnostics], indent=2, ensure_ascii=False) + "\n"
+
+
+def render_statistics(ctx: ReportContext) -> str:
+    """``--statistics`` as ruff prints it with ``--output-format json``: one object per code,
+    ``fixable`` true when ``--fix`` (with this run's --unsafe-fixes) repairs every finding."""
+    rows = [
+        {
+            "code": row.code,
+            "name": row.name,
+            "count": row.count,
+            "fixable": row.fixable_count == row.count,
+            "fixable_count": row.fixable_count,
+        }
+        for row in statistics(ctx)
+    ]
+    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"

@@ -18,16 +18,19 @@ def _rule_descriptor(code: str) -> dict[str, Any]:
     rule = all_rules().get(code)
     if rule is None:
         return {"id": code}
-    return {
+    descriptor: dict[str, Any] = {
         "id": code,
         "name": rule.slug,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.why},
-        "helpUri": rule_url(code),
         "defaultConfiguration": {
             "level": "error" if rule.severity is Severity.ERROR else "warning"
         },
     }
+    url = rule_url(code)
+    if url is not None:  # SARIF wants an absolute URI here, or nothing
+        descriptor["helpUri"] = url
+    return descriptor
 
 
 def render(ctx: ReportContext) -> str:

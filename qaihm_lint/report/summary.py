@@ -8,17 +8,43 @@ if TYPE_CHECKING:
     from qaihm_lint.report import ReportContext
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def describe(errors: int, warnings: int) -> str:
+    """``1 error``, ``2 warnings``, ``1 error and 2 warnings``: a warning is never called an
+    error (warnings do not fail a run, so the summary must not say they are errors)."""
+    if warnings and not errors:
+        return _plural(warnings, "warning")
+    if warnings:
+        return f"{_plural(errors, 'error')} and {_plural(warnings, 'warning')}"
+    return _plural(errors, "error")
+
+
 def text(ctx: ReportContext) -> str:
     from qaihm_lint.diagnostics import Applicability
 
-    count = len(ctx.diagnostics)
-    fixed = f" ({ctx.fixed} fixed)" if ctx.fixed else ""
-    if count == 0:
-        if ctx.fixed:
-            plural = "s" * (ctx.fixed != 1)
-            return f"Found {ctx.fixed} error{plural} ({ctx.fixed} fixed, 0 remaining).\n"
-        return "All checks passed!\n"
-    lines = [f"Found {count} error{'s' * (count != 1)}{fixed}."]
+    remaining = len(ctx.diagnostics)
+    if remaining == 0 and not ctx.fixed:
+        checked = len(ctx.model_ids)
+        if not checked and not ctx.shared_checked:
+            # Not a pass: nothing was looked at (ruff also exits 0 here, with a warning).
+            reason = f": {ctx.nothing_checked}" if ctx.nothing_checked else ""
+            return f"No model folders to check{reason}.\n"
+        parts = [_plural(checked, "model folder")] if checked else []
+        if ctx.shared_checked:
+            parts.append(_plural(ctx.shared_checked, "shared-code folder"))
+        return f"All checks passed! (checked {' and '.join(parts)})\n"
+    found = describe(ctx.errors + ctx.fixed - ctx.fixed_warnings, ctx.warnings + ctx.fixed_warnings)
+    if ctx.fixed:
+        lines = [f"Found {found} ({ctx.fixed} fixed, {remaining} remaining)."]
+    else:
+        lines = [f"Found {found}."]
+    if ctx.too_many_warnings():
+        lines.append(
+            f"Too many warnings: {ctx.warnings}, more than --max-warnings {ctx.max_warnings}."
+        )
     safe = sum(1 for d in ctx.diagnostics if d.fix and d.fix.applicability is Applicability.SAFE)
     unsafe = sum(
         1 for d in ctx.diagnostics if d.fix and d.fix.applicability is Applicability.UNSAFE

@@ -36,7 +36,9 @@ def test_interpreter_without_torch_names_the_extra(tmp_path: Path) -> None:
     with pytest.raises(DeepError) as caught:
         run_deep(folders_of(FIXTURE_REPO, "good"), options)
     text = str(caught.value)
-    assert "pip install 'qaihm-lint[deep]'" in text and str(wrapper) in text
+    # qaihm-lint is not on PyPI: the hint names this checkout, with the CPU build of torch.
+    assert f"pip install -e '{REPO}[deep]'" in text and str(wrapper) in text
+    assert "--index-url https://download.pytorch.org/whl/cpu" in text
     assert "\n" not in text
 
 

@@ -259,7 +259,10 @@ def test_symlinks_pointing_outside_are_never_written(tmp_path: Path, run_cli: Ru
     before_outside = snapshot(outside)
     before_tree = snapshot(tree.root)
 
-    code, out, err = run_cli(tree.root, "--fix", "--no-cache", "--output-format", "concise")
+    # --max-warnings 0: the unfixed QAI001 warnings must fail the run.
+    code, out, err = run_cli(
+        tree.root, "--fix", "--no-cache", "--output-format", "concise", "--max-warnings", "0"
+    )
     assert code == 1, out + err
     assert "symbolic link" in err
     assert snapshot(outside) == before_outside
@@ -273,7 +276,9 @@ def test_read_only_file_is_reported_and_not_written(tree: Tree, run_cli: RunCli)
     info.chmod(0o444)
     try:
         before = snapshot(tree.root)
-        code, out, err = run_cli(tree.model(), "--fix", "--no-cache", "--output-format", "concise")
+        code, out, err = run_cli(
+            tree.model(), "--fix", "--no-cache", "--output-format", "concise", "--max-warnings", "0"
+        )
         assert code == 1 and "read-only" in err and "QAI001" in out
         assert snapshot(tree.root) == before
         assert stat.S_IMODE(info.stat().st_mode) == 0o444
@@ -299,7 +304,9 @@ def test_read_only_folder_write_failure_is_reported(
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     before = snapshot(tree.root)
-    code, out, err = run_cli(tree.model(), "--fix", "--no-cache", "--output-format", "concise")
+    code, out, err = run_cli(
+        tree.model(), "--fix", "--no-cache", "--output-format", "concise", "--max-warnings", "0"
+    )
     assert code == 1 and "cannot write" in err and "QAI001" in out, out + err
     assert snapshot(tree.root) == before
 
@@ -467,7 +474,7 @@ def test_spaces_and_unicode_in_paths(tmp_path: Path, run_cli: RunCli) -> None:
         info.read_text().replace(f"id: {model_id}\n", f"id: {model_id}  # noqa: QAI701\n")
     )
     (model / "demo file.py").write_text("x = 'é'  # noqa: QAI101\n")
-    code, findings, _ = run_json(run_cli, model)
+    code, findings, _ = run_json(run_cli, model, "--max-warnings", "0")
     assert code == 1 and {Path(f["filename"]).name for f in findings} == {
         "info.yaml",
         "demo file.py",
