@@ -706,13 +706,16 @@ def _prepare_environment(repo_root: Path, memory_limit_mb: int | None) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2:
-        print("usage: worker.py REQUEST.json EVENTS_FD", file=sys.stderr)
-        return 2
-    request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    emitter = Emitter(int(args[1]))
+def serve(request: Mapping[str, Any], events_fd: int) -> int:
+    """Run ``request`` in this process, reporting on ``events_fd``; the exit status.
+
+    Called by ``main`` (a fresh interpreter) and by the fork server (a forked child that has
+    torch imported already).
+    """
+    # Processes the model starts with exec (subprocess, spawn) must not hold the events pipe:
+    # the parent reads it until the worker ends.
+    os.set_inheritable(events_fd, False)
+    emitter = Emitter(events_fd)
     # A segfault in native code then leaves a Python stack in the log, which the parent quotes.
     faulthandler.enable(all_threads=False)
     repo_root = Path(request["repo_root"]).resolve()
@@ -733,6 +736,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.run()
     emitter.send(event="done")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: worker.py REQUEST.json EVENTS_FD", file=sys.stderr)
+        return 2
+    request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    return serve(request, int(args[1]))
 
 
 if __name__ == "__main__":
