@@ -568,7 +568,8 @@ class _Session:
         component = record.get("component")
         if record.get("target"):
             component = f"{component}@{record['target']}" if component else record["target"]
-        detail = "" if record["status"] in ("ok", "skip") else str(record.get("message", ""))
+        # Passing stages may carry a remark too (an input the ONNX exporter dropped).
+        detail = "" if record["status"] == "skip" else str(record.get("message") or "")
         self.progress.stage_finished(
             model_id,
             record["stage"],

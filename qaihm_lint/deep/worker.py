@@ -106,27 +106,20 @@ class Worker:
 
     @contextlib.contextmanager
     def stage(self, name: str, component: str | None = None) -> Iterator[list[str]]:
-        """Run one stage: report start, then ok or its failure, and collect its warnings.
+        """Run one stage: report start, then ok or its failure.
 
-        Raises StageFailed again after reporting it, so the caller skips the stages that depend
-        on this one.
+        Yields a list for remarks that the verdict carries even when the stage passes (an input
+        the exporter dropped, say). Raises StageFailed again after reporting it, so the caller
+        skips the stages that depend on this one.
         """
         self.emit.send(event="start", stage=name, component=component)
         started = time.monotonic()
-        notes: list[str] = []
+        remarks: list[str] = []
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            # Warnings are the model's business (and torch's deprecations): kept out of the log.
+            with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
-                try:
-                    yield notes
-                finally:
-                    for item in caught:
-                        text = f"{item.category.__name__}: {item.message}".splitlines()[0]
-                        where = self.relative(item.filename)
-                        if where:
-                            text += f" (at {where}:{item.lineno})"
-                        if text not in notes and len(notes) < 20:
-                            notes.append(text)
+                yield remarks
         except StageFailed as verdict:
             self.emit.send(
                 event="result",
@@ -157,7 +150,7 @@ class Worker:
             stage=name,
             component=component,
             status="ok",
-            message="",
+            message=" ".join(remarks),
             seconds=round(time.monotonic() - started, 3),
         )
 
@@ -328,8 +321,8 @@ class Worker:
             except StageFailed:
                 artifact = None
         if "onnx" in self.groups:
-            with contextlib.suppress(StageFailed), self.stage("onnx", name):
-                self.onnx(component, name, spec, inputs, eager, output_names)
+            with contextlib.suppress(StageFailed), self.stage("onnx", name) as remarks:
+                remarks.extend(self.onnx(component, name, spec, inputs, eager, output_names))
         if artifact is not None:
             artifact["component"] = name
             self.emit.send(event="artifact", **artifact)
@@ -495,7 +488,8 @@ class Worker:
         inputs: Sequence[Any],
         eager: Sequence[Any],
         output_names: Sequence[str],
-    ) -> None:
+    ) -> list[str]:
+        """Export, check and run the ONNX model against eager; remarks for a passing stage."""
         import numpy
         import onnx
         import onnxruntime  # type: ignore[import-untyped]
@@ -530,11 +524,22 @@ class Worker:
             session = onnxruntime.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
             )
-            feeds = {
-                arg.name: tensor.numpy()
-                for arg, tensor in zip(session.get_inputs(), inputs, strict=False)
-            }
-            results = session.run(None, feeds)
+            graph_inputs = [arg.name for arg in session.get_inputs()]
+        except Exception as exc:
+            raise StageFailed(
+                f"onnxruntime could not load the exported model: {_one_line(exc)}"
+            ) from exc
+        # By name, never by position: the exporter drops inputs that forward() ignores.
+        by_name = dict(zip(spec, inputs, strict=True))
+        unknown = [name for name in graph_inputs if name not in by_name]
+        if unknown:
+            raise StageFailed(
+                f"the exported graph has input(s) {', '.join(map(repr, unknown))} that "
+                f"get_input_spec() does not name ({', '.join(map(repr, spec))})."
+            )
+        dropped = [name for name in spec if name not in graph_inputs]
+        try:
+            results = session.run(None, {name: by_name[name].numpy() for name in graph_inputs})
         except Exception as exc:
             raise StageFailed(
                 f"onnxruntime could not run the exported model: {_one_line(exc)}"
@@ -543,6 +548,14 @@ class Worker:
         verdict = _compare(eager, got)
         if verdict is not None:
             raise StageFailed(f"onnxruntime output differs from eager: {verdict}.")
+        if not dropped:
+            return []
+        return [
+            f"input(s) {', '.join(map(repr, dropped))} of get_input_spec() are not used by "
+            "forward(): the ONNX exporter dropped them, so the exported model has "
+            f"{len(graph_inputs)} input(s) instead of {len(spec)}. Remove them from the spec, "
+            "or use them."
+        ]
 
 
 # --------------------------------------------------------------------- helpers

@@ -114,6 +114,27 @@ def test_a_model_that_forks_children_passes_and_leaves_nothing_running(markers: 
         assert not alive(pid), f"the model's {name} child outlived the worker"
 
 
+# ------------------------------------------------------------------ ONNX inputs
+
+
+def test_an_input_forward_ignores_is_fed_by_name_and_reported(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # Before: the exporter dropped `mask` and the feed was zipped by position, so `image` got
+    # the mask's values: a false QAI807.
+    result = run_deep_detailed(
+        folders_of(FIXTURE_REPO, "ignores_input"), options(None, stages=frozenset({"onnx"}))
+    )
+    assert result.diagnostics == []
+    (onnx,) = [r for r in result.outcomes[0].records if r["stage"] == "onnx"]
+    assert onnx["status"] == "ok"
+    assert "'mask'" in onnx["message"] and "dropped" in onnx["message"]
+    assert "forward()" in onnx["message"]
+    # The remark shows in the progress lines too (and in junit as the case's system-out).
+    (line,) = [line for line in capfd.readouterr().err.splitlines() if "input onnx" in line]
+    assert line.startswith("deep: ignores_input onnx ok") and "'mask'" in line
+
+
 # ------------------------------------------------------------------ killing what the model started
 
 
