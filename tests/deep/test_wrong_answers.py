@@ -7,6 +7,7 @@ nothing they started outlives the run.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from qaihm_lint.deep import DeepOptions, run_deep_detailed
+from qaihm_lint.deep import DeepOptions, FakeHubClient, run_deep_detailed
 from tests.deep.conftest import FIXTURE_REPO, MEMORY_LIMIT_MB, STAGE_TIMEOUT, folders_of
 
 pytestmark = [pytest.mark.deep, pytest.mark.slow]
@@ -226,3 +227,34 @@ def test_a_signal_kills_everything_and_caches_nothing(
     assert not cache.exists() or not list(cache.rglob("*.json")), (
         "an interrupted verdict was cached"
     )
+
+
+# ------------------------------------------------------------------ AI Hub's client and stdout
+
+
+def test_the_client_neither_retries_by_itself_nor_prints_to_stdout(
+    fixture_copy: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("qai_hub")
+    # Like the real client: it prints a deprecation block for TorchScript and "Scheduled
+    # compile job" lines to stdout, and would retry a rate-limited submit for 10 minutes.
+    hub = FakeHubClient(rate_limited_submits=1)
+    result = run_deep_detailed(
+        folders_of(fixture_copy, "good"),
+        options(
+            tmp_path / "cache",
+            compile=True,
+            targets=("Samsung Galaxy S25 (Family)", "Snapdragon X Elite CRD"),
+            stages=frozenset({"load", "compile"}),
+            poll_interval=0.0,
+            compile_timeout=30.0,
+        ),
+        hub,
+    )
+    assert result.diagnostics == []
+    captured = capfd.readouterr()
+    assert captured.out == "", "the client wrote to stdout, which belongs to the report"
+    assert "Submitting a compile job with a Torchscript model is deprecated" in captured.err
+    assert hub.submissions and all(kwargs["retry"] is False for kwargs in hub.submissions)
+    assert hub.retried_by_client == 0
+    json.dumps(hub.submissions[0]["input_specs"])  # what we sent is plain data
