@@ -161,7 +161,16 @@ class Worker:
         """One paragraph: what the model raised, where, and what to do about it."""
         where = self.location(exc)
         raised = _one_line(exc)
+        if isinstance(exc, SyntaxError) and exc.filename:
+            # The error is in the file being compiled, which no traceback frame shows.
+            where = f"{self.relative(exc.filename) or exc.filename}:{exc.lineno}:{exc.offset}"
+            raised = f"{type(exc).__name__}: {exc.msg}"
         text = f"{raised}{f' (at {where})' if where else ''}"
+        if "Tracer cannot infer type" in str(exc):
+            return (
+                f"{text}. torch.jit.trace takes tensors and tuples of tensors only: make "
+                "forward() return a flat tuple of tensors, one per get_output_names() entry."
+            )
         if _is_cuda_error(exc):
             return (
                 f"{text}. The model needs a GPU, but deep workers run with CUDA hidden "
@@ -198,8 +207,17 @@ class Worker:
         folder = f"qai_hub_models/models/{self.model_id}/"
         requirements = self.repo_root / folder / "requirements.txt"
         model_hint = f"pip install -r {requirements}" if requirements.is_file() else ""
+        if where.startswith("qai_hub_models/models/") and not where.startswith(folder):
+            # Shared model code (models/_shared/, another model's folder) has no requirements
+            # of its own: each model folder that uses it lists what it imports.
+            importer = where.rsplit(":", 1)[0]
+            then = f", then {model_hint}" if model_hint else ""
+            return (
+                f"{exc.name!r} is imported by {importer}, shared code that this model uses: "
+                f"list it in {folder}requirements.txt{then}."
+            )
         if where and not where.startswith(folder):
-            # Raised by the package's shared code: the model's requirements will not help alone.
+            # Raised by the package's own code: the model's requirements will not help alone.
             also = f", then {model_hint}" if model_hint else ""
             return (
                 f"{exc.name!r} is needed by qai_hub_models itself, not only this model: install "
@@ -454,6 +472,11 @@ class Worker:
             with torch.no_grad():
                 got = _flatten(traced(*args))
             verdict = _compare(expected, got)
+            if verdict is not None and args is inputs:
+                random = self.nondeterminism(component, inputs, eager)
+                if random:
+                    # Not the trace's fault: no graph can match a model that varies by itself.
+                    raise StageFailed(random, code="QAI806")
             if verdict is not None:
                 hint = ""
                 if "fresh" in label:
@@ -479,6 +502,39 @@ class Worker:
             path = stem.with_suffix(".pt")
             torch.jit.save(exported, str(path))
         return {"path": str(path), "input_specs": {k: [list(v[0]), v[1]] for k, v in spec.items()}}
+
+    def nondeterminism(self, component: Any, inputs: Sequence[Any], eager: Sequence[Any]) -> str:
+        """Why the model is non-deterministic, when a second eager pass on the same inputs
+        differs from the first; '' when it is deterministic."""
+        import torch
+
+        with torch.no_grad():
+            again = _flatten(component(*inputs))
+        difference = _compare(eager, again)
+        if difference is None:
+            return ""
+        training = [
+            f"{name}: {type(module).__name__}"
+            for name, module in component.named_modules()
+            if name and module.training
+        ]
+        if training:
+            listed = ", ".join(training[:5]) + (", ..." if len(training) > 5 else "")
+            cause = (
+                f"{len(training)} submodule(s) are in training mode ({listed}), so dropout and "
+                "the like stay random: call .eval() on the model in from_pretrained() (layers "
+                "created after the base class called .eval() are still in training mode)"
+            )
+        else:
+            cause = (
+                "nothing is in training mode, so forward() draws random numbers itself "
+                "(torch.randn, torch.rand, torch.bernoulli, ...): take the noise as an input or "
+                "draw it once in __init__"
+            )
+        return (
+            "the model is non-deterministic: two eager forward passes on the same inputs "
+            f"differ ({difference}); {cause}."
+        )
 
     def onnx(
         self,
@@ -547,7 +603,11 @@ class Worker:
         got = [torch.from_numpy(numpy.asarray(result)) for result in results]
         verdict = _compare(eager, got)
         if verdict is not None:
-            raise StageFailed(f"onnxruntime output differs from eager: {verdict}.")
+            random = self.nondeterminism(component, inputs, eager)
+            raise StageFailed(
+                f"onnxruntime output differs from eager: {verdict}."
+                + (f" {random[0].upper()}{random[1:]}" if random else "")
+            )
         if not dropped:
             return []
         return [
@@ -562,12 +622,45 @@ class Worker:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """The exception as one line: its cause first, tensor values left out."""
+    text, collapsed = _without_tensor_values(str(exc).strip())
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = lines[0] if lines else ""
+    if collapsed and len(lines) > 1:
+        # torch prints the offending value first and the reason after it, on a line of its
+        # own (often starting with ":"): the reason leads, the value follows in brackets.
+        reason = " ".join(lines[1:]).lstrip(": ")
+        first = f"{reason} ({lines[0]})"
+    else:
+        first = lines[0] if lines else ""
     if len(first) > 300:
         first = first[:297] + "..."
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _without_tensor_values(text: str) -> tuple[str, bool]:
+    """``text`` with every ``tensor(...)`` repr shortened to ``tensor(...)``; whether any was."""
+    out: list[str] = []
+    position = 0
+    collapsed = False
+    while True:
+        start = text.find("tensor(", position)
+        if start < 0:
+            out.append(text[position:])
+            break
+        depth = 0
+        end = start + len("tensor")
+        while end < len(text):
+            if text[end] in "([{":
+                depth += 1
+            elif text[end] in ")]}":
+                depth -= 1
+                if depth == 0:
+                    break
+            end += 1
+        out.append(text[position:start] + "tensor(...)")
+        collapsed = True
+        position = end + 1
+    return "".join(out), collapsed
 
 
 def _short(value: Any) -> str:

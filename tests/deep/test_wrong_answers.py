@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from qaihm_lint.deep import DeepOptions, FakeHubClient, run_deep_detailed
+from qaihm_lint.deep import DeepOptions, DeepResult, FakeHubClient, run_deep_detailed
 from tests.deep.conftest import FIXTURE_REPO, MEMORY_LIMIT_MB, STAGE_TIMEOUT, folders_of
 
 pytestmark = [pytest.mark.deep, pytest.mark.slow]
@@ -90,6 +90,11 @@ def wait_for(path: Path, seconds: float = 90.0) -> str:
             raise AssertionError(f"{path.name} never appeared")
         time.sleep(0.1)
     return path.read_text()
+
+
+def only_message(result: DeepResult, model_id: str) -> str:
+    (diagnostic,) = [d for d in result.diagnostics if d.model_id == model_id]
+    return diagnostic.message
 
 
 # ------------------------------------------------------------------ children and the event pipe
@@ -258,3 +263,56 @@ def test_the_client_neither_retries_by_itself_nor_prints_to_stdout(
     assert hub.submissions and all(kwargs["retry"] is False for kwargs in hub.submissions)
     assert hub.retried_by_client == 0
     json.dumps(hub.submissions[0]["input_specs"])  # what we sent is plain data
+
+
+# ------------------------------------------------------------------ messages
+
+
+@pytest.fixture(scope="module")
+def messages_run() -> DeepResult:
+    pytest.importorskip("torch")
+    return run_deep_detailed(
+        folders_of(
+            FIXTURE_REPO,
+            "nested_output",
+            "syntax_error",
+            "nondeterministic",
+            "random_forward",
+            "uses_shared",
+        ),
+        options(None, stages=frozenset({"load", "trace"})),
+    )
+
+
+def test_a_trace_failure_puts_the_cause_first_without_tensor_dumps(
+    messages_run: DeepResult,
+) -> None:
+    text = only_message(messages_run, "nested_output")
+    assert "\n" not in text and len(text) < 700
+    cause = text.index("must have consistent element type")
+    assert cause < 120, text
+    assert "0." not in text.replace("0.0001", "")  # no tensor values
+    assert "flat tuple" in text
+
+
+def test_a_syntax_error_names_path_line_and_column(messages_run: DeepResult) -> None:
+    text = only_message(messages_run, "syntax_error")
+    assert "qai_hub_models/models/syntax_error/model.py:13:" in text
+    assert "deep stage 1 (import)" in text
+
+
+def test_non_determinism_is_named_as_such(messages_run: DeepResult) -> None:
+    text = only_message(messages_run, "nondeterministic")
+    assert "non-deterministic" in text and "training mode" in text and "dropout" in text
+    assert ".eval()" in text
+    text = only_message(messages_run, "random_forward")
+    assert "non-deterministic" in text and "random" in text
+    assert "fresh input set" not in text
+
+
+def test_a_dependency_of_shared_code_names_the_shared_module(messages_run: DeepResult) -> None:
+    text = only_message(messages_run, "uses_shared")
+    assert "qaihm_lint_fixture_absent_shared_dependency" in text
+    assert "qai_hub_models/models/_shared/fancy/layers.py" in text
+    assert "qai_hub_models/models/uses_shared/requirements.txt" in text
+    assert "needed by qai_hub_models itself" not in text
