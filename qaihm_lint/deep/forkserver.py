@@ -482,7 +482,13 @@ def main(argv: list[str] | None = None) -> int:
             "subreaper": subreaper,
         },
     )
-    return Server(control, worker_module).serve()
+    code = Server(control, worker_module).serve()
+    # Skips the interpreter's teardown with torch loaded (a second or more): nothing is left
+    # to flush or clean up but our own streams.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

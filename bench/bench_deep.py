@@ -1,0 +1,198 @@
+"""What ``--deep`` costs per model, and what a fully cached run costs, measured in one run.
+
+Everything runs on copies of the tests' fixture model ``good`` (a tiny convnet: the model's own
+work is negligible, so what is measured is what deep mode adds per model), each measurement in
+a fresh process, best of ``--repeat``:
+
+1. one model, then N models (stages load, trace, onnx; no compile; no cache), for each variant:
+   - ``fork server``: this tree, torch imported once per environment (the default);
+   - ``fresh interpreter``: this tree with ``fork_server=False``, a new interpreter and
+     ``import torch`` per model;
+   - ``REV`` (``--before REV``): the code of that git revision, as it was;
+   reported as the ratio N models / one model and the seconds each extra model adds;
+2. a fully cached run of the N models (``qaihm-lint --deep --no-compile``, nothing changed
+   since the run that filled the cache) against ``python -c "import torch"``.
+
+Usage: python bench/bench_deep.py [--models 8] [--repeat 3] [--jobs 1] [--before REV]
+                                  [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TREE = HERE.parent
+FIXTURE = TREE / "tests" / "fixtures" / "deep_pkg"
+
+# Runs one deep run in-process with the qaihm_lint found on PYTHONPATH; prints its wall time.
+# Options the measured code does not know (an older revision) are left out.
+_DRIVER = """
+import dataclasses, json, sys, time
+from pathlib import Path
+from qaihm_lint.deep import DeepOptions, run_deep_detailed
+from qaihm_lint.workspace import discover
+settings = json.loads(sys.argv[1])
+known = {field.name for field in dataclasses.fields(DeepOptions)}
+settings = {key: value for key, value in settings.items() if key in known}
+settings["stages"] = frozenset(settings["stages"])
+folders = [f for f in discover([Path(sys.argv[2])]).folders if f.model_id in sys.argv[3:]]
+assert len(folders) == len(sys.argv) - 3, "models not found"
+start = time.perf_counter()
+result = run_deep_detailed(folders, DeepOptions(**settings))
+elapsed = time.perf_counter() - start
+assert not result.diagnostics, [d.message for d in result.diagnostics]
+print(json.dumps({"seconds": elapsed, "workers": result.workers_run}))
+"""
+
+
+def build_package(root: Path, count: int) -> list[str]:
+    """The fixture package with ``count`` copies of its ``good`` model and no other model."""
+    shutil.copytree(FIXTURE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    models = root / "qai_hub_models" / "models"
+    template = models / "good"
+    for folder in list(models.iterdir()):
+        if folder.is_dir() and not folder.name.startswith("_") and folder.name != "good":
+            shutil.rmtree(folder)
+    ids = []
+    for number in range(count):
+        model_id = f"copy_{number:03d}"
+        shutil.copytree(template, models / model_id)
+        info = models / model_id / "info.yaml"
+        info.write_text(info.read_text().replace("id: good", f"id: {model_id}"))
+        ids.append(model_id)
+    shutil.rmtree(template)
+    return ids
+
+
+def code_of(revision: str, into: Path) -> Path:
+    """The ``qaihm_lint`` package of ``revision``, unpacked under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(TREE), "archive", revision, "qaihm_lint"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def timed_run(code: Path, settings: dict[str, Any], package: Path, ids: list[str]) -> float:
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(settings), str(package), *ids],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"deep run failed:\n{completed.stderr[-2000:]}")
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    if result["workers"] != len(ids):
+        raise SystemExit(f"expected {len(ids)} workers, ran {result['workers']}")
+    return float(result["seconds"])
+
+
+def wall(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if completed.returncode not in (0, 1):
+        raise SystemExit(f"{command} failed:\n{completed.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def best(values: list[float]) -> float:
+    return min(values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=int, default=8, help="N, the larger run (default 8)")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many (default 3)")
+    parser.add_argument("--jobs", type=int, default=1, help="--jobs of every run (default 1)")
+    parser.add_argument("--before", metavar="REV", help="also measure this git revision")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="qaihm-bench-deep-"))
+    try:
+        package = work / "repo"
+        ids = build_package(package, args.models)
+        variants: list[tuple[str, Path, dict[str, Any]]] = [
+            ("fork server", TREE, {"fork_server": True}),
+            ("fresh interpreter", TREE, {"fork_server": False}),
+        ]
+        if args.before:
+            variants.append((args.before, code_of(args.before, work / "before"), {}))
+        base = {
+            "stages": ["load", "trace", "onnx"],
+            "compile": False,
+            "use_cache": False,
+            "progress": False,
+            "jobs": args.jobs,
+            "memory_limit_mb": 4096,
+        }
+        figures: dict[str, Any] = {"models": args.models, "jobs": args.jobs, "variants": {}}
+        print(
+            f"{args.models} copies of the fixture model 'good', --jobs {args.jobs}, "
+            f"best of {args.repeat}"
+        )
+        print(
+            f"{'variant':<20} {'1 model':>9} {f'{args.models} models':>10} "
+            f"{'ratio':>7} {'per extra model':>16}"
+        )
+        for name, code, extra in variants:
+            settings = {**base, **extra}
+            one: list[float] = []
+            many: list[float] = []
+            for _ in range(args.repeat):
+                one.append(timed_run(code, settings, package, ids[:1]))
+                many.append(timed_run(code, settings, package, ids))
+            t1, tn = best(one), best(many)
+            per_model = (tn - t1) / max(1, args.models - 1)
+            figures["variants"][name] = {
+                "one_model_s": t1,
+                "n_models_s": tn,
+                "ratio": tn / t1,
+                "per_extra_model_s": per_model,
+            }
+            print(f"{name:<20} {t1:>8.2f}s {tn:>9.2f}s {tn / t1:>7.2f} {per_model:>15.2f}s")
+
+        # A fully cached run, as a user starts it, against the floor of importing torch.
+        env = {**os.environ, "PYTHONPATH": str(TREE)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        folders = [str(package / "qai_hub_models" / "models" / model_id) for model_id in ids]
+        command = [sys.executable, "-m", "qaihm_lint", "--deep", "--no-compile", *folders]
+        wall(command, work, env)  # fills the cache
+        cached = best([wall(command, work, env) for _ in range(args.repeat)])
+        torch_floor = best(
+            [wall([sys.executable, "-c", "import torch"], work, env) for _ in range(args.repeat)]
+        )
+        figures["cached_run_s"] = cached
+        figures["import_torch_s"] = torch_floor
+        figures["cached_over_import_torch"] = cached / torch_floor
+        print(
+            f"fully cached run of {args.models} models: {cached:.2f}s; python -c 'import torch': "
+            f"{torch_floor:.2f}s; ratio {cached / torch_floor:.2f}"
+        )
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
