@@ -2,7 +2,9 @@
 
 Everything runs on copies of the tests' fixture model ``good`` (a tiny convnet: the model's own
 work is negligible, so what is measured is what deep mode adds per model), each measurement in
-a fresh process, best of ``--repeat``:
+a fresh process, the variants interleaved, best of ``--repeat``. Wall time is what a user waits;
+CPU time (user + system of the whole process tree: runner, servers, workers) is what the
+machine pays, and is far less disturbed by other load on a shared machine:
 
 1. one model, then N models (stages load, trace, onnx; no compile; no cache), for each variant:
    - ``fork server``: this tree, torch imported once per environment (the default);
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,35 +89,39 @@ def code_of(revision: str, into: Path) -> Path:
     return into
 
 
-def timed_run(code: Path, settings: dict[str, Any], package: Path, ids: list[str]) -> float:
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    completed = subprocess.run(
-        [sys.executable, "-c", _DRIVER, json.dumps(settings), str(package), *ids],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"deep run failed:\n{completed.stderr[-2000:]}")
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    if result["workers"] != len(ids):
-        raise SystemExit(f"expected {len(ids)} workers, ran {result['workers']}")
-    return float(result["seconds"])
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def wall(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+def measure(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds of ``command`` and everything it started (each process waited for
+    by its parent adds its own children's CPU time to its parent's), and its stdout."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - start
     if completed.returncode not in (0, 1):
-        raise SystemExit(f"{command} failed:\n{completed.stderr.decode()[-2000:]}")
-    return elapsed
+        raise SystemExit(f"{command[:3]} failed:\n{completed.stderr.decode()[-2000:]}")
+    return elapsed, _children_cpu() - cpu, completed.stdout.decode()
 
 
-def best(values: list[float]) -> float:
-    return min(values)
+def deep_run(
+    code: Path, settings: dict[str, Any], package: Path, ids: list[str]
+) -> tuple[float, float]:
+    """Wall and CPU seconds of one deep run over ``ids`` with the qaihm_lint under ``code``."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = [sys.executable, "-c", _DRIVER, json.dumps(settings), str(package), *ids]
+    elapsed, cpu, out = measure(command, package.parent, env)
+    result = json.loads(out.strip().splitlines()[-1])
+    if result["workers"] != len(ids):
+        raise SystemExit(f"expected {len(ids)} workers, ran {result['workers']}")
+    return elapsed, cpu
+
+
+def best(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return min(wall for wall, _ in runs), min(cpu for _, cpu in runs)
 
 
 def main() -> int:
@@ -145,47 +152,54 @@ def main() -> int:
             "memory_limit_mb": 4096,
         }
         figures: dict[str, Any] = {"models": args.models, "jobs": args.jobs, "variants": {}}
-        print(
-            f"{args.models} copies of the fixture model 'good', --jobs {args.jobs}, "
-            f"best of {args.repeat}"
-        )
-        print(
-            f"{'variant':<20} {'1 model':>9} {f'{args.models} models':>10} "
-            f"{'ratio':>7} {'per extra model':>16}"
-        )
-        for name, code, extra in variants:
-            settings = {**base, **extra}
-            one: list[float] = []
-            many: list[float] = []
-            for _ in range(args.repeat):
-                one.append(timed_run(code, settings, package, ids[:1]))
-                many.append(timed_run(code, settings, package, ids))
-            t1, tn = best(one), best(many)
-            per_model = (tn - t1) / max(1, args.models - 1)
-            figures["variants"][name] = {
-                "one_model_s": t1,
-                "n_models_s": tn,
-                "ratio": tn / t1,
-                "per_extra_model_s": per_model,
-            }
-            print(f"{name:<20} {t1:>8.2f}s {tn:>9.2f}s {tn / t1:>7.2f} {per_model:>15.2f}s")
-
-        # A fully cached run, as a user starts it, against the floor of importing torch.
+        runs: dict[str, dict[int, list[tuple[float, float]]]] = {
+            name: {1: [], args.models: []} for name, _, _ in variants
+        }
         env = {**os.environ, "PYTHONPATH": str(TREE)}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         folders = [str(package / "qai_hub_models" / "models" / model_id) for model_id in ids]
-        command = [sys.executable, "-m", "qaihm_lint", "--deep", "--no-compile", *folders]
-        wall(command, work, env)  # fills the cache
-        cached = best([wall(command, work, env) for _ in range(args.repeat)])
-        torch_floor = best(
-            [wall([sys.executable, "-c", "import torch"], work, env) for _ in range(args.repeat)]
-        )
-        figures["cached_run_s"] = cached
-        figures["import_torch_s"] = torch_floor
-        figures["cached_over_import_torch"] = cached / torch_floor
+        cli = [sys.executable, "-m", "qaihm_lint", "--deep", "--no-compile", *folders]
+        floor = [sys.executable, "-c", "import torch"]
+        cached: list[tuple[float, float]] = []
+        torch_floor: list[tuple[float, float]] = []
+        measure(cli, work, env)  # fills the cache
+        for _ in range(args.repeat):
+            for name, code, extra in variants:
+                settings = {**base, **extra}
+                for count in (1, args.models):
+                    runs[name][count].append(deep_run(code, settings, package, ids[:count]))
+            cached.append(measure(cli, work, env)[:2])
+            torch_floor.append(measure(floor, work, env)[:2])
+
         print(
-            f"fully cached run of {args.models} models: {cached:.2f}s; python -c 'import torch': "
-            f"{torch_floor:.2f}s; ratio {cached / torch_floor:.2f}"
+            f"{args.models} copies of the fixture model 'good', --jobs {args.jobs}, best of "
+            f"{args.repeat}; wall seconds, CPU seconds in brackets"
+        )
+        print(
+            f"{'variant':<20} {'1 model':>15} {f'{args.models} models':>15} "
+            f"{'ratio':>13} {'per extra model':>17}"
+        )
+        for name, _, _ in variants:
+            (w1, c1), (wn, cn) = best(runs[name][1]), best(runs[name][args.models])
+            extra_wall = (wn - w1) / max(1, args.models - 1)
+            extra_cpu = (cn - c1) / max(1, args.models - 1)
+            figures["variants"][name] = {
+                "one_model": {"wall_s": w1, "cpu_s": c1},
+                "n_models": {"wall_s": wn, "cpu_s": cn},
+                "ratio": {"wall": wn / w1, "cpu": cn / c1},
+                "per_extra_model": {"wall_s": extra_wall, "cpu_s": extra_cpu},
+            }
+            print(
+                f"{name:<20} {w1:>6.2f} ({c1:>6.2f}) {wn:>6.2f} ({cn:>6.2f}) "
+                f"{wn / w1:>5.2f} ({cn / c1:>5.2f}) {extra_wall:>7.2f} ({extra_cpu:>6.2f})"
+            )
+        (cw, cc), (tw, tc) = best(cached), best(torch_floor)
+        figures["cached_run"] = {"wall_s": cw, "cpu_s": cc}
+        figures["import_torch"] = {"wall_s": tw, "cpu_s": tc}
+        figures["cached_over_import_torch"] = {"wall": cw / tw, "cpu": cc / tc}
+        print(
+            f"fully cached run of {args.models} models: {cw:.2f} ({cc:.2f}); "
+            f"python -c 'import torch': {tw:.2f} ({tc:.2f}); ratio {cw / tw:.2f} ({cc / tc:.2f})"
         )
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
