@@ -140,6 +140,12 @@ class ForkServer:
         # numpy's OpenBLAS starts its thread pool when imported, and a process with threads
         # must not fork; models that need more BLAS threads are rare (torch has its own).
         self.env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        # The first model's temporary folder is not the server's: each worker gets its own
+        # through its request.
+        if "TMPDIR" in os.environ:
+            self.env["TMPDIR"] = os.environ["TMPDIR"]
+        else:
+            self.env.pop("TMPDIR", None)
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
         self.control: socket.socket | None = None
@@ -208,6 +214,12 @@ class ForkServer:
             raise
         return handle
 
+    def abort(self) -> None:
+        """Kill a server that is still starting (its group holds nothing else yet)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     def close(self) -> None:
         """Stop the server: it kills any worker still running, and what they started."""
         if self.control is not None:
@@ -269,15 +281,19 @@ class ServerPool:
         # Why an interpreter's server could not start; "" when it started but cannot fork safely.
         self.failures: dict[str, str] = {}
         self.starting: dict[str, threading.Lock] = {}
+        self.booting: set[ForkServer] = set()  # started, not ready yet
         self.live: set[WorkerHandle] = set()
+        self.stopped = False
 
     def launch(
         self, python: str, env: Mapping[str, str], request_path: Path, events_fd: int
     ) -> WorkerHandle:
+        if self.stopped:
+            raise WorkerStartError("the run was stopped")
         server = self._shared_server(python, env) if self.shared else None
         if server is None:
             private = ForkServer(python, env)
-            private.start()
+            self._start(private)
             try:
                 handle = private.launch(request_path, events_fd)
             except BaseException:
@@ -296,10 +312,27 @@ class ServerPool:
         handle.close()
 
     def kill_all(self) -> None:
+        """Kill every live worker with all it started, and every server still starting; start
+        nothing after this."""
         with self.lock:
+            self.stopped = True
             live = list(self.live)
+            booting = list(self.booting)
         for handle in live:
             handle.kill()
+        for server in booting:
+            server.abort()
+
+    def _start(self, server: ForkServer) -> None:
+        with self.lock:
+            if self.stopped:
+                raise WorkerStartError("the run was stopped")
+            self.booting.add(server)
+        try:
+            server.start()
+        finally:
+            with self.lock:
+                self.booting.discard(server)
 
     def close(self) -> None:
         with self.lock:
@@ -327,7 +360,7 @@ class ServerPool:
                 server.close()  # it died (the kernel's OOM killer, say): start another
             server = ForkServer(python, env)
             try:
-                server.start()
+                self._start(server)
             except WorkerStartError as exc:
                 with self.lock:
                     self.failures[python] = str(exc)

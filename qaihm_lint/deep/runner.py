@@ -629,6 +629,8 @@ class _Session:
             handle = self.servers.launch(self.python, env, request_path, write_fd)
         except WorkerStartError as exc:
             os.close(read_fd)
+            if self.cancelled:
+                raise _Cancelled from exc
             record = _record("import", None, "fail", f"cannot start the worker: {exc}")
             self.report(model_id, record)
             return [record], [], False
