@@ -1,9 +1,9 @@
 """The deep-mode fork server: one per environment, it pays for ``import torch`` once and forks a
 worker per model.
 
-Run as ``python forkserver.py CONTROL_FD`` under the environment's interpreter (the parent side
-is ``processes.py``). Like ``worker.py`` it imports only the standard library plus what it
-preloads, because that interpreter may have no qaihm-lint installed.
+Run as ``python forkserver.py CONTROL_FD [--no-preload]`` under the environment's interpreter
+(the parent side is ``processes.py``). Like ``worker.py`` it imports only the standard library
+plus what it preloads, because that interpreter may have no qaihm-lint installed.
 
 Isolation is kept: each model runs in a forked child of its own, in its own session, with its
 own memory limit, and a crash, hang or leak costs that model only. Forking is only safe while
@@ -456,16 +456,20 @@ def preload() -> tuple[dict[str, str], str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    # --no-preload: a server for one model, which imports torch itself after the fork (so the
+    # fork is from a process without threads, whatever the platform).
+    eager = "--no-preload" not in args
+    args = [arg for arg in args if arg != "--no-preload"]
     if len(args) != 1:
-        print("usage: forkserver.py CONTROL_FD", file=sys.stderr)
+        print("usage: forkserver.py CONTROL_FD [--no-preload]", file=sys.stderr)
         return 2
     control = socket.socket(fileno=int(args[0]))
     # Running as a script put this folder first on sys.path; models must not see it.
     sys.path[:] = [entry for entry in sys.path if entry and Path(entry).resolve() != HERE]
     faulthandler.enable()
     subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1)
-    versions, failure = preload()
+    versions, failure = preload() if eager else ({"python": sys.version.split()[0]}, "")
     if failure:
         send(control, {"event": "fatal", "message": failure})
         return 3

@@ -5,7 +5,8 @@ A fresh interpreter per model paid ``import torch`` (seconds, hundreds of MB) be
 own work. A server imports it once per interpreter and forks a worker for each model, keeping
 the isolation of a process per model. When forking is not known to be safe (the server has
 threads after its imports, or the platform is not Linux) or ``shared=False``, each model gets
-a server of its own: the old cost, the same behaviour.
+a server of its own that preloads nothing, so the worker imports torch itself after the fork:
+the old cost, and a fork from a process without threads on every platform.
 
 The pool also owns the kill switch: ``kill_all`` stops every live worker with everything it
 started, which is what Ctrl-C and SIGTERM need.
@@ -134,8 +135,9 @@ class WorkerHandle:
 class ForkServer:
     """A fork server under one interpreter."""
 
-    def __init__(self, python: str, env: Mapping[str, str]) -> None:
+    def __init__(self, python: str, env: Mapping[str, str], preload: bool = True) -> None:
         self.python = python
+        self.preload = preload
         self.env = dict(env)
         # numpy's OpenBLAS starts its thread pool when imported, and a process with threads
         # must not fork; models that need more BLAS threads are rare (torch has its own).
@@ -163,7 +165,8 @@ class ForkServer:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         try:
             self.process = subprocess.Popen(
-                [self.python, str(FORKSERVER), str(theirs.fileno())],
+                [self.python, str(FORKSERVER), str(theirs.fileno())]
+                + ([] if self.preload else ["--no-preload"]),
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
@@ -292,7 +295,7 @@ class ServerPool:
             raise WorkerStartError("the run was stopped")
         server = self._shared_server(python, env) if self.shared else None
         if server is None:
-            private = ForkServer(python, env)
+            private = ForkServer(python, env, preload=False)
             self._start(private)
             try:
                 handle = private.launch(request_path, events_fd)
