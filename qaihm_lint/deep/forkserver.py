@@ -289,7 +289,13 @@ class Server:
             return
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # out of processes or memory: this model fails, we stay
+            send(status, {"event": "error", "message": f"cannot fork a worker: {exc}"})
+            status.close()
+            os.close(events_fd)
+            return
         if pid == 0:
             self.become_worker(request, events_fd, status)  # never returns
         os.close(events_fd)
