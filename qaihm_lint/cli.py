@@ -11,7 +11,9 @@ import argparse
 import contextlib
 import difflib
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +63,17 @@ PROG = "qaihm-lint"
 
 class UsageError(Exception):
     pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, a CI cancel), raised in the main thread so that cleanup runs: deep
+    mode stops its workers and removes their folders, like on Ctrl-C."""
+
+    signal_name = "SIGTERM"
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -455,6 +468,17 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     verbose = "--verbose" in (sys.argv[1:] if argv is None else argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main(argv, verbose)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None, verbose: bool) -> int:
     try:
         return run(argv)
     except (
@@ -466,8 +490,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # Deep mode says what it stopped and cleaned up (DeepCancelled.summary).
+        summary = getattr(exc, "summary", "")
+        detail = f": {summary}" if summary else ""
+        if getattr(exc, "signal_name", "") == "SIGTERM":
+            print(f"{PROG}: terminated (SIGTERM){detail}", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        print(f"{PROG}: interrupted{detail}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of ours.

@@ -31,6 +31,7 @@ def test_deep_junit_and_findings(run_cli: RunCli) -> None:
         "junit",
         FIXTURES / "good",
         FIXTURES / "output_mismatch",
+        FIXTURES / "ignores_input",
     )
     assert code == 1, err
     cases = ET.fromstring(out).findall(".//testcase")
@@ -39,6 +40,14 @@ def test_deep_junit_and_findings(run_cli: RunCli) -> None:
     assert verdicts[("qaihm_lint.good", "deep.onnx")] is True
     assert verdicts[("qaihm_lint.output_mismatch", "deep.forward")] is False
     assert "get_output_names() names 3" in out
+    # A passing stage's remark is the case's system-out.
+    (onnx,) = [
+        c
+        for c in cases
+        if c.get("classname") == "qaihm_lint.ignores_input" and c.get("name") == "deep.onnx"
+    ]
+    assert onnx.find("failure") is None
+    assert "'mask'" in (onnx.findtext("system-out") or "")
 
 
 def test_deep_needs_a_token_unless_no_compile(run_cli: RunCli) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from qaihm_lint.deep.common import DeepError
+    from qaihm_lint.deep.common import DeepCancelled, DeepError
     from qaihm_lint.deep.hub import (
         FakeHubClient,
         FakeJobScript,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DeepCancelled",
     "DeepError",
     "DeepOptions",
     "DeepResult",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "DeepCancelled": "qaihm_lint.deep.common",
     "DeepError": "qaihm_lint.deep.common",
     "FakeHubClient": "qaihm_lint.deep.hub",
     "FakeJobScript": "qaihm_lint.deep.hub",

@@ -12,6 +12,16 @@ class DeepError(Exception):
     """
 
 
+class DeepCancelled(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a deep run, after its workers were stopped and their folders
+    removed. ``signal_name`` says which; ``summary`` what was stopped, in one line."""
+
+    def __init__(self, signal_name: str, summary: str) -> None:
+        super().__init__(summary)
+        self.signal_name = signal_name
+        self.summary = summary
+
+
 INSTALL_HINT = deep_install_hint()
 CONFIGURE_HINT = "qai-hub configure --api_token <YOUR_TOKEN>"
 

@@ -11,11 +11,13 @@ the client's errors, so the tests exercise that code too.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -117,7 +119,38 @@ def compile_job_kwargs(
         "options": options,
         # One job per device, so each target gets its own verdict and URL.
         "single_compile": False,
+        # The runner retries rate-limited submits itself, with back-off; the client's own retry
+        # would hold a worker thread for up to 10 minutes, printing to stdout.
+        "retry": False,
     }
+
+
+_STDOUT_LOCK = threading.Lock()
+_STDOUT_USERS = 0
+_STDOUT_SAVED: list[Any] = []
+
+
+@contextlib.contextmanager
+def client_prints_to_stderr() -> Iterator[None]:
+    """Send what the client prints (deprecation blocks, "Scheduled compile job", retry notices)
+    to stderr: stdout belongs to the report (``--output-format json``).
+
+    ``print`` writes to ``sys.stdout``, so it is swapped while any thread is inside a client
+    call; counted, so that overlapping calls from several threads restore it exactly once.
+    """
+    global _STDOUT_USERS
+    with _STDOUT_LOCK:
+        if _STDOUT_USERS == 0:
+            _STDOUT_SAVED.append(sys.stdout)
+            sys.stdout = sys.stderr
+        _STDOUT_USERS += 1
+    try:
+        yield
+    finally:
+        with _STDOUT_LOCK:
+            _STDOUT_USERS -= 1
+            if _STDOUT_USERS == 0:
+                sys.stdout = _STDOUT_SAVED.pop()
 
 
 def status_from_qai_hub(status: Any) -> HubStatus:
@@ -157,7 +190,8 @@ class _QaiHubBoundary:
             model, devices, name=name, input_specs=input_specs, options=options
         )
         try:
-            returned = self._submit_compile_job(**kwargs)
+            with client_prints_to_stderr():
+                returned = self._submit_compile_job(**kwargs)
         except Exception as exc:
             raise self._translate(exc) from exc
         # The client returns a bare job when only one was made.
@@ -171,7 +205,8 @@ class _QaiHubBoundary:
 
     def poll(self, job: HubJob) -> HubStatus:
         try:
-            return status_from_qai_hub(job.handle.get_status())
+            with client_prints_to_stderr():
+                return status_from_qai_hub(job.handle.get_status())
         except Exception as exc:
             raise self._translate(exc) from exc
 
@@ -199,13 +234,18 @@ class QaiHubClient(_QaiHubBoundary):
     def preflight(self, targets: Sequence[str]) -> None:
         hub = import_qai_hub()
         try:
-            config = self.client.config  # reads the ini now: no network, fails at once
+            with client_prints_to_stderr():
+                config = self.client.config  # reads the ini now: no network, fails at once
         except Exception as exc:
             raise DeepError(
                 f"no AI Hub API token ({_first_line(exc)}): run `{CONFIGURE_HINT}`, "
                 "or pass --no-compile to skip the compile stage"
             ) from exc
         api_url = getattr(config, "api_url", "AI Hub")
+        # Verbose (the ini's default) prints upload bars and "Scheduled compile job" lines; the
+        # progress display says what is going on instead.
+        with contextlib.suppress(Exception):
+            self.client.set_verbose(False)
 
         def check() -> None:
             for target in targets:
@@ -219,7 +259,8 @@ class QaiHubClient(_QaiHubBoundary):
                         "(list them with `qai-hub list-devices`)"
                     )
 
-        outcome = _run_with_deadline(check, self.preflight_timeout)
+        with client_prints_to_stderr():
+            outcome = _run_with_deadline(check, self.preflight_timeout)
         if outcome is _TIMED_OUT:
             raise DeepError(
                 f"AI Hub at {api_url} did not answer within {self.preflight_timeout:g} s: "
@@ -322,6 +363,18 @@ class _FakeJob:
         return self._hub.JobStatus(state, message)
 
 
+# What qai_hub 0.56 prints on stdout (client.py), so that the fake prints it too.
+_TORCHSCRIPT_DEPRECATION = (
+    "\033[31m\n===WARNING===\n\nSubmitting a compile job with a Torchscript model is deprecated "
+    "and will be removed in a future release. Please use torch.export.export instead of "
+    "torch.jit.trace.\n\n===WARNING===\n\033[0m"
+)
+_RETRY_NOTICE = (
+    "Too many requests; retry later Retrying periodically until your request succeeds. "
+    "Interrupt this and pass retry=False if you don't want this automatic retry."
+)
+
+
 class FakeHubClient(_QaiHubBoundary):
     """A scripted AI Hub for tests; never touches the network.
 
@@ -329,6 +382,11 @@ class FakeHubClient(_QaiHubBoundary):
     targets follow ``default``. ``rate_limited_submits`` makes that many first submit calls fail
     with the client's RateLimitedError; ``rate_limited_polls`` does the same to each job's first
     polls. ``preflight_error`` makes preflight fail with that message (a missing token, say).
+
+    Like the real client it prints to stdout: a deprecation block for TorchScript models,
+    "Scheduled compile job" per job while ``verbose`` (the ini's default), and, where the real
+    one retries a rate-limited submit by itself (``retry=True`` with ``single_compile`` over
+    several devices), its retry notices; ``retried_by_client`` counts those retries.
     """
 
     def __init__(
@@ -351,6 +409,8 @@ class FakeHubClient(_QaiHubBoundary):
         self.submissions: list[dict[str, Any]] = []
         self.jobs: list[_FakeJob] = []
         self.preflights = 0
+        self.verbose = True
+        self.retried_by_client = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -364,11 +424,26 @@ class FakeHubClient(_QaiHubBoundary):
                 raise DeepError(f"unknown AI Hub target {target!r}: no such device")
 
     def _submit_compile_job(self, **kwargs: Any) -> Any:
+        model = kwargs["model"]
+        if str(model).endswith((".pt", ".pth")):
+            print(_TORCHSCRIPT_DEPRECATION)
         with self._lock:
-            if self.rate_limited_submits:
+            devices = kwargs["device"]
+            client_retries = (
+                kwargs.get("retry", True)
+                and kwargs.get("single_compile", True)
+                and isinstance(devices, list)
+                and len(devices) > 1
+            )
+            while self.rate_limited_submits:
                 self.rate_limited_submits -= 1
-                raise self.hub.client.RateLimitedError("Too many requests; retry later")
-            model = kwargs["model"]
+                if not client_retries:
+                    raise self.hub.client.RateLimitedError("Too many requests; retry later")
+                # The real client sleeps 20-60 s between these; the fake does not wait.
+                if not self.retried_by_client:
+                    print(_RETRY_NOTICE)
+                print("Retrying after 20 seconds.")
+                self.retried_by_client += 1
             if not Path(model).is_file():
                 raise self.hub.UserError(f"{model} does not exist")
             self.submissions.append(kwargs)
@@ -383,6 +458,11 @@ class FakeHubClient(_QaiHubBoundary):
                 )
                 job.fail_polls = self.rate_limited_polls
                 jobs.append(job)
+                if self.verbose:
+                    print(
+                        f"Scheduled compile job ({job.job_id}) successfully. To see the status "
+                        f"and results:\n    {job.url}\n"
+                    )
             self.jobs.extend(jobs)
         # Like the real client: a bare job when only one was made.
         return jobs[0] if len(jobs) == 1 else jobs

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,12 @@ from qaihm_lint.deep.common import (
     STAGE_GROUPS,
     STAGE_NUMBER,
     TIMEOUT,
+    DeepCancelled,
     DeepError,
     normalise_groups,
 )
 from qaihm_lint.deep.hub import HubClient, HubError, HubJob, HubRateLimited, import_qai_hub
+from qaihm_lint.deep.processes import FORKSERVER, ServerPool, WorkerExit, WorkerStartError
 from qaihm_lint.deep.progress import Progress, make_progress
 from qaihm_lint.diagnostics import Diagnostic, Location, Severity
 from qaihm_lint.workspace import Layout, ModelFolder
@@ -50,6 +52,7 @@ DEFAULT_COMPILE_TIMEOUT = 3600.0  # per job: AI Hub queues can be long
 WORKER = Path(__file__).with_name("worker.py")
 MIN_MEMORY_MB = 2048
 SUBMIT_ATTEMPTS = 5
+STOP_WAIT = 30.0  # for a killed worker's server to confirm that it and its children are gone
 
 _PROBE = (
     "import json, sys\n"
@@ -69,7 +72,9 @@ class DeepOptions:
     (QAI807) and ``compile`` (QAI808; brings ``trace`` along, whose model it submits).
     ``timeout`` is per stage in seconds; ``compile_timeout`` bounds each compile job.
     ``memory_limit_mb`` caps each worker's address space (default: 80 % of RAM shared among
-    the parallel workers, at least 2 GiB).
+    the parallel workers, at least 2 GiB). ``fork_server`` pays the interpreter start and
+    ``import torch`` once per environment and forks a worker per model from there; False
+    starts a fresh interpreter per model (slower, for comparison).
     """
 
     targets: tuple[str, ...] = (DEFAULT_TARGET,)
@@ -85,6 +90,7 @@ class DeepOptions:
     compile_timeout: float = DEFAULT_COMPILE_TIMEOUT
     poll_interval: float = 10.0
     compile_options: str = ""
+    fork_server: bool = True
 
 
 @dataclass
@@ -256,6 +262,72 @@ class _Pending:
     state: str = "SUBMITTED"
 
 
+class _Cancelled(Exception):
+    """The run was stopped while this model ran: no verdict, nothing cached."""
+
+
+class _WorkerEvents:
+    """What one worker reported on its events pipe, one JSON object per line."""
+
+    def __init__(self, session: _Session, model_id: str, log_path: Path) -> None:
+        self.session = session
+        self.model_id = model_id
+        self.log_path = log_path
+        self.records: list[dict[str, Any]] = []
+        self.artifacts: list[dict[str, Any]] = []
+        self.current: tuple[str, str | None] = ("import", None)
+        self.done = False
+        self.fatal = ""
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> bool:
+        """Take in ``chunk``; True when a stage started or ended (its deadline restarts)."""
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        progressed = False
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                progressed = self._take(event) or progressed
+        return progressed
+
+    def _take(self, event: dict[str, Any]) -> bool:
+        kind = event.get("event")
+        progress = self.session.progress
+        if kind == "start":
+            self.current = (event["stage"], event.get("component"))
+            progress.stage_started(self.model_id, self.current[0], self.current[1])
+            return True
+        if kind == "result":
+            message = event.get("message", "")
+            if message.startswith("EOFError"):
+                # The question it asked is the model's last output.
+                question = _last_line(self.log_path)
+                if question:
+                    message += f" It asked: {question!r}"
+            record = _record(
+                event["stage"],
+                event.get("component"),
+                event["status"],
+                message,
+                code=event.get("code"),
+                seconds=event.get("seconds"),
+            )
+            self.records.append(record)
+            self.session.report(self.model_id, record)
+            return True
+        if kind == "artifact":
+            self.artifacts.append(event)
+        elif kind == "done":
+            self.done = True
+        elif kind == "fatal":
+            self.fatal = str(event.get("message", ""))
+        return False
+
+
 class _Session:
     def __init__(
         self,
@@ -277,12 +349,14 @@ class _Session:
         self.threads = max(1, (os.cpu_count() or 1) // options.jobs)
         self.lock = threading.Lock()
         self.pending: list[_Pending] = []
-        self.live_pids: set[int] = set()
+        self.servers = ServerPool(shared=options.fork_server)
         self.cancelled = False
+        self.stopped: list[WorkerExit] = []  # workers stopped by a cancel
+        self.folders_removed = 0
         self.workers_run = 0
         self.jobs_submitted = 0
         self._package_hashes: dict[Path, str] = {}
-        self.worker_hash = cache_mod.hash_files([WORKER], WORKER.parent)
+        self.worker_hash = cache_mod.hash_files([WORKER, FORKSERVER], WORKER.parent)
         self.cache = cache_mod.DeepCache(cache_dir)
 
     # ------------------------------------------------------------------ orchestration
@@ -313,21 +387,47 @@ class _Session:
                     self.poll_once()
             for future in futures:
                 future.result()  # an internal error here is a bug: let the CLI report it
-        except BaseException:
-            # Ctrl-C or a bug: workers live in their own sessions, so no signal reaches them
-            # unless we send it.
-            self.cancelled = True
-            with self.lock:
-                live = list(self.live_pids)
-            for pid in live:
-                _kill_group(pid)
+        except BaseException as exc:
+            self.cancel(pool)
+            if isinstance(exc, KeyboardInterrupt):
+                raise DeepCancelled(
+                    getattr(exc, "signal_name", "SIGINT"), self.cancel_summary()
+                ) from exc
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.servers.close()
         diagnostics = [found for outcome in outcomes for found in diagnostics_for(outcome)]
         diagnostics.sort(key=Diagnostic.sort_key)
         self.summarise(outcomes)
         return DeepResult(diagnostics, outcomes, self.workers_run, self.jobs_submitted)
+
+    def cancel(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
+        """Ctrl-C, SIGTERM or a bug: stop every worker with all it started, let each model's
+        thread remove its folder, and stop the servers. Nothing of it is cached."""
+        self.cancelled = True
+        with _signals_ignored():
+            self.servers.kill_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.servers.close()
+
+    def cancel_summary(self) -> str:
+        if not self.stopped:
+            return "no deep worker was running; nothing cached for unfinished models"
+        killed = sum(stop.killed for stop in self.stopped)
+        lost = sum(1 for stop in self.stopped if stop.lost)
+        text = f"stopped {len(self.stopped)} deep worker(s)"
+        if killed:
+            text += f" and killed the {killed} process(es) they had started"
+        if lost:
+            text += f" ({lost} did not confirm it)"
+        survivors = sorted(pid for stop in self.stopped for pid in stop.survivors)
+        if survivors:
+            text += f"; still running: pid {', '.join(map(str, survivors))}"
+        return (
+            f"{text}; removed {self.folders_removed} temporary folder(s); nothing cached for "
+            "the models that were running"
+        )
 
     def summarise(self, outcomes: Sequence[ModelOutcome]) -> None:
         cached = sum(1 for outcome in outcomes if outcome.cached)
@@ -433,7 +533,10 @@ class _Session:
         want_artifacts = self.hub is not None
         workdir = Path(tempfile.mkdtemp(prefix=f"qaihm-deep-{model_id}-"))
         try:
-            records, artifacts, cacheable = self.run_worker(folder, workdir, want_artifacts)
+            try:
+                records, artifacts, cacheable = self.run_worker(folder, workdir, want_artifacts)
+            except _Cancelled:
+                return  # no verdict: the run was stopped while this model ran
             outcome.records = records
             if cacheable:
                 self.cache.put(key, {"records": records})
@@ -455,6 +558,9 @@ class _Session:
                     self.submit(outcome, key, component, artifact, targets)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+            if self.cancelled:
+                with self.lock:
+                    self.folders_removed += 1
         if self.hub is None or not any(p.outcome is outcome for p in self.pending):
             self.progress.model_finished(model_id, cached=False)
 
@@ -462,7 +568,8 @@ class _Session:
         component = record.get("component")
         if record.get("target"):
             component = f"{component}@{record['target']}" if component else record["target"]
-        detail = "" if record["status"] in ("ok", "skip") else str(record.get("message", ""))
+        # Passing stages may carry a remark too (an input the ONNX exporter dropped).
+        detail = "" if record["status"] == "skip" else str(record.get("message") or "")
         self.progress.stage_finished(
             model_id,
             record["stage"],
@@ -483,7 +590,7 @@ class _Session:
         package = folder.package
         assert package is not None
         model_id = folder.model_id
-        request = {
+        request: dict[str, Any] = {
             "repo_root": str(package.repo_root),
             "model_id": model_id,
             "layout": "manifest" if folder.layout is Layout.MANIFEST else "info",
@@ -494,7 +601,6 @@ class _Session:
             "threads": self.threads,
         }
         request_path = workdir / "request.json"
-        request_path.write_text(json.dumps(request), encoding="utf-8")
         log_path = workdir / "worker.log"
         env = dict(os.environ)
         env.update(
@@ -507,132 +613,102 @@ class _Session:
         )
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(name, str(self.threads))
+        # What the model writes to tempfile goes into its folder, which is always removed.
+        (workdir / "tmp").mkdir()
+        env["TMPDIR"] = str(workdir / "tmp")
+        request.update(
+            {"env": env, "cwd": str(workdir), "log": str(log_path), "cleanup": str(workdir)}
+        )
+        request_path.write_text(json.dumps(request), encoding="utf-8")
+        if self.cancelled:
+            raise _Cancelled
         read_fd, write_fd = os.pipe()
         with self.lock:
             self.workers_run += 1
         try:
-            with open(log_path, "wb") as log:
-                process = subprocess.Popen(
-                    [self.python, str(WORKER), str(request_path), str(write_fd)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                    cwd=workdir,
-                    env=env,
-                )
-        except OSError as exc:
+            handle = self.servers.launch(self.python, env, request_path, write_fd)
+        except WorkerStartError as exc:
             os.close(read_fd)
-            os.close(write_fd)
+            if self.cancelled:
+                raise _Cancelled from exc
             record = _record("import", None, "fail", f"cannot start the worker: {exc}")
             self.report(model_id, record)
             return [record], [], False
-        os.close(write_fd)
-        with self.lock:
-            self.live_pids.add(process.pid)
-        records: list[dict[str, Any]] = []
-        artifacts: list[dict[str, Any]] = []
-        current: tuple[str, str | None] = ("import", None)
-        done = False
+        finally:
+            os.close(write_fd)
+        events = _WorkerEvents(self, model_id, log_path)
+        ended: WorkerExit | None = None
         timed_out = False
-        fatal = ""
         selector = selectors.DefaultSelector()
-        selector.register(read_fd, selectors.EVENT_READ)
-        buffer = b""
+        selector.register(read_fd, selectors.EVENT_READ, "events")
+        selector.register(handle, selectors.EVENT_READ, "server")
         deadline = time.monotonic() + self.options.timeout
         try:
-            while not self.cancelled:
+            # Until the server says the worker ended: not until the pipe closes, which a
+            # process the model forked may keep open for ever.
+            while ended is None and not self.cancelled:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    timed_out = True
+                    # After "done" the worker is only cleaning up: no verdict to change.
+                    timed_out = not events.done
                     break
-                if not selector.select(timeout=min(remaining, 1.0)):
-                    continue
-                chunk = os.read(read_fd, 65536)
-                if not chunk:
-                    break
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
+                for key, _ in selector.select(timeout=min(remaining, 1.0)):
+                    if key.data == "server":
+                        ended = handle.read()
                         continue
-                    kind = event.get("event")
-                    if kind == "start":
-                        current = (event["stage"], event.get("component"))
+                    chunk = os.read(read_fd, 65536)
+                    if not chunk:
+                        selector.unregister(read_fd)
+                    elif events.feed(chunk):
                         deadline = time.monotonic() + self.options.timeout
-                        self.progress.stage_started(model_id, current[0], current[1])
-                    elif kind == "result":
-                        message = event.get("message", "")
-                        if message.startswith("EOFError"):
-                            # The question it asked is the model's last output.
-                            question = _last_line(log_path)
-                            if question:
-                                message += f" It asked: {question!r}"
-                        record = _record(
-                            event["stage"],
-                            event.get("component"),
-                            event["status"],
-                            message,
-                            code=event.get("code"),
-                            seconds=event.get("seconds"),
-                        )
-                        records.append(record)
-                        self.report(model_id, record)
-                        deadline = time.monotonic() + self.options.timeout
-                    elif kind == "artifact":
-                        artifacts.append(event)
-                    elif kind == "done":
-                        done = True
-                    elif kind == "fatal":
-                        fatal = str(event.get("message", ""))
         finally:
             selector.close()
+            if ended is None:
+                handle.kill()
+                ended = handle.wait(STOP_WAIT)
+            # The worker's last events may still be in the pipe.
+            os.set_blocking(read_fd, False)
+            with contextlib.suppress(BlockingIOError):
+                while chunk := os.read(read_fd, 65536):
+                    events.feed(chunk)
             os.close(read_fd)
-            if timed_out or self.cancelled:
-                _kill_group(process.pid)
-            try:
-                returncode = process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                _kill_group(process.pid)
-                returncode = process.wait()
-            # Whatever the model started (servers, pools) dies with it.
-            _kill_group(process.pid)
+            self.servers.release(handle)
+        if self.cancelled:
             with self.lock:
-                self.live_pids.discard(process.pid)
-        stage, component = current
+                self.stopped.append(ended)
+            raise _Cancelled
+        records = events.records
+        stage, component = events.current
         if timed_out:
             record = _record(
                 stage,
                 component,
                 "timeout",
-                f"did not finish within {self.options.timeout:g} s, so the worker and its "
-                "children were killed. Look for a loop that never ends, a wait on a lock or a "
-                "download that hangs; if the model is only slow on CPU, raise --timeout.",
+                f"did not finish within {self.options.timeout:g} s, so {_what_was_killed(ended)}. "
+                "Look for a loop that never ends, a wait on a lock or a download that hangs; if "
+                "the model is only slow on CPU, raise --timeout.",
                 code=TIMEOUT,
             )
             records.append(record)
             self.report(model_id, record)
             return records, [], True
-        if fatal:
-            record = _record("import", None, "fail", f"{fatal}: {INSTALL_HINT}")
+        if events.fatal:
+            record = _record("import", None, "fail", f"{events.fatal}: {INSTALL_HINT}")
             records.append(record)
             self.report(model_id, record)
             return records, [], False
-        if not done:
+        if not events.done:
             finished = {(r["stage"], r.get("component")) for r in records}
-            if current in finished:
+            if events.current in finished:
                 # Died between stages: charge the stage that would have come next.
                 stage = _next_stage(stage)
             record = _record(
-                stage, component, "crash", _crash_message(returncode, log_path, package.repo_root)
+                stage, component, "crash", _crash_message(ended.code, log_path, package.repo_root)
             )
             records.append(record)
             self.report(model_id, record)
             return records, [], True
-        return records, artifacts, True
+        return records, events.artifacts, True
 
     # ------------------------------------------------------------------ the compile stage
 
@@ -814,10 +890,35 @@ def _last_line(log_path: Path) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _kill_group(pid: int) -> None:
-    # start_new_session made the worker a group leader: its group id is its pid.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+def _what_was_killed(ended: WorkerExit) -> str:
+    """What stopping a worker took, as its server reported it."""
+    if ended.lost:
+        return "the worker was told to stop, but its server never confirmed it"
+    if ended.killed:
+        text = f"the worker and the {ended.killed} process(es) it started were killed"
+    else:
+        text = "the worker was killed"
+    if ended.survivors:
+        pids = ", ".join(map(str, ended.survivors))
+        text += f" (still running, unkillable: pid {pids})"
+    return text
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while a cancel cleans up, so a second press cannot leave
+    workers or folders behind. Only the main thread may touch signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in saved:
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def _crash_message(returncode: int, log_path: Path, repo_root: Path) -> str:

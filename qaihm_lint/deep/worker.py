@@ -106,27 +106,20 @@ class Worker:
 
     @contextlib.contextmanager
     def stage(self, name: str, component: str | None = None) -> Iterator[list[str]]:
-        """Run one stage: report start, then ok or its failure, and collect its warnings.
+        """Run one stage: report start, then ok or its failure.
 
-        Raises StageFailed again after reporting it, so the caller skips the stages that depend
-        on this one.
+        Yields a list for remarks that the verdict carries even when the stage passes (an input
+        the exporter dropped, say). Raises StageFailed again after reporting it, so the caller
+        skips the stages that depend on this one.
         """
         self.emit.send(event="start", stage=name, component=component)
         started = time.monotonic()
-        notes: list[str] = []
+        remarks: list[str] = []
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            # Warnings are the model's business (and torch's deprecations): kept out of the log.
+            with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
-                try:
-                    yield notes
-                finally:
-                    for item in caught:
-                        text = f"{item.category.__name__}: {item.message}".splitlines()[0]
-                        where = self.relative(item.filename)
-                        if where:
-                            text += f" (at {where}:{item.lineno})"
-                        if text not in notes and len(notes) < 20:
-                            notes.append(text)
+                yield remarks
         except StageFailed as verdict:
             self.emit.send(
                 event="result",
@@ -157,7 +150,7 @@ class Worker:
             stage=name,
             component=component,
             status="ok",
-            message="",
+            message=" ".join(remarks),
             seconds=round(time.monotonic() - started, 3),
         )
 
@@ -168,7 +161,16 @@ class Worker:
         """One paragraph: what the model raised, where, and what to do about it."""
         where = self.location(exc)
         raised = _one_line(exc)
+        if isinstance(exc, SyntaxError) and exc.filename:
+            # The error is in the file being compiled, which no traceback frame shows.
+            where = f"{self.relative(exc.filename) or exc.filename}:{exc.lineno}:{exc.offset}"
+            raised = f"{type(exc).__name__}: {exc.msg}"
         text = f"{raised}{f' (at {where})' if where else ''}"
+        if "Tracer cannot infer type" in str(exc):
+            return (
+                f"{text}. torch.jit.trace takes tensors and tuples of tensors only: make "
+                "forward() return a flat tuple of tensors, one per get_output_names() entry."
+            )
         if _is_cuda_error(exc):
             return (
                 f"{text}. The model needs a GPU, but deep workers run with CUDA hidden "
@@ -205,8 +207,17 @@ class Worker:
         folder = f"qai_hub_models/models/{self.model_id}/"
         requirements = self.repo_root / folder / "requirements.txt"
         model_hint = f"pip install -r {requirements}" if requirements.is_file() else ""
+        if where.startswith("qai_hub_models/models/") and not where.startswith(folder):
+            # Shared model code (models/_shared/, another model's folder) has no requirements
+            # of its own: each model folder that uses it lists what it imports.
+            importer = where.rsplit(":", 1)[0]
+            then = f", then {model_hint}" if model_hint else ""
+            return (
+                f"{exc.name!r} is imported by {importer}, shared code that this model uses: "
+                f"list it in {folder}requirements.txt{then}."
+            )
         if where and not where.startswith(folder):
-            # Raised by the package's shared code: the model's requirements will not help alone.
+            # Raised by the package's own code: the model's requirements will not help alone.
             also = f", then {model_hint}" if model_hint else ""
             return (
                 f"{exc.name!r} is needed by qai_hub_models itself, not only this model: install "
@@ -337,8 +348,8 @@ class Worker:
             except StageFailed:
                 artifact = None
         if "onnx" in self.groups:
-            with contextlib.suppress(StageFailed), self.stage("onnx", name):
-                self.onnx(component, name, spec, inputs, eager, output_names)
+            with contextlib.suppress(StageFailed), self.stage("onnx", name) as remarks:
+                remarks.extend(self.onnx(component, name, spec, inputs, eager, output_names))
         if artifact is not None:
             artifact["component"] = name
             self.emit.send(event="artifact", **artifact)
@@ -468,6 +479,11 @@ class Worker:
             with torch.no_grad():
                 got = _flatten(traced(*args))
             verdict = _compare(expected, got)
+            if verdict is not None and args is inputs:
+                random = self.nondeterminism(component, inputs, eager)
+                if random:
+                    # Not the trace's fault: no graph can match a model that varies by itself.
+                    raise StageFailed(random, code="QAI806")
             if verdict is not None:
                 hint = ""
                 if "fresh" in label:
@@ -494,6 +510,39 @@ class Worker:
             torch.jit.save(exported, str(path))
         return {"path": str(path), "input_specs": {k: [list(v[0]), v[1]] for k, v in spec.items()}}
 
+    def nondeterminism(self, component: Any, inputs: Sequence[Any], eager: Sequence[Any]) -> str:
+        """Why the model is non-deterministic, when a second eager pass on the same inputs
+        differs from the first; '' when it is deterministic."""
+        import torch
+
+        with torch.no_grad():
+            again = _flatten(component(*inputs))
+        difference = _compare(eager, again)
+        if difference is None:
+            return ""
+        training = [
+            f"{name}: {type(module).__name__}"
+            for name, module in component.named_modules()
+            if name and module.training
+        ]
+        if training:
+            listed = ", ".join(training[:5]) + (", ..." if len(training) > 5 else "")
+            cause = (
+                f"{len(training)} submodule(s) are in training mode ({listed}), so dropout and "
+                "the like stay random: call .eval() on the model in from_pretrained() (layers "
+                "created after the base class called .eval() are still in training mode)"
+            )
+        else:
+            cause = (
+                "nothing is in training mode, so forward() draws random numbers itself "
+                "(torch.randn, torch.rand, torch.bernoulli, ...): take the noise as an input or "
+                "draw it once in __init__"
+            )
+        return (
+            "the model is non-deterministic: two eager forward passes on the same inputs "
+            f"differ ({difference}); {cause}."
+        )
+
     def onnx(
         self,
         component: Any,
@@ -502,7 +551,8 @@ class Worker:
         inputs: Sequence[Any],
         eager: Sequence[Any],
         output_names: Sequence[str],
-    ) -> None:
+    ) -> list[str]:
+        """Export, check and run the ONNX model against eager; remarks for a passing stage."""
         import numpy
         import onnx
         import onnxruntime
@@ -537,11 +587,22 @@ class Worker:
             session = onnxruntime.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
             )
-            feeds = {
-                arg.name: tensor.numpy()
-                for arg, tensor in zip(session.get_inputs(), inputs, strict=False)
-            }
-            results = session.run(None, feeds)
+            graph_inputs = [arg.name for arg in session.get_inputs()]
+        except Exception as exc:
+            raise StageFailed(
+                f"onnxruntime could not load the exported model: {_one_line(exc)}"
+            ) from exc
+        # By name, never by position: the exporter drops inputs that forward() ignores.
+        by_name = dict(zip(spec, inputs, strict=True))
+        unknown = [name for name in graph_inputs if name not in by_name]
+        if unknown:
+            raise StageFailed(
+                f"the exported graph has input(s) {', '.join(map(repr, unknown))} that "
+                f"get_input_spec() does not name ({', '.join(map(repr, spec))})."
+            )
+        dropped = [name for name in spec if name not in graph_inputs]
+        try:
+            results = session.run(None, {name: by_name[name].numpy() for name in graph_inputs})
         except Exception as exc:
             raise StageFailed(
                 f"onnxruntime could not run the exported model: {_one_line(exc)}"
@@ -549,19 +610,64 @@ class Worker:
         got = [torch.from_numpy(numpy.asarray(result)) for result in results]
         verdict = _compare(eager, got)
         if verdict is not None:
-            raise StageFailed(f"onnxruntime output differs from eager: {verdict}.")
+            random = self.nondeterminism(component, inputs, eager)
+            raise StageFailed(
+                f"onnxruntime output differs from eager: {verdict}."
+                + (f" {random[0].upper()}{random[1:]}" if random else "")
+            )
+        if not dropped:
+            return []
+        return [
+            f"input(s) {', '.join(map(repr, dropped))} of get_input_spec() are not used by "
+            "forward(): the ONNX exporter dropped them, so the exported model has "
+            f"{len(graph_inputs)} input(s) instead of {len(spec)}. Remove them from the spec, "
+            "or use them."
+        ]
 
 
 # --------------------------------------------------------------------- helpers
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """The exception as one line: its cause first, tensor values left out."""
+    text, collapsed = _without_tensor_values(str(exc).strip())
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    first = lines[0] if lines else ""
+    if collapsed and len(lines) > 1:
+        # torch prints the offending value first and the reason after it, on a line of its
+        # own (often starting with ":"): the reason leads, the value follows in brackets.
+        reason = " ".join(lines[1:]).lstrip(": ")
+        first = f"{reason} ({lines[0]})"
+    else:
+        first = lines[0] if lines else ""
     if len(first) > 300:
         first = first[:297] + "..."
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _without_tensor_values(text: str) -> tuple[str, bool]:
+    """``text`` with every ``tensor(...)`` repr shortened to ``tensor(...)``; whether any was."""
+    out: list[str] = []
+    position = 0
+    collapsed = False
+    while True:
+        start = text.find("tensor(", position)
+        if start < 0:
+            out.append(text[position:])
+            break
+        depth = 0
+        end = start + len("tensor")
+        while end < len(text):
+            if text[end] in "([{":
+                depth += 1
+            elif text[end] in ")]}":
+                depth -= 1
+                if depth == 0:
+                    break
+            end += 1
+        out.append(text[position:start] + "tensor(...)")
+        collapsed = True
+        position = end + 1
+    return "".join(out), collapsed
 
 
 def _short(value: Any) -> str:
@@ -713,13 +819,16 @@ def _prepare_environment(repo_root: Path, memory_limit_mb: int | None) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2:
-        print("usage: worker.py REQUEST.json EVENTS_FD", file=sys.stderr)
-        return 2
-    request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    emitter = Emitter(int(args[1]))
+def serve(request: Mapping[str, Any], events_fd: int) -> int:
+    """Run ``request`` in this process, reporting on ``events_fd``; the exit status.
+
+    Called by ``main`` (a fresh interpreter) and by the fork server (a forked child that has
+    torch imported already).
+    """
+    # Processes the model starts with exec (subprocess, spawn) must not hold the events pipe:
+    # the parent reads it until the worker ends.
+    os.set_inheritable(events_fd, False)
+    emitter = Emitter(events_fd)
     # A segfault in native code then leaves a Python stack in the log, which the parent quotes.
     faulthandler.enable(all_threads=False)
     repo_root = Path(request["repo_root"]).resolve()
@@ -740,6 +849,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.run()
     emitter.send(event="done")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: worker.py REQUEST.json EVENTS_FD", file=sys.stderr)
+        return 2
+    request = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    return serve(request, int(args[1]))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from tests.deep.conftest import FIXTURE_REPO, MEMORY_LIMIT_MB, STAGE_TIMEOUT, fo
 
 pytestmark = [pytest.mark.deep, pytest.mark.slow]
 
+# The package also holds the hostile models of test_wrong_answers.py, which check themselves.
 EXPECTED = {
     "bad_input_spec": {("QAI803", "invalid-input-spec")},
     "data_dependent": {("QAI806", "trace-divergence")},
@@ -54,7 +55,7 @@ def first_run(cache_dir: Path) -> DeepResult:
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    return run_deep_detailed(folders_of(FIXTURE_REPO), options(cache_dir))
+    return run_deep_detailed(folders_of(FIXTURE_REPO, *EXPECTED), options(cache_dir))
 
 
 def by_model(result: DeepResult) -> dict[str, set[tuple[str, str]]]:
@@ -157,7 +158,7 @@ def test_messages_say_stage_cause_and_remedy(first_run: DeepResult) -> None:
 def test_second_run_on_unchanged_tree_runs_nothing(
     first_run: DeepResult, cache_dir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    second = run_deep_detailed(folders_of(FIXTURE_REPO), options(cache_dir))
+    second = run_deep_detailed(folders_of(FIXTURE_REPO, *EXPECTED), options(cache_dir))
     assert second.workers_run == 0
     assert second.jobs_submitted == 0
     assert all(outcome.cached for outcome in second.outcomes)

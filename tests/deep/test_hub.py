@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import inspect
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from qaihm_lint.deep.hub import (
     FakeJobScript,
     HubRateLimited,
     QaiHubClient,
+    client_prints_to_stderr,
     compile_job_kwargs,
     make_device,
     status_from_qai_hub,
@@ -38,9 +40,47 @@ def test_compile_kwargs_bind_to_the_real_submit_compile_job(tmp_path: Path) -> N
     inspect.signature(qai_hub.submit_compile_job).bind(**kwargs)
     inspect.signature(qai_hub.Client.submit_compile_job).bind(object(), **kwargs)
     assert kwargs["single_compile"] is False
+    assert kwargs["retry"] is False
     assert kwargs["input_specs"] == {"image": ((1, 3, 8, 8), "float32")}
     parameters = inspect.signature(qai_hub.submit_compile_job).parameters
     assert parameters["single_compile"].default is True  # why we must pass False
+    assert parameters["retry"].default is True  # likewise: the runner retries by itself
+
+
+def test_the_fake_prints_what_the_real_client_prints() -> None:
+    # The fake's stdout chatter is only a fair test of ours if the real client says the same.
+    source = inspect.getsource(qai_hub.client)
+    for text in (
+        "Submitting a compile job with a Torchscript model is deprecated",
+        "Scheduled compile job (",
+        "Retrying periodically until your request succeeds",
+        "Retrying after {time_between_retries} seconds.",
+    ):
+        assert text in source
+    assert "print(" in inspect.getsource(qai_hub.client._print_deprecation_message)
+    assert qai_hub.client.RATE_LIMIT_RETRY_TIMEOUT == 10  # minutes of the client's own retries
+
+
+def test_client_prints_go_to_stderr_and_stdout_comes_back(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    original = sys.stdout
+    entered = threading.Barrier(4)
+
+    def chatty() -> None:
+        with client_prints_to_stderr():
+            entered.wait()  # all four inside at once: the swaps overlap
+            print("client chatter")
+            entered.wait()
+
+    threads = [threading.Thread(target=chatty) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sys.stdout is original
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err.count("client chatter") == 4
 
 
 def test_other_calls_match_the_real_client() -> None:
