@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--statistics", action="store_true", help="print counts per code")
     output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
     output.add_argument("--verbose", action="store_true", help="show tracebacks of internal errors")
+    output.add_argument(
+        "--merge-reports",
+        action="store_true",
+        help="merge the JSON (or JUnit) reports given as PATHs, e.g. of --shard runs, and exit",
+    )
     running = parser.add_argument_group("running")
     running.add_argument(
         "--jobs",
@@ -120,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REF",
         help="only model folders changed since a git ref (and the models "
         "that depend on changed shared code)",
+    )
+    running.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="check only the K-th of N parts of the model folders (for a CI matrix; balanced "
+        "by the time each model took in the last deep run)",
     )
     adoption = parser.add_argument_group("adopting on a legacy tree")
     adoption.add_argument(
@@ -154,7 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-compile", action="store_true", help="stop before the AI Hub compile stage"
     )
     deep.add_argument(
-        "--python", metavar="PATH", help="interpreter whose environment runs the deep workers"
+        "--python",
+        metavar="PATH",
+        help="run every model in this interpreter's environment instead of building the "
+        "environments upstream's CI would",
+    )
+    deep.add_argument(
+        "--env-dir",
+        type=Path,
+        metavar="DIR",
+        help="where built deep-mode environments are kept (default: the user cache folder)",
     )
     info = parser.add_argument_group("information")
     info.add_argument("--list-rules", action="store_true", help="list every rule and exit")
@@ -437,6 +457,9 @@ def _run_deep(
         options["stages"] = frozenset(args.stages)
     if args.python:
         options["python"] = args.python
+    else:
+        options["environments"] = True
+        options["env_dir"] = args.env_dir
     if settings.jobs:
         options["jobs"] = settings.jobs
     try:
@@ -462,6 +485,28 @@ def _run_deep(
     return result.diagnostics, cases
 
 
+def _restrict_to_shard(workspace: Workspace, text: str, use_cache: bool) -> Workspace:
+    from qaihm_lint.deep.shard import ShardError, shard_folders
+
+    try:
+        folders = shard_folders(workspace.folders, text, use_cache)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from exc
+    return Workspace(workspace.packages, folders, [])
+
+
+def _merge_reports(paths: Sequence[Path], settings: Settings) -> int:
+    from qaihm_lint.deep.shard import ShardError, render_merged
+
+    try:
+        text, findings = render_merged(paths, settings.output_format)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from exc
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return 1 if findings and not settings.exit_zero else 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -472,6 +517,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(explain(args.explain))
         return 0
     settings = _settings_from_args(args)
+    if args.merge_reports:
+        return _merge_reports(args.paths, settings)
     plan = make_plan(settings)
     paths = list(args.paths) or [_default_path()]
     workspace = discover(paths, settings.exclude)
@@ -481,6 +528,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         workspace = _restrict_to_changed(workspace, _changed_files(args.changed_since, Path.cwd()))
     if not workspace.folders and not workspace.skipped and not args.changed_since:
         raise WorkspaceError("no model folders found under " + ", ".join(map(str, paths)))
+    if args.shard:
+        workspace = _restrict_to_shard(workspace, args.shard, settings.use_cache)
 
     fixed = 0
     if settings.fix or settings.diff:

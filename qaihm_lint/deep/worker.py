@@ -150,6 +150,7 @@ class Worker:
                 message=str(failure),
                 details={},
                 seconds=round(time.monotonic() - started, 3),
+                cause=_cause(exc),
             )
             raise failure from exc
         self.emit.send(
@@ -569,6 +570,18 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+def _cause(exc: BaseException) -> str | None:
+    """Whether a failure says more about the environment or the moment than about the model's
+    code (the parent never caches those): a missing module, the network, the memory cap."""
+    if _is_memory_error(exc):
+        return "memory"
+    if _network_url(exc) is not None:
+        return "network"
+    if any(isinstance(item, ModuleNotFoundError) for item in _chain(exc)):
+        return "missing-module"
+    return None
 
 
 def _is_missing_argument(exc: TypeError) -> bool:
