@@ -460,6 +460,8 @@ def _run_deep(
     else:
         options["environments"] = True
         options["env_dir"] = args.env_dir
+    if args.shard:
+        options["refresh_costs"] = False
     if settings.jobs:
         options["jobs"] = settings.jobs
     try:
@@ -483,6 +485,15 @@ def _run_deep(
                 )
             )
     return result.diagnostics, cases
+
+
+def _parse_shard(text: str) -> None:
+    from qaihm_lint.deep.shard import ShardError, parse_shard
+
+    try:
+        parse_shard(text)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _restrict_to_shard(workspace: Workspace, text: str, use_cache: bool) -> Workspace:
@@ -519,6 +530,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     settings = _settings_from_args(args)
     if args.merge_reports:
         return _merge_reports(args.paths, settings)
+    if args.shard:
+        _parse_shard(args.shard)
     plan = make_plan(settings)
     paths = list(args.paths) or [_default_path()]
     workspace = discover(paths, settings.exclude)

@@ -221,11 +221,19 @@ def store_probe(cache_dir: Path | None, stamp: str | None, versions: Mapping[str
 # What each model cost when it last ran, for --shard.
 
 
-def record_cost(cache_dir: Path | None, model_id: str, seconds: float) -> None:
-    """One small file per model, so the cost folders of several shards merge by copying."""
+def record_cost(
+    cache_dir: Path | None, model_id: str, seconds: float, overwrite: bool = True
+) -> None:
+    """One small file per model, so the cost folders of several shards merge by copying.
+
+    ``overwrite=False`` (sharded runs) keeps a recorded cost: shards that run one after the
+    other must see the costs the first of them saw (shard.py).
+    """
     if cache_dir is None:
         return
     path = cache_dir / "costs" / f"{model_id}.json"
+    if not overwrite and path.exists():
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

@@ -158,29 +158,16 @@ def _layered_dist(dist: importlib.metadata.Distribution) -> LayeredDist | None:
     )
 
 
-def _runtime_closure(root: importlib.metadata.Distribution, markers: Mapping[str, str]) -> set[str]:
-    """Names of ``root``'s installed GPU runtime dependencies, transitively."""
-    from packaging.requirements import InvalidRequirement, Requirement
+def _runtime_dists() -> set[str]:
+    """The installed GPU runtime distributions (nvidia-*, triton, cuda-*).
 
+    All of them rather than torch's dependency graph: they reach each other through extras
+    (``cuda-toolkit[cublas,cudart,...]``), and any left out would be downloaded again.
+    """
     found: set[str] = set()
-    queue = [root]
-    while queue:
-        dist = queue.pop()
-        for text in dist.requires or []:
-            try:
-                requirement = Requirement(text)
-            except InvalidRequirement:
-                continue
-            name = _canonical(requirement.name)
-            if name in found or not name.startswith(RUNTIME_PREFIXES):
-                continue
-            env = {**markers, "extra": ""}
-            if requirement.marker is not None and not requirement.marker.evaluate(env):
-                continue
-            try:
-                queue.append(importlib.metadata.distribution(name))
-            except importlib.metadata.PackageNotFoundError:
-                continue
+    for dist in importlib.metadata.distributions():
+        name = _canonical(dist.metadata["Name"] or "")
+        if name.startswith(RUNTIME_PREFIXES):
             found.add(name)
     return found
 
@@ -192,12 +179,12 @@ def base_interpreter() -> BaseInterpreter:
     names: list[str] = []
     for name in LAYERED:
         try:
-            dist = importlib.metadata.distribution(name)
+            importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             continue
         names.append(name)
         if name == "torch":
-            names.extend(sorted(_runtime_closure(dist, markers)))
+            names.extend(sorted(_runtime_dists()))
     for name in names:
         try:
             layered = _layered_dist(importlib.metadata.distribution(name))

@@ -95,6 +95,8 @@ class DeepOptions:
     # in ``python``; ignored when ``python`` is given. ``env_dir`` is where they are kept.
     environments: bool = False
     env_dir: Path | None = None
+    # False in a --shard run: recorded model costs are kept as the shards found them.
+    refresh_costs: bool = True
 
 
 @dataclass
@@ -498,7 +500,9 @@ class _Session:
         try:
             started = time.monotonic()
             records, artifacts, cacheable = self.run_worker(folder, workdir, want_artifacts, python)
-            cache_mod.record_cost(self.cache_dir, model_id, time.monotonic() - started)
+            cache_mod.record_cost(
+                self.cache_dir, model_id, time.monotonic() - started, self.options.refresh_costs
+            )
             outcome.records = records
             if cacheable and not any(r.get("cause") in UNCACHEABLE_CAUSES for r in records):
                 self.cache.put(key, {"records": records})

@@ -4,9 +4,11 @@ A shard is chosen deterministically from the folders of the run and the cost eac
 when it last ran (``cache.record_cost``: one file per model under the deep cache's ``costs/``).
 Every shard computes the same partition as long as all of them see the same folders and the
 same cost files, which is why the example workflow restores one shared cache into every shard
-and merges the shards' ``costs/`` back after the run. Models without a recorded cost count as
-the median of the known ones (1 when none is known): with no costs at all the split is even,
-round robin over the sorted model ids.
+and merges the shards' ``costs/`` back after the run. Costs are used only when every model of
+the run has one (otherwise the split is even: round robin over the sorted model ids), and a
+sharded run records the cost of a model only when it has none yet; an unsharded deep run
+refreshes them. So shards run one after another on one machine, where each sees the costs the
+ones before it wrote, still agree on the partition.
 
 The partition is greedy longest-processing-time: models by cost, highest first (ties by id),
 each to the shard with the least work so far (ties to the lowest shard number).
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,11 +61,10 @@ def partition(
     folders: Sequence[ModelFolder], count: int, costs: Mapping[str, float]
 ) -> list[list[ModelFolder]]:
     """All ``count`` shards of ``folders``, each in the folders' sorted order."""
-    known = [costs[f.model_id] for f in folders if f.model_id in costs]
-    default = statistics.median(known) if known else 1.0
+    complete = all(folder.model_id in costs for folder in folders)
 
     def cost(folder: ModelFolder) -> float:
-        return costs.get(folder.model_id, default)
+        return costs[folder.model_id] if complete else 1.0
 
     order = sorted(folders, key=lambda f: (-cost(f), f.model_id, f.path.as_posix()))
     loads = [0.0] * count

@@ -195,6 +195,12 @@ class Worker:
                 "have: it asked a question (typically whether to download or clone something). "
                 "Loading must work non-interactively."
             )
+        if _is_missing_library(exc):
+            return (
+                f"{text}. A system library is missing from this machine, not from the model: "
+                "install it with the system's package manager (upstream's CI installs "
+                "libportaudio2, ffmpeg, libegl-dev, cmake and mecab)."
+            )
         if isinstance(exc, FileNotFoundError):
             missing = exc.filename or ""
             return f"{text}. A model asset is missing{f': {missing}' if missing else ''}."
@@ -581,7 +587,22 @@ def _cause(exc: BaseException) -> str | None:
         return "network"
     if any(isinstance(item, ModuleNotFoundError) for item in _chain(exc)):
         return "missing-module"
+    if _is_missing_library(exc):
+        return "environment"
     return None
+
+
+def _is_missing_library(exc: BaseException) -> bool:
+    """A native library the machine lacks (sounddevice without PortAudio, cv2 without libGL)."""
+    for item in _chain(exc):
+        text = str(item)
+        if isinstance(item, OSError | ImportError) and (
+            "library not found" in text
+            or "cannot open shared object file" in text
+            or "Library not loaded" in text
+        ):
+            return True
+    return False
 
 
 def _is_missing_argument(exc: TypeError) -> bool:
