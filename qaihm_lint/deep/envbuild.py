@@ -233,7 +233,18 @@ class EnvStore:
             "".join(f"{name}=={version}\n" for name, version in self.base.pins().items()),
             encoding="utf-8",
         )
-        install = [uv, "pip", "install", "--python", str(python), "-c", str(constraints)]
+        # Bytecode now: workers run with PYTHONDONTWRITEBYTECODE (the checked tree must stay
+        # clean), so without it every worker compiles transformers & co. from source again.
+        install = [
+            uv,
+            "pip",
+            "install",
+            "--compile-bytecode",
+            "--python",
+            str(python),
+            "-c",
+            str(constraints),
+        ]
         if spec.pre_build:
             self._run([*install, *spec.pre_build], "installing pip_pre_build_reqs")
         arguments = ["-r", str(constraints)]  # the layered packages' own dependencies

@@ -46,7 +46,7 @@ from qaihm_lint.rules.requirements import (
 from qaihm_lint.sources import SourceError, SourceFile
 from qaihm_lint.workspace import Layout, ModelFolder, Package
 
-ENV_FORMAT = 1
+ENV_FORMAT = 2  # 2: bytecode compiled at build time
 # The stack the user chose when installing the [deep] extra: CPU (or GPU) builds we must not
 # replace with whatever a package pins, and must not download again per environment.
 LAYERED = ("torch", "torchvision", "torchaudio", "onnx", "onnxruntime")
