@@ -407,7 +407,12 @@ class Planner:
             folder.model_id,
             tuple(files),
             pre_build=_split_words(settings.get("pip_pre_build_reqs")),
-            pip_flags=_split_words(settings.get("pip_install_flags")),
+            # uv always builds with PEP 517 and refuses pip's flag for it (upstream drops it too).
+            pip_flags=tuple(
+                flag
+                for flag in _split_words(settings.get("pip_install_flags"))
+                if flag != "--use-pep517"
+            ),
             relaxed=tuple(dict.fromkeys(relaxed)),
         )
         return _with_key(self.base, spec)

@@ -104,7 +104,7 @@ def test_own_environment_gets_package_and_model_requirements_with_layered_pins_r
             "extra.txt": "loguru==0.7.2\n",
             "code-gen.yaml": (
                 "global_requirements_incompatible: true\n"
-                "pip_install_flags: --no-build-isolation\n"
+                "pip_install_flags: --no-build-isolation --use-pep517\n"
                 "pip_pre_build_reqs: setuptools wheel\n"
             ),
         },
