@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when there are more than N warnings (default: warnings never fail a run)",
     )
     output.add_argument("--verbose", action="store_true", help="show tracebacks of internal errors")
+    output.add_argument(
+        "--merge-reports",
+        action="store_true",
+        help="merge the JSON (or JUnit) reports given as PATHs, e.g. of --shard runs, and exit",
+    )
     running = parser.add_argument_group("running")
     running.add_argument(
         "--jobs",
@@ -177,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REF",
         help="only model folders changed since a git ref (and the models "
         "that depend on changed shared code)",
+    )
+    running.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="check only the K-th of N parts of the model folders (for a CI matrix; balanced "
+        "by the time each model took in the last deep run)",
     )
     adoption = parser.add_argument_group("adopting on a legacy tree")
     adoption.add_argument(
@@ -211,7 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-compile", action="store_true", help="stop before the AI Hub compile stage"
     )
     deep.add_argument(
-        "--python", metavar="PATH", help="interpreter whose environment runs the deep workers"
+        "--python",
+        metavar="PATH",
+        help="run every model in this interpreter's environment instead of building the "
+        "environments upstream's CI would",
+    )
+    deep.add_argument(
+        "--env-dir",
+        type=Path,
+        metavar="DIR",
+        help="where built deep-mode environments are kept (default: the user cache folder)",
     )
     info = parser.add_argument_group("information")
     info.add_argument("--list-rules", action="store_true", help="list every rule and exit")
@@ -352,6 +372,11 @@ def _run_deep(
         options["stages"] = frozenset(args.stages)
     if args.python:
         options["python"] = args.python
+    else:
+        options["environments"] = True
+        options["env_dir"] = args.env_dir
+    if args.shard:
+        options["refresh_costs"] = False
     if settings.jobs:
         options["jobs"] = settings.jobs
     try:
@@ -377,6 +402,39 @@ def _run_deep(
     return result.diagnostics, cases
 
 
+def _parse_shard(text: str) -> None:
+    from qaihm_lint.deep.shard import ShardError, parse_shard
+
+    try:
+        parse_shard(text)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _restrict_to_shard(workspace: Workspace, text: str, use_cache: bool) -> Workspace:
+    from qaihm_lint.deep.shard import ShardError, shard_folders
+
+    try:
+        folders = shard_folders(workspace.folders, text, use_cache)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from exc
+    # Shared code is checked once, by the first shard, so merged reports hold it once.
+    first = text.strip().split("/", 1)[0] == "1"
+    return Workspace(workspace.packages, folders, [], workspace.shared if first else [])
+
+
+def _merge_reports(paths: Sequence[Path], settings: Settings) -> int:
+    from qaihm_lint.deep.shard import ShardError, render_merged
+
+    try:
+        text, findings = render_merged(paths, settings.output_format)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from exc
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return 1 if findings and not settings.exit_zero else 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -387,6 +445,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(explain(args.explain))
         return 0
     settings = _settings_from_args(args)
+    if args.merge_reports:
+        return _merge_reports(args.paths, settings)
+    if args.shard:
+        _parse_shard(args.shard)
     plan = make_plan(settings)
     # Without PATHs, the current directory, as ruff does: from the repository root,
     # qai_hub_models/ or models/ that is every model folder; from inside a model folder, that
@@ -404,6 +466,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         if nothing_checked and settings.output_format not in ("full", "concise"):
             # The human formats say it in their summary; keep machine output parsable.
             print(f"{PROG}: warning: no model folders to check: {nothing_checked}", file=sys.stderr)
+    if args.shard:
+        workspace = _restrict_to_shard(workspace, args.shard, settings.use_cache)
 
     fixed: list[Diagnostic] = []
     if settings.fix or settings.diff:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # CI sets this so that the deep tests can never skip their way to green: their
     # importorskip guards are for developers who installed only [dev].
     if os.environ.get("QAIHM_REQUIRE_DEEP") == "1":
-        for name in ("torch", "onnx", "onnxruntime", "qai_hub", "rich"):
+        for name in ("torch", "onnx", "onnxruntime", "qai_hub", "rich", "uv"):
             try:
                 importlib.import_module(name)
             except ImportError as exc:
                 raise pytest.UsageError(
                     f"QAIHM_REQUIRE_DEEP=1 but {name} does not import: {exc}"
                 ) from exc
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_deep_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Environments --deep builds go to a folder of this session, never the user's cache.
+    previous = os.environ.get("QAIHM_LINT_ENV_DIR")
+    os.environ["QAIHM_LINT_ENV_DIR"] = str(tmp_path_factory.mktemp("deep-envs"))
+    yield None
+    if previous is None:
+        os.environ.pop("QAIHM_LINT_ENV_DIR", None)
+    else:
+        os.environ["QAIHM_LINT_ENV_DIR"] = previous
 
 
 @pytest.fixture(autouse=True)

@@ -115,3 +115,148 @@ class DeepCache:
             os.replace(temp, path)
         except OSError:
             pass  # a cache that cannot be written only costs time
+
+
+# ---------------------------------------------------------------------------------------------
+# Other model folders a folder imports (yolox imports yolov3): their code is the model's code.
+
+
+def _module_of(path: Path, models_dir: Path) -> tuple[str, bool]:
+    relative = path.relative_to(models_dir).with_suffix("")
+    parts = ["qai_hub_models", "models", *relative.parts]
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join(parts), is_package
+
+
+def _imported_names(path: Path, models_dir: Path) -> Iterator[str]:
+    import ast
+
+    from qaihm_lint.index import resolve_relative
+
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return
+    module, is_package = _module_of(path, models_dir)
+    # Imports anywhere (inside functions too): any of them may run during the stages.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = resolve_relative(module, is_package, node.level, node.module)
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def imported_model_folders(folder: Path) -> list[str]:
+    """The other model folders of the package that ``folder``'s code imports, transitively."""
+    models_dir = folder.parent
+    found: set[str] = set()
+    queue = [folder.name]
+    seen = {folder.name}
+    while queue:
+        current = models_dir / queue.pop()
+        for path in _walk(current):
+            if path.suffix != ".py":
+                continue
+            for name in _imported_names(path, models_dir):
+                parts = name.split(".")
+                if len(parts) < 3 or parts[:2] != ["qai_hub_models", "models"]:
+                    continue
+                other = parts[2]
+                if other in seen or other.startswith("_") or not (models_dir / other).is_dir():
+                    continue  # itself, _shared (hashed with the package), or a loose module
+                seen.add(other)
+                found.add(other)
+                queue.append(other)
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# The interpreter probe, remembered on disk until the interpreter's environment changes.
+
+
+def interpreter_stamp(python: str) -> str | None:
+    """What changes when the interpreter or its installed packages change, without running it:
+    the executable, and the modification times of its site-packages folders (installing or
+    removing a distribution adds or removes a .dist-info folder there)."""
+    import shutil
+
+    found = shutil.which(python) or python
+    executable = Path(found)
+    try:
+        stat = executable.stat()
+    except OSError:
+        return None
+    prefix = executable.parent.parent
+    parts = [str(executable.absolute()), str(executable.resolve()), stat.st_size, stat.st_mtime_ns]
+    patterns = ("lib/python3*/site-packages", "lib/python3*/dist-packages", "Lib/site-packages")
+    folders = sorted({path for pattern in patterns for path in prefix.glob(pattern)})
+    if not folders:
+        return None  # an unusual layout: probe every time rather than trust a partial stamp
+    for site in folders:
+        try:
+            parts += [str(site), site.stat().st_mtime_ns]
+        except OSError:
+            return None
+    return make_key({"interpreter": parts})
+
+
+def load_probe(cache_dir: Path | None, stamp: str | None) -> dict[str, str] | None:
+    if cache_dir is None or stamp is None:
+        return None
+    entry = DeepCache(cache_dir / "probes").get(stamp)
+    versions = entry.get("versions") if entry else None
+    return {str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else None
+
+
+def store_probe(cache_dir: Path | None, stamp: str | None, versions: Mapping[str, str]) -> None:
+    if cache_dir is not None and stamp is not None:
+        DeepCache(cache_dir / "probes").put(stamp, {"versions": dict(versions)})
+
+
+# ---------------------------------------------------------------------------------------------
+# What each model cost when it last ran, for --shard.
+
+
+def record_cost(
+    cache_dir: Path | None, model_id: str, seconds: float, overwrite: bool = True
+) -> None:
+    """One small file per model, so the cost folders of several shards merge by copying.
+
+    ``overwrite=False`` (sharded runs) keeps a recorded cost: shards that run one after the
+    other must see the costs the first of them saw (shard.py).
+    """
+    if cache_dir is None:
+        return
+    path = cache_dir / "costs" / f"{model_id}.json"
+    if not overwrite and path.exists():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump({"seconds": round(seconds, 3)}, stream)
+        os.replace(temp, path)
+    except OSError:
+        pass
+
+
+def recorded_costs(cache_dir: Path | None) -> dict[str, float]:
+    if cache_dir is None:
+        return {}
+    costs: dict[str, float] = {}
+    try:
+        paths = sorted((cache_dir / "costs").glob("*.json"))
+    except OSError:
+        return {}
+    for path in paths:
+        try:
+            seconds = json.loads(path.read_text(encoding="utf-8")).get("seconds")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(seconds, (int, float)) and seconds >= 0:
+            costs[path.stem] = float(seconds)
+    return costs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
 from qaihm_lint.deep.common import STAGES
@@ -98,16 +99,27 @@ class PlainProgress:
 
 
 class RichProgress:
-    """A live models x stages table (needs rich; falls back to plain lines without it)."""
+    """A live models x stages table (needs rich; falls back to plain lines without it).
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    ``models`` are every model of the run, listed from the start (the title counts them all,
+    not only those a worker has picked up); ``stages`` are the columns: the stages this run
+    can reach (no compile column under --no-compile).
+    """
+
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        models: Sequence[str] = (),
+        stages: Sequence[str] = STAGES,
+    ) -> None:
         from rich.console import Console
         from rich.live import Live
 
         self.console = Console(file=stream if stream is not None else sys.stderr)
         self.started = time.monotonic()
         self._lock = threading.Lock()
-        self.rows: dict[str, dict[str, str]] = {}
+        self.stages = tuple(stages)
+        self.rows: dict[str, dict[str, str]] = {model_id: {} for model_id in models}
         self.cached: set[str] = set()
         self.done: set[str] = set()
         self.failures = 0
@@ -129,12 +141,12 @@ class RichProgress:
             title_justify="left",
         )
         table.add_column("model")
-        for stage in STAGES:
+        for stage in self.stages:
             table.add_column(SHORT[stage], justify="center")
         for model_id, cells in self.rows.items():
             name = f"{model_id} (cached)" if model_id in self.cached else model_id
             rendered = []
-            for stage in STAGES:
+            for stage in self.stages:
                 status = cells.get(stage, "")
                 symbol = SYMBOLS.get(status, "")
                 style = STYLES.get(status)
@@ -194,13 +206,18 @@ class RichProgress:
             self.live.stop()
 
 
-def make_progress(enabled: bool | None, stream: IO[str] | None = None) -> Progress:
+def make_progress(
+    enabled: bool | None,
+    stream: IO[str] | None = None,
+    models: Sequence[str] = (),
+    stages: Sequence[str] = STAGES,
+) -> Progress:
     """``enabled=None`` picks the live display on a terminal and plain lines elsewhere."""
     target = stream if stream is not None else sys.stderr
     live = enabled if enabled is not None else _isatty(target)
     if live:
         try:
-            return RichProgress(target)
+            return RichProgress(target, models, stages)
         except ImportError:
             pass
     return PlainProgress(target)

@@ -35,11 +35,14 @@ from qaihm_lint.deep.common import (
     STAGE_CODE,
     STAGE_GROUPS,
     STAGE_NUMBER,
+    STAGES,
     TIMEOUT,
     DeepCancelled,
     DeepError,
     normalise_groups,
 )
+from qaihm_lint.deep.envbuild import EnvFailure, RunEnvironments, default_env_dir
+from qaihm_lint.deep.environments import EnvSkip, EnvSpec, base_interpreter, plan_environments
 from qaihm_lint.deep.hub import HubClient, HubError, HubJob, HubRateLimited, import_qai_hub
 from qaihm_lint.deep.processes import FORKSERVER, ServerPool, WorkerExit, WorkerStartError
 from qaihm_lint.deep.progress import Progress, make_progress
@@ -60,6 +63,9 @@ _PROBE = (
     "print(json.dumps({'python': sys.version.split()[0], 'torch': torch.__version__,"
     " 'onnx': onnx.__version__, 'onnxruntime': onnxruntime.__version__}))\n"
 )
+# Verdicts about the environment or the moment, not the model's code: never cached. "memory"
+# depends on the memory cap, which follows --jobs and is deliberately not part of the key.
+UNCACHEABLE_CAUSES = frozenset({"network", "missing-module", "memory", "environment"})
 _FAULT_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
 
 
@@ -91,6 +97,12 @@ class DeepOptions:
     poll_interval: float = 10.0
     compile_options: str = ""
     fork_server: bool = True
+    # Build the environments upstream's CI would (envbuild.py) instead of running every model
+    # in ``python``; ignored when ``python`` is given. ``env_dir`` is where they are kept.
+    environments: bool = False
+    env_dir: Path | None = None
+    # False in a --shard run: recorded model costs are kept as the shards found them.
+    refresh_costs: bool = True
 
 
 @dataclass
@@ -129,7 +141,8 @@ def run_deep_detailed(
     if options.jobs < 1:
         raise DeepError("--jobs must be at least 1")
     python = options.python or sys.executable
-    versions = probe_interpreter(python, explicit=options.python is not None)
+    cache_dir = cache_dir_for(folders, options)
+    versions = probe_interpreter(python, explicit=options.python is not None, cache_dir=cache_dir)
     compile_on = "compile" in groups
     if compile_on:
         if not options.targets:
@@ -140,7 +153,11 @@ def run_deep_detailed(
             hub = QaiHubClient()
         hub.preflight(options.targets)
         versions["qai_hub"] = str(getattr(import_qai_hub(), "__version__", "?"))
-    progress = make_progress(options.progress)
+    progress = make_progress(
+        options.progress,
+        models=[folder.model_id for folder in folders],
+        stages=[stage for stage in STAGES if _stage_group(stage) in groups],
+    )
     session = _Session(
         options,
         groups,
@@ -148,8 +165,11 @@ def run_deep_detailed(
         versions,
         hub if compile_on else None,
         progress,
-        cache_dir_for(folders, options),
+        cache_dir,
     )
+    if options.environments and options.python is None:
+        plan = plan_environments(folders, base_interpreter())
+        session.envs = RunEnvironments(plan, options.env_dir or default_env_dir(), progress.note)
     try:
         result = session.run(folders)
     finally:
@@ -157,22 +177,26 @@ def run_deep_detailed(
     return result
 
 
-_PROBED: dict[tuple[str, float], dict[str, str]] = {}
+_PROBED: dict[tuple[str, str | None], dict[str, str]] = {}
 
 
-def probe_interpreter(python: str, explicit: bool = False) -> dict[str, str]:
+def probe_interpreter(
+    python: str, explicit: bool = False, cache_dir: Path | None = None
+) -> dict[str, str]:
     """The worker interpreter's torch/onnx/onnxruntime versions, or DeepError naming the fix.
 
-    Remembered per interpreter for the life of the process (importing torch takes seconds);
-    an interpreter whose executable changed is probed again.
+    Importing torch takes seconds, so the answer is remembered per interpreter, in the process
+    and under ``cache_dir``, until the interpreter or its site-packages change (cache.py).
     """
-    try:
-        stamp = (python, os.stat(shutil.which(python) or python).st_mtime)
-    except OSError:
-        stamp = (python, 0.0)
-    if stamp not in _PROBED:
-        _PROBED[stamp] = _probe(python, explicit)
-    return dict(_PROBED[stamp])
+    stamp = cache_mod.interpreter_stamp(python)
+    memo = (python, stamp)
+    if memo not in _PROBED:
+        versions = cache_mod.load_probe(cache_dir, stamp)
+        if versions is None:
+            versions = _probe(python, explicit)
+            cache_mod.store_probe(cache_dir, stamp, versions)
+        _PROBED[memo] = versions
+    return dict(_PROBED[memo])
 
 
 def _probe(python: str, explicit: bool) -> dict[str, str]:
@@ -202,6 +226,10 @@ def _probe(python: str, explicit: bool) -> dict[str, str]:
     except (ValueError, IndexError) as exc:
         raise DeepError(f"cannot read the versions of torch, onnx and onnxruntime{where}") from exc
     return {str(key): str(value) for key, value in data.items()}
+
+
+def _stage_group(stage: str) -> str:
+    return next(group for group, stages in STAGE_GROUPS.items() if stage in stages)
 
 
 def default_memory_limit_mb(jobs: int) -> int:
@@ -315,6 +343,7 @@ class _WorkerEvents:
                 message,
                 code=event.get("code"),
                 seconds=event.get("seconds"),
+                cause=event.get("cause"),
             )
             self.records.append(record)
             self.session.report(self.model_id, record)
@@ -358,6 +387,8 @@ class _Session:
         self._package_hashes: dict[Path, str] = {}
         self.worker_hash = cache_mod.hash_files([WORKER, FORKSERVER], WORKER.parent)
         self.cache = cache_mod.DeepCache(cache_dir)
+        self.cache_dir = cache_dir
+        self.envs: RunEnvironments | None = None
 
     # ------------------------------------------------------------------ orchestration
 
@@ -455,6 +486,7 @@ class _Session:
         root = package.root
         if root not in self._package_hashes:
             self._package_hashes[root] = cache_mod.package_hash(root)
+        models_dir = folder.path.parent
         return cache_mod.make_key(
             {
                 "kind": "local",
@@ -463,11 +495,19 @@ class _Session:
                 "model": folder.model_id,
                 "layout": folder.layout.value,
                 "folder": cache_mod.folder_hash(folder.path),
+                # Model folders it imports (whisper_base imports whisper_small) are its code.
+                "imports": {
+                    name: cache_mod.folder_hash(models_dir / name)
+                    for name in cache_mod.imported_model_folders(folder.path)
+                },
                 "package": self._package_hashes[root],
                 "versions": {k: v for k, v in self.versions.items() if k != "qai_hub"},
+                "python": self.options.python,
+                "environment": self.envs.key(folder.model_id) if self.envs else None,
                 "groups": sorted(self.groups - {"compile"}),
                 "timeout": self.options.timeout,
-                "memory_limit_mb": self.memory_limit_mb,
+                # Not the memory cap: it follows --jobs, and the verdicts it decides
+                # (UNCACHEABLE_CAUSES "memory") are never cached.
             }
         )
 
@@ -507,6 +547,14 @@ class _Session:
             self.report(model_id, outcome.records[-1])
             self.progress.model_finished(model_id, cached=False)
             return
+        choice = self.envs.choice(model_id) if self.envs else None
+        if isinstance(choice, EnvSkip):
+            # The interpreter cannot run this model at all; not a verdict on its code.
+            outcome.cached = False
+            outcome.records.append(_record("import", None, "skip", choice.message))
+            self.report(model_id, outcome.records[-1])
+            self.progress.model_finished(model_id, cached=False)
+            return
         key = self.local_key(folder)
         local = self.cache.get(key) if self.options.use_cache else None
         missing: list[tuple[str, str | None]] = []
@@ -530,15 +578,39 @@ class _Session:
             return
 
         outcome.cached = False
+        python = self.python
+        if isinstance(choice, EnvSpec) and self.envs is not None:
+            try:
+                python = str(self.envs.python(choice))
+            except EnvFailure as exc:
+                outcome.records.append(
+                    _record(
+                        "import",
+                        None,
+                        "fail",
+                        f"the environment {choice.short} this model runs in could not be "
+                        f"built, so it was not run: {exc}",
+                        cause="environment",
+                    )
+                )
+                self.report(model_id, outcome.records[-1])
+                self.progress.model_finished(model_id, cached=False)
+                return
         want_artifacts = self.hub is not None
         workdir = Path(tempfile.mkdtemp(prefix=f"qaihm-deep-{model_id}-"))
         try:
+            started = time.monotonic()
             try:
-                records, artifacts, cacheable = self.run_worker(folder, workdir, want_artifacts)
+                records, artifacts, cacheable = self.run_worker(
+                    folder, workdir, want_artifacts, python
+                )
             except _Cancelled:
                 return  # no verdict: the run was stopped while this model ran
+            cache_mod.record_cost(
+                self.cache_dir, model_id, time.monotonic() - started, self.options.refresh_costs
+            )
             outcome.records = records
-            if cacheable:
+            if cacheable and not any(r.get("cause") in UNCACHEABLE_CAUSES for r in records):
                 self.cache.put(key, {"records": records})
             if self.hub is not None:
                 compiled = {artifact.get("component") for artifact in artifacts}
@@ -583,7 +655,7 @@ class _Session:
     # ------------------------------------------------------------------ the worker
 
     def run_worker(
-        self, folder: ModelFolder, workdir: Path, want_artifacts: bool
+        self, folder: ModelFolder, workdir: Path, want_artifacts: bool, python: str | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
         """Run the worker for ``folder``: its stage records, its artifacts, and whether the
         verdict may be cached."""
@@ -606,6 +678,8 @@ class _Session:
         env.update(
             {
                 "CUDA_VISIBLE_DEVICES": "",
+                # What upstream's CI sets: SourceAsRoot clones without asking on stdin.
+                "QAIHM_CI": "1",
                 # Linting must not write __pycache__ into the tree it checks.
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONUNBUFFERED": "1",
@@ -626,7 +700,7 @@ class _Session:
         with self.lock:
             self.workers_run += 1
         try:
-            handle = self.servers.launch(self.python, env, request_path, write_fd)
+            handle = self.servers.launch(python or self.python, env, request_path, write_fd)
         except WorkerStartError as exc:
             os.close(read_fd)
             if self.cancelled:
@@ -703,7 +777,12 @@ class _Session:
                 # Died between stages: charge the stage that would have come next.
                 stage = _next_stage(stage)
             record = _record(
-                stage, component, "crash", _crash_message(ended.code, log_path, package.repo_root)
+                stage,
+                component,
+                "crash",
+                _crash_message(ended.code, log_path, package.repo_root),
+                # A kill from outside is most often the OOM killer: it depends on the cap.
+                cause="memory" if ended.code == -signal.SIGKILL else None,
             )
             records.append(record)
             self.report(model_id, record)
@@ -836,6 +915,7 @@ def _record(
     seconds: float | None = None,
     target: str | None = None,
     url: str | None = None,
+    cause: str | None = None,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
         "stage": stage,
@@ -849,6 +929,8 @@ def _record(
         record["target"] = target
     if url is not None:
         record["url"] = url
+    if cause is not None:
+        record["cause"] = cause  # why it is not cached (UNCACHEABLE_CAUSES)
     return record
 
 

@@ -143,6 +143,7 @@ class Worker:
                 message=str(failure),
                 details={},
                 seconds=round(time.monotonic() - started, 3),
+                cause=_cause(exc),
             )
             raise failure from exc
         self.emit.send(
@@ -195,6 +196,12 @@ class Worker:
                 f"{text}. The model waited for an answer on stdin, which deep workers do not "
                 "have: it asked a question (typically whether to download or clone something). "
                 "Loading must work non-interactively."
+            )
+        if _is_missing_library(exc):
+            return (
+                f"{text}. A system library is missing from this machine, not from the model: "
+                "install it with the system's package manager (upstream's CI installs "
+                "libportaudio2, ffmpeg, libegl-dev, cmake and mecab)."
             )
         if isinstance(exc, FileNotFoundError):
             missing = exc.filename or ""
@@ -682,6 +689,33 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+def _cause(exc: BaseException) -> str | None:
+    """Whether a failure says more about the environment or the moment than about the model's
+    code (the parent never caches those): a missing module, the network, the memory cap."""
+    if _is_memory_error(exc):
+        return "memory"
+    if _network_url(exc) is not None:
+        return "network"
+    if any(isinstance(item, ModuleNotFoundError) for item in _chain(exc)):
+        return "missing-module"
+    if _is_missing_library(exc):
+        return "environment"
+    return None
+
+
+def _is_missing_library(exc: BaseException) -> bool:
+    """A native library the machine lacks (sounddevice without PortAudio, cv2 without libGL)."""
+    for item in _chain(exc):
+        text = str(item)
+        if isinstance(item, OSError | ImportError) and (
+            "library not found" in text
+            or "cannot open shared object file" in text
+            or "Library not loaded" in text
+        ):
+            return True
+    return False
 
 
 def _is_missing_argument(exc: TypeError) -> bool:

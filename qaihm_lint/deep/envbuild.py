@@ -1,0 +1,335 @@
+"""Building the environments ``environments.py`` plans, with uv, once per key.
+
+Layout of the store (``--env-dir``, default ``<user cache>/qaihm-lint/envs``)::
+
+    <key>.lock           an exclusive lock held while the environment is built or checked
+    <key>/venv/          the virtual environment (uv venv on the invoking interpreter)
+    <key>/layer/         links to the invoking environment's torch, onnx, onnxruntime, ...
+    <key>/requirements/  the files uv installed, as it read them
+    <key>/ready.json     written last: an environment without it is rebuilt
+
+The layered stack: the venv's site-packages holds a copy of each layered distribution's
+.dist-info (its RECORD emptied, so an uninstall can never reach the user's files) and a .pth
+file that appends ``layer/`` to sys.path. uv then sees torch as installed at the user's
+version, keeps it (the pins are constraints), and installs only what is missing; Python finds
+the code through ``layer/``. A CPU torch stays CPU, and nothing of it is downloaded again.
+
+A failed resolve or install is an ``EnvFailure`` carrying uv's own message, trimmed; the runner
+turns it into a finding for the models that need the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from qaihm_lint.deep.environments import BaseInterpreter, EnvPlan, EnvSkip, EnvSpec
+
+BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 packages
+MAX_MESSAGE = 700
+ENV_DIR_VARIABLE = "QAIHM_LINT_ENV_DIR"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Each of these must import in a fresh environment before a model is run in it.
+_VERIFY = (
+    "import importlib, importlib.metadata as md\n"
+    "for name in ('torch', 'onnx', 'onnxruntime', 'torchvision', 'torchaudio'):\n"
+    "    try:\n"
+    "        md.distribution(name)\n"
+    "    except md.PackageNotFoundError:\n"
+    "        continue\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except Exception as exc:\n"
+    "        raise SystemExit(f'{name} {md.version(name)} does not import: "
+    "{type(exc).__name__}: {exc}')\n"
+)
+
+
+class EnvFailure(Exception):
+    """An environment could not be built; ``str(self)`` is one paragraph for the finding."""
+
+
+@dataclass(frozen=True)
+class BuiltEnv:
+    spec: EnvSpec
+    python: Path
+    seconds: float  # what this call cost: the build, or the reuse check
+    reused: bool
+
+
+def default_env_dir() -> Path:
+    configured = os.environ.get(ENV_DIR_VARIABLE)
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "qaihm-lint" / "envs"
+
+
+def find_uv() -> str:
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    found = shutil.which("uv")
+    if found is None:
+        raise EnvFailure(
+            "uv is not installed, so --deep cannot build the environments the models need: "
+            "pip install 'qaihm-lint[deep]' (or pass --python an environment you built)"
+        )
+    return found
+
+
+def trim(output: str) -> str:
+    """uv's message without colours, hints or blank lines, at most MAX_MESSAGE characters."""
+    lines = []
+    for raw in _ANSI.sub("", output).splitlines():
+        line = raw.strip().lstrip("\u00d7\u2570\u2500\u25b6\u2502 ").strip()  # uv's tree marks
+        if not line or line.startswith(("hint:", "Using Python", "Resolved", "Prepared")):
+            continue
+        lines.append(line)
+    text = " ".join(lines)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (other runs sharing the store)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: runs on one machine rarely share a store
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class EnvStore:
+    """Builds and reuses environments under ``root``; safe across threads and processes."""
+
+    def __init__(
+        self,
+        root: Path,
+        base: BaseInterpreter,
+        on_ready: Callable[[EnvSpec, BuiltEnv | EnvFailure], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.base = base
+        self.on_ready = on_ready  # called once per key, when first built, reused or failed
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._done: dict[str, BuiltEnv | EnvFailure] = {}
+
+    def _thread_lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def ensure(self, spec: EnvSpec) -> BuiltEnv:
+        """The environment of ``spec``, built if needed; EnvFailure when it cannot be."""
+        with self._thread_lock(spec.key):
+            known = self._done.get(spec.key)
+            if known is None:
+                try:
+                    known = self._ensure(spec)
+                except EnvFailure as exc:
+                    known = exc
+                self._done[spec.key] = known
+                if self.on_ready is not None:
+                    self.on_ready(spec, known)
+            else:
+                if isinstance(known, BuiltEnv):
+                    known = BuiltEnv(known.spec, known.python, 0.0, True)
+        if isinstance(known, EnvFailure):
+            raise known
+        return known
+
+    def _ensure(self, spec: EnvSpec) -> BuiltEnv:
+        started = time.monotonic()
+        home = self.root / spec.key
+        with _file_lock(self.root / f"{spec.key}.lock"):
+            python = home / "venv" / "bin" / "python"
+            if self._ready(home, python):
+                with contextlib.suppress(OSError):
+                    os.utime(home / "ready.json")  # when it was last used, for pruning
+                return BuiltEnv(spec, python, time.monotonic() - started, True)
+            shutil.rmtree(home, ignore_errors=True)  # half-built by a run that died
+            try:
+                self._build(spec, home, python)
+            except EnvFailure:
+                shutil.rmtree(home, ignore_errors=True)
+                raise
+            except (OSError, subprocess.SubprocessError) as exc:
+                shutil.rmtree(home, ignore_errors=True)
+                raise EnvFailure(f"building the environment failed: {exc}") from exc
+            seconds = time.monotonic() - started
+            record = {"spec": spec.name, "key": spec.key, "seconds": round(seconds, 1)}
+            (home / "ready.json").write_text(json.dumps(record), encoding="utf-8")
+            return BuiltEnv(spec, python, seconds, False)
+
+    def _ready(self, home: Path, python: Path) -> bool:
+        if not (home / "ready.json").is_file() or not python.exists():
+            return False
+        # The layer must still reach the invoking environment's files.
+        return all(
+            (home / "layer" / entry).exists() for dist in self.base.dists for entry in dist.entries
+        )
+
+    # ------------------------------------------------------------------ the build
+
+    def _run(self, command: Sequence[str], what: str) -> None:
+        env = {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
+        env.pop("VIRTUAL_ENV", None)  # uv must use --python, not the caller's activated venv
+        try:
+            completed = subprocess.run(
+                list(command),
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s") from exc
+        if completed.returncode != 0:
+            message = trim(completed.stderr or completed.stdout) or (
+                f"exit status {completed.returncode}"
+            )
+            raise EnvFailure(f"{what} failed: {message}")
+
+    def _build(self, spec: EnvSpec, home: Path, python: Path) -> None:
+        uv = find_uv()
+        home.mkdir(parents=True)
+        venv = home / "venv"
+        self._run(
+            [uv, "venv", "--quiet", "--no-project", "--python", self.base.executable, str(venv)],
+            "creating the virtual environment",
+        )
+        site = self._site_packages(python)
+        self._layer(home / "layer", site)
+        folder = home / "requirements"
+        folder.mkdir()
+        constraints = folder / "layered-constraints.txt"
+        constraints.write_text(
+            "".join(f"{name}=={version}\n" for name, version in self.base.pins().items()),
+            encoding="utf-8",
+        )
+        # Bytecode now: workers run with PYTHONDONTWRITEBYTECODE (the checked tree must stay
+        # clean), so without it every worker compiles transformers & co. from source again.
+        install = [
+            uv,
+            "pip",
+            "install",
+            "--compile-bytecode",
+            "--python",
+            str(python),
+            "-c",
+            str(constraints),
+        ]
+        if spec.pre_build:
+            self._run([*install, *spec.pre_build], "installing pip_pre_build_reqs")
+        arguments = ["-r", str(constraints)]  # the layered packages' own dependencies
+        for index, file in enumerate(spec.files):
+            path = folder / f"{index}-{Path(file.label).name}"
+            path.write_text(file.text, encoding="utf-8")
+            arguments += ["-r", str(path)]
+        self._run([*install, *arguments, *spec.pip_flags], "installing the requirements")
+        try:
+            self._run([str(python), "-c", _VERIFY], "checking the environment")
+        except EnvFailure as exc:
+            companion = next((n for n in ("torchvision", "torchaudio") if n in str(exc)), None)
+            if companion is None or companion in self.base.pins():
+                raise
+            raise EnvFailure(
+                f"{exc}. The index's {companion} is not built for this torch "
+                f"({self.base.pins().get('torch', '?')}): install {companion} into the "
+                "environment that runs qaihm-lint, from the same source as torch; the built "
+                "environments then share it"
+            ) from exc
+
+    def _site_packages(self, python: Path) -> Path:
+        completed = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+        return Path(completed.stdout.strip())
+
+    def _layer(self, layer: Path, site: Path) -> None:
+        layer.mkdir()
+        for dist in self.base.dists:
+            origin = Path(dist.site)
+            for entry in dist.entries:
+                link = layer / entry
+                if not link.exists():  # namespace folders (nvidia/) are shared by several
+                    link.symlink_to(origin / entry)
+            info = site / dist.dist_info
+            shutil.copytree(origin / dist.dist_info, info)
+            (info / "RECORD").write_text("", encoding="utf-8")
+            (info / "INSTALLER").write_text("qaihm-lint (layered)\n", encoding="utf-8")
+            with contextlib.suppress(FileNotFoundError):
+                (info / "direct_url.json").unlink()
+        (site / "_qaihm_lint_layer.pth").write_text(f"{layer}\n", encoding="utf-8")
+
+
+class RunEnvironments:
+    """One run's environments: the plan for its models and the store that builds them."""
+
+    def __init__(
+        self,
+        plan: EnvPlan,
+        root: Path,
+        note: Callable[[str], None] = lambda text: None,
+    ) -> None:
+        self.plan = plan
+        self.store = EnvStore(root, plan.base, self._ready)
+        self.note = note
+        self.outcomes: dict[str, BuiltEnv | EnvFailure] = {}  # by key, for the run's summary
+
+    def choice(self, model_id: str) -> EnvSpec | EnvSkip | None:
+        return self.plan.by_model.get(model_id)
+
+    def key(self, model_id: str) -> str | None:
+        choice = self.choice(model_id)
+        return choice.key if isinstance(choice, EnvSpec) else None
+
+    def python(self, spec: EnvSpec) -> Path:
+        """The interpreter of ``spec``'s environment, built on first use; EnvFailure if not."""
+        return self.store.ensure(spec).python
+
+    def _ready(self, spec: EnvSpec, outcome: BuiltEnv | EnvFailure) -> None:
+        self.outcomes[spec.key] = outcome
+        users = sum(1 for choice in self.plan.by_model.values() if choice == spec)
+        if isinstance(outcome, EnvFailure):
+            self.note(f"environment {spec.short} for {users} model(s) failed: {outcome}")
+            return
+        verb = "reused" if outcome.reused else "built"
+        relaxed = ""
+        if spec.relaxed and not outcome.reused:
+            relaxed = f"; the invoking environment's versions replace {', '.join(spec.relaxed)}"
+        self.note(
+            f"environment {spec.short} for {users} model(s): {verb} in "
+            f"{outcome.seconds:.1f} s{relaxed}"
+        )

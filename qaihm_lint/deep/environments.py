@@ -1,0 +1,437 @@
+"""Which environment each model runs in, the way upstream's CI decides it.
+
+Upstream's CI (``scripts/tasks/test.py``) runs every model that does not set
+``global_requirements_incompatible: true`` in one venv holding the package's requirements and
+``global_requirements.txt``, and gives each opted-out model a fresh venv with the package's
+requirements plus the model's own ``requirements.txt`` (after ``pip_pre_build_reqs``, with
+``pip_install_flags``). A model whose ``python_version_*`` bounds exclude the interpreter is
+skipped there, and here.
+
+The flag lives in ``code-gen.yaml`` (info layout) or ``scorecard/models/<id>/
+scorecard-config.yaml`` (manifest layout). Trees that publish neither (the wheels up to 0.46.1,
+and upstream's public git) are decided from the requirements instead: a model whose
+requirements conflict with ``global_requirements.txt`` under this interpreter's markers, or
+that needs a package the global file does not list, cannot share the global environment (the
+global file is generated from exactly the models that share it).
+
+torch, torchvision, torchaudio, onnx and onnxruntime are never taken from the package's pins:
+they are the invoking environment's (see ``envbuild``), so a requirement line naming one keeps
+only its name, extras and marker. ``EnvSpec.key`` digests everything that determines an
+environment; an unchanged key reuses the built environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.markers import default_environment
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion
+
+from qaihm_lint import requirements_file as rf
+from qaihm_lint import yamlfile
+from qaihm_lint.requirements_file import RequirementLine
+from qaihm_lint.rules.requirements import (
+    FLAG,
+    flag_state,
+    load_global,
+    model_requirements,
+)
+from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.workspace import Layout, ModelFolder, Package
+
+ENV_FORMAT = 2  # 2: bytecode compiled at build time
+# The stack the user chose when installing the [deep] extra: CPU (or GPU) builds we must not
+# replace with whatever a package pins, and must not download again per environment.
+LAYERED = ("torch", "torchvision", "torchaudio", "onnx", "onnxruntime")
+# torch's own runtime libraries (the CUDA wheels of a GPU build): part of the build the user
+# chose, several GB, so they are layered with torch rather than installed again.
+RUNTIME_PREFIXES = ("nvidia-", "triton", "pytorch-triton", "cuda-")
+PACKAGE_REQUIREMENTS = "requirements.txt"
+CODE_GEN = "code-gen.yaml"
+SCORECARD_CONFIG = "scorecard-config.yaml"
+PYTHON_BOUNDS = (
+    ("python_version_greater_than_or_equal_to", ">="),
+    ("python_version_less_than", "<"),
+)
+
+
+@dataclass(frozen=True)
+class LayeredDist:
+    """A distribution installed in the invoking environment that every built one shares."""
+
+    name: str  # normalised
+    version: str
+    site: str  # the site-packages folder it lives in
+    entries: tuple[str, ...]  # its top-level files and folders there, dist-info excluded
+    dist_info: str  # the name of its .dist-info folder
+
+
+@dataclass(frozen=True)
+class BaseInterpreter:
+    """The interpreter qaihm-lint runs under: built environments use its Python and its stack."""
+
+    executable: str
+    python_version: str  # "3.11.7"
+    markers: Mapping[str, str]
+    dists: tuple[LayeredDist, ...]
+
+    def pins(self) -> dict[str, str]:
+        return {dist.name: dist.version for dist in self.dists}
+
+
+@dataclass(frozen=True)
+class RequirementsText:
+    label: str  # where it came from, for messages ("global_requirements.txt")
+    text: str  # what uv is given, after relaxing the layered packages' pins
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    name: str  # "global" or the model id of an opted-out model
+    files: tuple[RequirementsText, ...]
+    pre_build: tuple[str, ...] = ()
+    pip_flags: tuple[str, ...] = ()
+    relaxed: tuple[str, ...] = ()  # "torch>=2.4,<2.9.0" lines whose pins were dropped
+    key: str = ""
+
+    @property
+    def short(self) -> str:
+        return f"{self.name} ({self.key[:8]})"
+
+
+@dataclass(frozen=True)
+class EnvSkip:
+    """The model cannot run under this interpreter at all (upstream's CI skips it too)."""
+
+    message: str
+
+
+@dataclass
+class EnvPlan:
+    base: BaseInterpreter
+    by_model: dict[str, EnvSpec | EnvSkip] = field(default_factory=dict)
+
+    def specs(self) -> list[EnvSpec]:
+        unique = {spec.key: spec for spec in self.by_model.values() if isinstance(spec, EnvSpec)}
+        return [unique[key] for key in sorted(unique)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The invoking environment.
+
+
+def _canonical(name: str) -> str:
+    return rf.normalize(name)
+
+
+def _layered_dist(dist: importlib.metadata.Distribution) -> LayeredDist | None:
+    # RECORD is read as text: ``dist.files`` builds an object per file (torch has 15,000).
+    record = dist.read_text("RECORD")
+    if not record:
+        return None  # installed without a RECORD (egg, editable): cannot be shared safely
+    site = Path(str(dist.locate_file(""))).resolve()
+    entries: set[str] = set()
+    dist_info = ""
+    for row in record.splitlines():
+        top = row.split(",", 1)[0].replace("\\", "/").split("/", 1)[0]
+        if not top or top in ("..", "__pycache__") or top.startswith("/"):
+            continue  # console scripts and headers outside site-packages
+        if top.endswith(".dist-info"):
+            dist_info = top
+        else:
+            entries.add(top)
+    if not dist_info:
+        return None
+    return LayeredDist(
+        _canonical(dist.metadata["Name"]),
+        dist.version,
+        str(site),
+        tuple(sorted(entries)),
+        dist_info,
+    )
+
+
+def _runtime_dists() -> set[str]:
+    """The installed GPU runtime distributions (nvidia-*, triton, cuda-*).
+
+    All of them rather than torch's dependency graph: they reach each other through extras
+    (``cuda-toolkit[cublas,cudart,...]``), and any left out would be downloaded again.
+    """
+    found: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        name = _canonical(dist.metadata["Name"] or "")
+        if name.startswith(RUNTIME_PREFIXES):
+            found.add(name)
+    return found
+
+
+def base_interpreter() -> BaseInterpreter:
+    """This interpreter and the layered stack installed in it (read from metadata, no import)."""
+    markers = {key: str(value) for key, value in default_environment().items()}
+    dists: dict[str, LayeredDist] = {}
+    names: list[str] = []
+    for name in LAYERED:
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        names.append(name)
+        if name == "torch":
+            names.extend(sorted(_runtime_dists()))
+    for name in names:
+        try:
+            layered = _layered_dist(importlib.metadata.distribution(name))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if layered is not None:
+            dists[layered.name] = layered
+    return BaseInterpreter(
+        sys.executable,
+        ".".join(str(part) for part in sys.version_info[:3]),
+        markers,
+        tuple(dists[name] for name in sorted(dists)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Requirement files as uv gets them.
+
+
+def _applies(line: RequirementLine, markers: Mapping[str, str]) -> bool:
+    if line.marker is None:
+        return True
+    try:
+        return bool(line.marker.evaluate({**markers, "extra": ""}))
+    except Exception:  # an undefined or malformed marker: let the installer judge it
+        return True
+
+
+def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
+    """The lines as uv should read them (one include level flattened), and the relaxed ones.
+
+    A layered package keeps its name, extras and marker: its version is the invoking
+    environment's, whatever the line pins.
+    """
+    out: list[str] = []
+    relaxed: list[str] = []
+    for line in lines:
+        if line.error is not None:
+            out.append(line.text)  # uv reports it in its own words
+            continue
+        if line.option is not None:
+            if line.option in ("-r", "--requirement"):
+                continue  # the included file's lines follow in ``ordered``
+            if line.option in ("-c", "--constraint") and line.option_value:
+                out.append(f"-c {(line.path.parent / line.option_value).resolve()}")
+                continue
+            out.append(line.text)
+            continue
+        requirement = line.requirement
+        assert requirement is not None
+        name = _canonical(requirement.name)
+        if name in LAYERED and requirement.url is None:
+            extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+            marker = f" ; {requirement.marker}" if requirement.marker is not None else ""
+            out.append(f"{requirement.name}{extras}{marker}")
+            if str(requirement.specifier):
+                relaxed.append(line.text)
+            continue
+        out.append(line.text)
+    return "\n".join(out) + "\n", relaxed
+
+
+def _file_lines(source: SourceFile, boundary: Path) -> list[RequirementLine]:
+    parsed = rf.load_set(source, boundary)
+    return list(parsed.ordered)
+
+
+def _source(path: Path) -> SourceFile | None:
+    try:
+        return SourceFile(path) if path.is_file() else None
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-model decisions.
+
+
+def _settings(folder: ModelFolder) -> dict[str, object]:
+    """The model's code-gen settings: code-gen.yaml, or manifest.yaml in the manifest layout."""
+    name = Layout.MANIFEST.value if folder.layout is Layout.MANIFEST else CODE_GEN
+    source = folder.file(name)
+    if source is None:
+        return {}
+    try:
+        data = yamlfile.load(source).data
+    except SourceError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def python_skip(folder: ModelFolder, version: str) -> EnvSkip | None:
+    settings = _settings(folder)
+    for key, operator in PYTHON_BOUNDS:
+        bound = settings.get(key)
+        if bound is None:
+            continue
+        try:
+            allowed = SpecifierSet(f"{operator}{bound}").contains(version, prereleases=True)
+        except (InvalidSpecifier, InvalidVersion):
+            continue
+        if not allowed:
+            reason = settings.get(f"{key}_reason")
+            why = f" ({reason})" if isinstance(reason, str) and reason else ""
+            return EnvSkip(
+                f"needs Python {operator}{bound}{why}; this run's interpreter is Python "
+                f"{version}: run qaihm-lint under a matching Python to check it (upstream's CI "
+                "skips it the same way)."
+            )
+    return None
+
+
+def incompatible_with_global(folder: ModelFolder, markers: Mapping[str, str]) -> str | None:
+    """Why the model cannot share the global environment, or None when it can."""
+    state = flag_state(folder)
+    if state.source is not None and not state.unknown:
+        return f"{state.display} sets {FLAG}" if state.value else None
+    if state.required_by:
+        return state.required_by
+    model = model_requirements(folder)
+    global_reqs = model.global_reqs
+    if global_reqs is None:
+        return None
+    for line in model.lines:
+        name = line.name
+        if name is None or name in LAYERED or not _applies(line, markers):
+            continue
+        entries = [entry for entry in global_reqs.entries(name) if _applies(entry, markers)]
+        if not entries:
+            return f"requirements.txt needs {name}, which global_requirements.txt does not list"
+        for entry in entries:
+            if not rf.intersects(line.specifier, entry.specifier):
+                return (
+                    f"requirements.txt `{line.text}` conflicts with global_requirements.txt "
+                    f"`{entry.text}`"
+                )
+    return None
+
+
+def _key(base: BaseInterpreter, spec: EnvSpec) -> str:
+    payload = {
+        "format": ENV_FORMAT,
+        "python": [str(Path(base.executable)), base.python_version],
+        "layered": [[d.name, d.version, d.site] for d in base.dists],
+        "files": [[f.label, f.text] for f in spec.files],
+        "pre_build": list(spec.pre_build),
+        "pip_flags": list(spec.pip_flags),
+    }
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _with_key(base: BaseInterpreter, spec: EnvSpec) -> EnvSpec:
+    return EnvSpec(
+        spec.name, spec.files, spec.pre_build, spec.pip_flags, spec.relaxed, _key(base, spec)
+    )
+
+
+def _split_words(value: object) -> tuple[str, ...]:
+    import shlex
+
+    if not isinstance(value, str) or not value.strip():
+        return ()
+    try:
+        return tuple(shlex.split(value))
+    except ValueError:
+        return tuple(value.split())
+
+
+class Planner:
+    """Decides each model's environment; one instance per run (global specs are shared)."""
+
+    def __init__(self, base: BaseInterpreter) -> None:
+        self.base = base
+        self._package_files: dict[Path, list[RequirementsText]] = {}
+        self._package_relaxed: dict[Path, list[str]] = {}
+        self._global: dict[Path, EnvSpec] = {}
+
+    def _package(self, package: Package) -> tuple[list[RequirementsText], list[str]]:
+        root = package.root
+        if root not in self._package_files:
+            files: list[RequirementsText] = []
+            relaxed: list[str] = []
+            source = _source(root / PACKAGE_REQUIREMENTS)
+            if source is not None:
+                text, dropped = relax(_file_lines(source, root))
+                files.append(RequirementsText(f"qai_hub_models/{PACKAGE_REQUIREMENTS}", text))
+                relaxed.extend(dropped)
+            self._package_files[root] = files
+            self._package_relaxed[root] = relaxed
+        return self._package_files[root], self._package_relaxed[root]
+
+    def global_spec(self, package: Package) -> EnvSpec:
+        if package.root not in self._global:
+            files, relaxed = self._package(package)
+            files = list(files)
+            relaxed = list(relaxed)
+            global_reqs = load_global(package)
+            if global_reqs is not None:
+                text, dropped = relax(_file_lines(global_reqs.source, package.root))
+                files.append(RequirementsText("global_requirements.txt", text))
+                relaxed.extend(dropped)
+            spec = EnvSpec("global", tuple(files), relaxed=tuple(dict.fromkeys(relaxed)))
+            self._global[package.root] = _with_key(self.base, spec)
+        return self._global[package.root]
+
+    def model_spec(self, folder: ModelFolder) -> EnvSpec:
+        package = folder.package
+        assert package is not None
+        files, relaxed = self._package(package)
+        files = list(files)
+        relaxed = list(relaxed)
+        model = model_requirements(folder)
+        if model.source is not None:
+            text, dropped = relax(_file_lines(model.source, package.root))
+            files.append(RequirementsText(f"models/{folder.model_id}/requirements.txt", text))
+            relaxed.extend(dropped)
+        settings = _settings(folder)
+        spec = EnvSpec(
+            folder.model_id,
+            tuple(files),
+            pre_build=_split_words(settings.get("pip_pre_build_reqs")),
+            # uv always builds with PEP 517 and refuses pip's flag for it (upstream drops it too).
+            pip_flags=tuple(
+                flag
+                for flag in _split_words(settings.get("pip_install_flags"))
+                if flag != "--use-pep517"
+            ),
+            relaxed=tuple(dict.fromkeys(relaxed)),
+        )
+        return _with_key(self.base, spec)
+
+    def choose(self, folder: ModelFolder) -> EnvSpec | EnvSkip:
+        assert folder.package is not None
+        skip = python_skip(folder, self.base.python_version)
+        if skip is not None:
+            return skip
+        if incompatible_with_global(folder, self.base.markers) is not None:
+            return self.model_spec(folder)
+        return self.global_spec(folder.package)
+
+
+def plan_environments(folders: Sequence[ModelFolder], base: BaseInterpreter) -> EnvPlan:
+    planner = Planner(base)
+    plan = EnvPlan(base)
+    for folder in folders:
+        if folder.package is None or folder.is_card_only:
+            continue
+        plan.by_model[folder.model_id] = planner.choose(folder)
+    return plan

@@ -1,0 +1,143 @@
+"""Environments built with uv from real PyPI installs (small packages only): torch, onnx and
+onnxruntime are the invoking environment's, layered, never downloaded again."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from qaihm_lint.deep import DeepOptions, DeepResult, run_deep_detailed
+from qaihm_lint.deep.envbuild import EnvFailure, EnvStore, trim
+from qaihm_lint.deep.environments import (
+    EnvSpec,
+    RequirementsText,
+    base_interpreter,
+    plan_environments,
+)
+from tests.deep.builders import add_model
+from tests.deep.conftest import MEMORY_LIMIT_MB, STAGE_TIMEOUT, folders_of
+
+pytestmark = [pytest.mark.deep, pytest.mark.slow]
+
+USES_SIX = "import six  # noqa: F401"
+OWN_ENV = "global_requirements_incompatible: true\n"
+
+
+@pytest.fixture(scope="module")
+def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch")
+    pytest.importorskip("uv")
+    return tmp_path_factory.mktemp("envs")
+
+
+def run(repo: Path, env_dir: Path, cache: Path | None, **overrides: object) -> DeepResult:
+    settings: dict[str, object] = {
+        "compile": False,
+        "stages": frozenset({"load"}),
+        "timeout": STAGE_TIMEOUT,
+        "jobs": 2,
+        "cache_dir": cache,
+        "use_cache": cache is not None,
+        "progress": False,
+        "memory_limit_mb": MEMORY_LIMIT_MB,
+        "environments": True,
+        "env_dir": env_dir,
+    }
+    settings.update(overrides)
+    return run_deep_detailed(
+        folders_of(repo, "good", "in_global", "own_ok", "own_broken"), DeepOptions(**settings)
+    )  # type: ignore[arg-type]
+
+
+def test_models_run_in_the_environments_upstreams_ci_builds(
+    fixture_copy: Path, env_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (fixture_copy / "qai_hub_models/global_requirements.txt").write_text(
+        "torch>=2.1,<2.2\nsix==1.16.0\n"  # a torch pin the user's torch does not meet
+    )
+    add_model(fixture_copy, "in_global", imports=USES_SIX)
+    add_model(
+        fixture_copy,
+        "own_ok",
+        imports=USES_SIX,
+        files={"code-gen.yaml": OWN_ENV, "requirements.txt": "six==1.17.0\n"},
+    )
+    add_model(
+        fixture_copy,
+        "own_broken",
+        files={"code-gen.yaml": OWN_ENV, "requirements.txt": "six==0.0.999\n"},
+    )
+    first = run(fixture_copy, env_dir, tmp_path / "cache")
+    findings = {d.model_id: d for d in first.diagnostics}
+    assert set(findings) == {"own_broken"}, [d.message for d in first.diagnostics]
+    broken = findings["own_broken"]
+    assert broken.code == "QAI801"
+    assert "could not be built" in broken.message and "six==0.0.999" in broken.message
+    assert "Traceback" not in broken.message and "\n" not in broken.message
+    err = capfd.readouterr().err
+    assert "environment global" in err and "built in" in err
+    assert "replace torch>=2.1,<2.2" in err
+
+    # Layered, not installed: the venv has torch's metadata but not a copy of torch.
+    (home,) = [
+        p
+        for p in env_dir.iterdir()
+        if (p / "venv").is_dir()
+        and "six==1.16.0" in ("".join(f.read_text() for f in (p / "requirements").iterdir()))
+    ]
+    site = next((home / "venv").glob("lib/python*/site-packages"))
+    assert not (site / "torch").exists()
+    assert any(site.glob("torch-*.dist-info"))
+    assert (home / "layer" / "torch").is_symlink()
+    torch_dist = next(d for d in base_interpreter().dists if d.name == "torch")
+    assert (home / "layer" / "torch").resolve() == (Path(torch_dist.site) / "torch").resolve()
+
+    # A failed environment is never cached; the others are, and their environments reused.
+    second = run(fixture_copy, env_dir, tmp_path / "cache")
+    assert second.workers_run == 0
+    assert {d.model_id for d in second.diagnostics} == {"own_broken"}
+    # Another run (another process) finds the environments built: nothing to install.
+    plan = plan_environments(folders_of(fixture_copy, "good", "own_ok"), base_interpreter())
+    for spec in plan.specs():
+        again = EnvStore(env_dir, plan.base).ensure(spec)
+        assert again.reused and again.seconds < 5
+
+
+def test_concurrent_runs_build_an_environment_once(env_dir: Path) -> None:
+    base = base_interpreter()
+    spec = EnvSpec("global", (RequirementsText("global_requirements.txt", "six==1.16.0\n"),))
+    spec = EnvSpec(spec.name, spec.files, key="concurrency-" + "0" * 52)
+    results: list[object] = []
+
+    def build() -> None:
+        # Separate stores: only the file lock stands between them, as between two processes.
+        try:
+            results.append(EnvStore(env_dir, base).ensure(spec))
+        except EnvFailure as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reused = sorted(getattr(r, "reused", None) is True for r in results)
+    assert reused == [False, True], results
+    assert (env_dir / spec.key / "ready.json").is_file()
+
+
+def test_uv_messages_are_trimmed_to_one_line() -> None:
+    raw = (
+        "Using Python 3.11.7 environment at: venv\n"
+        "  \x1b[31m\u00d7\x1b[0m No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because there is no version of six==0.0.999 and you require six==0.0.999, we can\n"
+        "      conclude that your requirements are unsatisfiable.\n"
+        "\n      hint: pypi has other versions\n"
+    )
+    assert trim(raw) == (
+        "No solution found when resolving dependencies: Because there is no version of "
+        "six==0.0.999 and you require six==0.0.999, we can conclude that your requirements "
+        "are unsatisfiable."
+    )

@@ -1,0 +1,48 @@
+"""The live table counts every model of the run and shows only the stages it can reach."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from qaihm_lint.deep.common import STAGES
+from qaihm_lint.deep.progress import make_progress
+
+
+def rendered(progress: object) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=200, record=True)
+    console.print(progress._render())  # type: ignore[attr-defined]
+    return console.export_text()
+
+
+def test_title_counts_models_no_worker_has_picked_up_yet() -> None:
+    pytest.importorskip("rich")
+    progress = make_progress(True, io.StringIO(), models=["a", "b", "c"])
+    try:
+        progress.model_started("a")  # --jobs 2: only two models start at once
+        progress.model_started("b")
+        progress.model_finished("a", cached=False)
+        text = rendered(progress)
+        assert "1/3 models" in text
+        assert "c" in text.split("models", 1)[1]  # its row is there before it starts
+    finally:
+        progress.close()
+
+
+def test_no_compile_column_when_compile_is_off() -> None:
+    pytest.importorskip("rich")
+    stages = [stage for stage in STAGES if stage != "compile"]
+    progress = make_progress(True, io.StringIO(), models=["a"], stages=stages)
+    try:
+        header = rendered(progress)
+        assert "onnx" in header and "compile" not in header
+    finally:
+        progress.close()
+    with_compile = make_progress(True, io.StringIO(), models=["a"])
+    try:
+        assert "compile" in rendered(with_compile)
+    finally:
+        with_compile.close()
