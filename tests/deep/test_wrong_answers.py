@@ -229,7 +229,9 @@ def test_a_signal_kills_everything_and_caches_nothing(
     left = [path.name for path in temp.iterdir() if path.name != ".ses"]
     assert left == [], "temp folders were left behind"
     cache = fixture_copy / ".qaihm_lint_cache" / "deep"
-    assert not cache.exists() or not list(cache.rglob("*.json")), (
+    # The interpreter probe (probes/) describes the environment, not the model: it may stay.
+    verdicts = [p for p in cache.rglob("*.json") if "probes" not in p.relative_to(cache).parts]
+    assert not cache.exists() or not verdicts, (
         "an interrupted verdict was cached"
     )
 
