@@ -328,6 +328,22 @@ class _LineRule(FolderRule):
     def report_line(self, line: RequirementLine, message: str, *, fix: Fix | None = None) -> None:
         self.report(line.source, message, start=line.location(), end=line.end_location(), fix=fix)
 
+    def report_exact_pin_wanted(
+        self, line: RequirementLine, model: ModelRequirements, head: str, hint: str = ""
+    ) -> None:
+        """``head``, then global_requirements.txt's pin as the fix, or what to write."""
+        name = _name(line)
+        pinned = _global_pin_fix(line, model, name)
+        if pinned is not None:
+            pin, fix = pinned
+            self.report_line(line, f"{head}; global_requirements.txt pins {pin}: use it", fix=fix)
+            return
+        self.report_line(
+            line,
+            f"{head}: pin the version the model was tested with, "
+            f"{_suggested_pin(line, name)}{hint}",
+        )
+
 
 def _suggested_pin(line: RequirementLine, name: str) -> str:
     """``name==<version>`` with the line's environment markers kept."""
@@ -431,16 +447,11 @@ class UnpinnedRequirement(_LineRule):
 
     def _report_info(self, line: RequirementLine, model: ModelRequirements) -> None:
         name = _name(line)
-        head = f"`{name}` has no version"
-        pinned = _global_pin_fix(line, model, name)
-        if pinned is not None:
-            pin, fix = pinned
-            self.report_line(line, f"{head}; global_requirements.txt pins {pin}: use it", fix=fix)
-            return
-        self.report_line(
+        self.report_exact_pin_wanted(
             line,
-            f"{head}: pin the version the model was tested with, {_suggested_pin(line, name)} "
-            f"(`pip show {name}` in its environment prints it)",
+            model,
+            f"`{name}` has no version",
+            f" (`pip show {name}` in its environment prints it)",
         )
 
     def _report_manifest(self, line: RequirementLine, model: ModelRequirements) -> None:
@@ -511,19 +522,8 @@ class InexactRequirement(_LineRule):
                 continue
             if not str(line.specifier) or _restates_global(line, model.global_reqs):
                 continue
-            name = _name(line)
-            head = f"`{name}` allows a range (`{rf.specifier_text(line)}`)"
-            pinned = _global_pin_fix(line, model, name)
-            if pinned is not None:
-                pin, fix = pinned
-                self.report_line(
-                    line, f"{head}; global_requirements.txt pins {pin}: use it", fix=fix
-                )
-                continue
-            self.report_line(
-                line,
-                f"{head}: pin the version the model was tested with, {_suggested_pin(line, name)}",
-            )
+            head = f"`{_name(line)}` allows a range (`{rf.specifier_text(line)}`)"
+            self.report_exact_pin_wanted(line, model, head)
 
 
 # ---------------------------------------------------------------------------------------------
