@@ -231,9 +231,7 @@ def test_a_signal_kills_everything_and_caches_nothing(
     cache = fixture_copy / ".qaihm_lint_cache" / "deep"
     # The interpreter probe (probes/) describes the environment, not the model: it may stay.
     verdicts = [p for p in cache.rglob("*.json") if "probes" not in p.relative_to(cache).parts]
-    assert not cache.exists() or not verdicts, (
-        "an interrupted verdict was cached"
-    )
+    assert not cache.exists() or not verdicts, "an interrupted verdict was cached"
 
 
 # ------------------------------------------------------------------ AI Hub's client and stdout
