@@ -56,6 +56,7 @@ WORKER = Path(__file__).with_name("worker.py")
 MIN_MEMORY_MB = 2048
 SUBMIT_ATTEMPTS = 5
 STOP_WAIT = 30.0  # for a killed worker's server to confirm that it and its children are gone
+SIGNAL_CHECK = 0.2  # how often the main thread looks for a Ctrl-C or SIGTERM during a run
 
 _PROBE = (
     "import json, sys\n"
@@ -395,39 +396,49 @@ class _Session:
     def run(self, folders: Sequence[ModelFolder]) -> DeepResult:
         outcomes = [ModelOutcome(folder) for folder in folders]
         last_poll = 0.0
-        pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self.options.jobs, thread_name_prefix="qaihm-deep"
-        )
-        try:
-            futures = [pool.submit(self.check_model, outcome) for outcome in outcomes]
-            remaining = set(futures)
-            # Compile jobs are polled here, while other models still run locally.
-            while remaining or self.pending:
-                if remaining:
-                    _, remaining = concurrent.futures.wait(
-                        remaining,
-                        timeout=max(0.05, self.options.poll_interval),
-                        return_when=concurrent.futures.FIRST_COMPLETED,
-                    )
-                elif self.options.poll_interval > 0:
-                    time.sleep(
-                        max(0.0, self.options.poll_interval - (time.monotonic() - last_poll))
-                    )
-                if self.pending and time.monotonic() - last_poll >= self.options.poll_interval:
-                    last_poll = time.monotonic()
-                    self.poll_once()
-            for future in futures:
-                future.result()  # an internal error here is a bug: let the CLI report it
-        except BaseException as exc:
-            self.cancel(pool)
-            if isinstance(exc, KeyboardInterrupt):
-                raise DeepCancelled(
-                    getattr(exc, "signal_name", "SIGINT"), self.cancel_summary()
-                ) from exc
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self.servers.close()
+        with _signals_deferred() as stop:
+            pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.options.jobs, thread_name_prefix="qaihm-deep"
+            )
+            try:
+                futures = [pool.submit(self.check_model, outcome) for outcome in outcomes]
+                remaining = set(futures)
+                # Compile jobs are polled here, while other models still run locally. Every
+                # wait is short so that a Ctrl-C or SIGTERM is acted on within SIGNAL_CHECK.
+                while remaining or self.pending:
+                    stop.check()
+                    if remaining:
+                        _, remaining = concurrent.futures.wait(
+                            remaining,
+                            timeout=min(SIGNAL_CHECK, max(0.05, self.options.poll_interval)),
+                            return_when=concurrent.futures.FIRST_COMPLETED,
+                        )
+                    elif self.options.poll_interval > 0:
+                        time.sleep(
+                            min(
+                                SIGNAL_CHECK,
+                                max(
+                                    0.0,
+                                    self.options.poll_interval - (time.monotonic() - last_poll),
+                                ),
+                            )
+                        )
+                    if self.pending and time.monotonic() - last_poll >= self.options.poll_interval:
+                        last_poll = time.monotonic()
+                        self.poll_once()
+                stop.check()
+                for future in futures:
+                    future.result()  # an internal error here is a bug: let the CLI report it
+            except BaseException as exc:
+                self.cancel(pool)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise DeepCancelled(
+                        getattr(exc, "signal_name", "SIGINT"), self.cancel_summary()
+                    ) from exc
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+                self.servers.close()
         diagnostics = [found for outcome in outcomes for found in diagnostics_for(outcome)]
         diagnostics.sort(key=Diagnostic.sort_key)
         self.summarise(outcomes)
@@ -984,6 +995,70 @@ def _what_was_killed(ended: WorkerExit) -> str:
         pids = ", ".join(map(str, ended.survivors))
         text += f" (still running, unkillable: pid {pids})"
     return text
+
+
+class _Stopped(KeyboardInterrupt):
+    """A Ctrl-C or SIGTERM that arrived during a run, raised where the main thread holds no
+    lock (``_DeferredSignals.check``)."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+class _DeferredSignals:
+    """Which stop signal arrived during a run, if any.
+
+    Python runs a signal handler in the main thread between any two bytecodes; one that
+    raises can land inside the standard library's lock handling (``concurrent.futures.wait``
+    releasing a future's condition, say), leave that lock held, and the model thread that
+    finishes the future then blocks on it for ever, and so does the cancel that waits for that
+    thread. The handler therefore only notes the signal (it takes no lock: it may run while the
+    main thread holds any), and the run raises it at a point of its own choosing.
+    """
+
+    def __init__(self) -> None:
+        self.signum = 0
+
+    def note(self, signum: int, frame: object) -> None:
+        if not self.signum:
+            self.signum = signum
+
+    def check(self) -> None:
+        if self.signum:
+            raise _Stopped("SIGTERM" if self.signum == signal.SIGTERM else "SIGINT")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[_DeferredSignals]:
+    """Note Ctrl-C and SIGTERM instead of raising them wherever the main thread happens to be;
+    only the main thread may touch signal handlers (elsewhere nothing is deferred)."""
+    deferred = _DeferredSignals()
+    if threading.current_thread() is not threading.main_thread():
+        yield deferred
+        return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum, handler in saved.items():
+        # Ignored stays ignored (a run started with nohup, say); None is a handler set
+        # outside Python, which cannot be put back.
+        if handler is not None and handler is not signal.SIG_IGN:
+            signal.signal(signum, deferred.note)
+
+    def restore() -> None:
+        for signum, handler in saved.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+    try:
+        yield deferred
+    except BaseException:
+        restore()
+        raise
+    restore()
+    if deferred.signum:
+        # It came after the run's last look (while the servers closed): its own handler
+        # gets it now, with nothing left running.
+        signal.raise_signal(deferred.signum)
 
 
 @contextlib.contextmanager

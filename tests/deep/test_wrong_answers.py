@@ -234,6 +234,65 @@ def test_a_signal_kills_everything_and_caches_nothing(
     assert not cache.exists() or not verdicts, "an interrupted verdict was cached"
 
 
+# A signal handled while the standard library holds a future's lock: Python runs handlers
+# between any two bytecodes, so the Ctrl-C can land inside concurrent.futures.wait.
+_SIGNAL_INSIDE_WAIT = """
+import concurrent.futures, signal, sys
+from pathlib import Path
+from qaihm_lint.deep import DeepOptions, run_deep_detailed
+from tests.deep.conftest import FIXTURE_REPO, MEMORY_LIMIT_MB, folders_of
+
+markers = Path(sys.argv[1])
+real_wait = concurrent.futures.wait
+
+def wait(fs, timeout=None, return_when=concurrent.futures.ALL_COMPLETED):
+    answer = real_wait(fs, timeout, return_when)
+    if (markers / "daemonises.worker.pid").exists():
+        (future,) = fs
+        future._condition.acquire()  # as wait() does; a raising handler skips the release
+        signal.raise_signal(signal.SIGINT)
+        future._condition.release()
+    return answer
+
+concurrent.futures.wait = wait
+options = DeepOptions(
+    compile=False, timeout=300, jobs=1, use_cache=False, progress=False,
+    memory_limit_mb=MEMORY_LIMIT_MB,
+)
+try:
+    run_deep_detailed(folders_of(FIXTURE_REPO, "daemonises"), options)
+except KeyboardInterrupt as exc:
+    print(type(exc).__name__, getattr(exc, "signal_name", ""), getattr(exc, "summary", ""))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a subreaper is Linux-only")
+def test_a_signal_inside_the_standard_librarys_locks_still_stops_the_run(
+    tmp_path: Path, markers: Path
+) -> None:
+    # Before: the Ctrl-C raised while concurrent.futures.wait held the model's future lock;
+    # the cancel then waited for the model's thread, which waited for that lock: for ever.
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", _SIGNAL_INSIDE_WAIT, str(markers)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)},
+            cwd=tmp_path,
+            check=False,
+        )
+    finally:
+        for pid in processes_with(str(markers)):
+            os.kill(pid, signal.SIGKILL)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("DeepCancelled SIGINT stopped 1 deep worker(s)"), (
+        completed.stdout + completed.stderr
+    )
+    assert "nothing cached" in completed.stdout
+
+
 # ------------------------------------------------------------------ AI Hub's client and stdout
 
 
