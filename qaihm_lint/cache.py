@@ -14,15 +14,12 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qaihm_lint import __version__
 from qaihm_lint.diagnostics import Diagnostic
-from qaihm_lint.workspace import GENERATED_NAMES
-
-if TYPE_CHECKING:
-    from qaihm_lint.engine import Plan
-    from qaihm_lint.workspace import ModelFolder
+from qaihm_lint.plan import Plan
+from qaihm_lint.workspace import GENERATED_NAMES, ModelFolder
 
 CACHE_DIR = ".qaihm_lint_cache"
 _FORMAT = "1"

@@ -342,13 +342,7 @@ def _write_fixes(
         print(f"{PROG}: {error}", file=sys.stderr)
     if errors:
         # Some fixes never reached the disk: report what the files really hold now.
-        on_disk = Workspace(
-            workspace.packages,
-            [f.reopened({}) for f in workspace.folders],
-            workspace.skipped,
-            [f.reopened({}) for f in workspace.shared],
-        )
-        remaining = lint(on_disk, plan).diagnostics
+        remaining = lint(workspace.reopened({}), plan).diagnostics
         fixed = findings_gone(outcome.initial, remaining)
         diagnostics = remaining
     return diagnostics, fixed

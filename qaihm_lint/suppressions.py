@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from qaihm_lint import rule_selectors
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+from qaihm_lint.rules.catalogue import CATALOGUE
+from qaihm_lint.rules.meta import UnusedNoqa
 from qaihm_lint.sources import SourceError, SourceFile
 
 _CODE = r"[A-Z]+[0-9]+"
@@ -129,9 +131,7 @@ def unused_directive_findings(
     judge_unknown: bool = True,
 ) -> list[Diagnostic]:
     """QAI001 for each QAI code of a directive that silenced nothing, with a removal fix."""
-    from qaihm_lint.rules.catalogue import CATALOGUE as known
-    from qaihm_lint.rules.meta import UnusedNoqa
-
+    known = CATALOGUE
     findings = []
     for directive in suppressions.directives():
         if directive.codes is None:
@@ -164,15 +164,12 @@ def unused_directive_findings(
                 hint = rule_selectors.suggest(code)
                 message = f"{where} names {code}, which is not a qaihm-lint rule{hint}; remove it"
             findings.append(
-                Diagnostic(
-                    code=UnusedNoqa.code,
-                    rule=UnusedNoqa.slug,
-                    message=message,
-                    severity=UnusedNoqa.severity,
-                    path=source.path,
+                UnusedNoqa.diagnostic(
+                    source.path,
+                    message,
+                    model_id=model_id,
                     start=Location(directive.row, start + 1),
                     end=Location(directive.row, end + 1),
-                    model_id=model_id,
                     fix=fix,
                     anchor=line.strip(),
                 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,6 +207,17 @@ class Workspace:
     def checked(self) -> list[ModelFolder]:
         """Every folder a static run checks: the model folders, then shared code."""
         return [*self.folders, *self.shared]
+
+    def reopened(
+        self, overlay: Mapping[Path, bytes], only: Collection[Path] | None = None
+    ) -> Workspace:
+        """The same workspace seeing ``overlay``, with fresh file caches for the folders in
+        ``only`` (every folder when None); this one is left as it was."""
+
+        def fresh(folders: list[ModelFolder]) -> list[ModelFolder]:
+            return [f.reopened(overlay) if only is None or f.path in only else f for f in folders]
+
+        return Workspace(self.packages, fresh(self.folders), self.skipped, fresh(self.shared))
 
 
 def _list_names(directory: Path) -> list[str]:

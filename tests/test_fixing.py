@@ -10,7 +10,7 @@ import pytest
 
 from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
-from qaihm_lint.engine import _apply_round
+from qaihm_lint.engine.fixes import apply_round as _apply_round
 from qaihm_lint.fixers.apply import write_atomic
 from qaihm_lint.fixers.edits import OverlappingEdits, apply_edits, minimal_edit, overlaps
 from qaihm_lint.sources import SourceFile

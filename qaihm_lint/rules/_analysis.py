@@ -16,7 +16,7 @@ from qaihm_lint.index import ClassInfo, FolderView, MethodInfo, Mro, is_framewor
 from qaihm_lint.sources import SourceError
 
 if TYPE_CHECKING:
-    from qaihm_lint.engine import ModelContext
+    from qaihm_lint.context import ModelContext
 
 _MEMO_KEY = "model-analysis"
 

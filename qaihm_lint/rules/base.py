@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from qaihm_lint.context import ModelContext, PackageContext
 from qaihm_lint.diagnostics import FILE_START, Applicability, Diagnostic, Fix, Location, Severity
 from qaihm_lint.sources import SourceFile
 from qaihm_lint.workspace import Layout, ModelFolder
 
 if TYPE_CHECKING:
     import libcst
-
-    from qaihm_lint.engine import ModelContext, PackageContext
 
 
 @dataclass(frozen=True)
@@ -110,9 +109,61 @@ class Rule:
     # Rules whose findings come from --deep's runtime stages, not from the static engine.
     runtime: ClassVar[bool] = False
 
-    def __init__(self, ctx: ModelContext) -> None:
-        self.ctx = ctx
+    def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+
+    @classmethod
+    def diagnostic(
+        cls,
+        path: Path,
+        message: str,
+        *,
+        model_id: str | None,
+        start: Location = FILE_START,
+        end: Location | None = None,
+        fix: Fix | None = None,
+        anchor: str = "",
+    ) -> Diagnostic:
+        """A finding of this rule; the one place a rule's identity is stamped on a finding."""
+        return Diagnostic(
+            code=cls.code,
+            rule=cls.slug,
+            message=message,
+            severity=cls.severity,
+            path=path,
+            start=start,
+            end=end or start,
+            model_id=model_id,
+            fix=fix,
+            anchor=anchor,
+        )
+
+    def _add(
+        self,
+        model_id: str,
+        where: SourceFile | Path,
+        message: str,
+        start: Location,
+        end: Location | None,
+        fix: Fix | None,
+        anchor: str | None,
+    ) -> None:
+        path = where.path if isinstance(where, SourceFile) else where
+        if anchor is None:
+            anchor = where.line(start.row).strip() if isinstance(where, SourceFile) else ""
+        self.diagnostics.append(
+            self.diagnostic(
+                path, message, model_id=model_id, start=start, end=end, fix=fix, anchor=anchor
+            )
+        )
+
+
+class ModelRule(Rule):
+    """A rule that checks one model folder at a time (``ctx.folder``)."""
+
+    def __init__(self, ctx: ModelContext) -> None:
+        super().__init__()
+        self.ctx = ctx
 
     @property
     def folder(self) -> ModelFolder:
@@ -130,34 +181,6 @@ class Rule:
     ) -> None:
         self._add(self.folder.model_id, where, message, start, end, fix, anchor)
 
-    def _add(
-        self,
-        model_id: str,
-        where: SourceFile | Path,
-        message: str,
-        start: Location,
-        end: Location | None,
-        fix: Fix | None,
-        anchor: str | None,
-    ) -> None:
-        path = where.path if isinstance(where, SourceFile) else where
-        if anchor is None:
-            anchor = where.line(start.row).strip() if isinstance(where, SourceFile) else ""
-        self.diagnostics.append(
-            Diagnostic(
-                code=self.code,
-                rule=self.slug,
-                message=message,
-                severity=self.severity,
-                path=path,
-                start=start,
-                end=end or start,
-                model_id=model_id,
-                fix=fix,
-                anchor=anchor,
-            )
-        )
-
     def report_node(
         self,
         source: SourceFile,
@@ -171,13 +194,13 @@ class Rule:
         self.report(source, message, start=start, end=end, fix=fix, anchor=anchor)
 
 
-class FolderRule(Rule):
+class FolderRule(ModelRule):
     def check(self) -> None:
         """Inspect ``self.folder`` and ``self.report(...)`` findings."""
         raise NotImplementedError
 
 
-class PythonRule(Rule):
+class PythonRule(ModelRule):
     # Glob patterns of the folder's file names this rule walks ("*.py": every hand-written one).
     files: ClassVar[tuple[str, ...]] = ("*.py",)
     # Substrings without which the rule cannot find anything in a file: a file that contains
@@ -225,8 +248,8 @@ class PackageRule(Rule):
     """Runs once per package, after every folder was checked, in the parent process."""
 
     def __init__(self, ctx: PackageContext) -> None:
+        super().__init__()
         self.package_ctx = ctx
-        self.diagnostics = []
 
     def check_package(self) -> None:
         raise NotImplementedError

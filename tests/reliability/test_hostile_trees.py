@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from qaihm_lint import engine
 from qaihm_lint.config import Settings
+from qaihm_lint.engine import folder as engine_folder
 from qaihm_lint.engine import lint, make_plan
 from qaihm_lint.testing import INFO_YAML, MODEL_PY, Tree, build_tree
 from qaihm_lint.workspace import discover
@@ -391,13 +391,13 @@ def test_folder_disappears_while_rules_run(
 
         monkeypatch.setattr(MissingRequiredFile, "check", check)
     else:
-        original_walk = engine._walk_file
+        original_walk = engine_folder.walk_file
 
         def walk(*args, **kwargs):  # type: ignore[no-untyped-def]
             vanish()
             return original_walk(*args, **kwargs)
 
-        monkeypatch.setattr(engine, "_walk_file", walk)
+        monkeypatch.setattr(engine_folder, "walk_file", walk)
     code, out, err = run_cli(tree.package, "--jobs", "1", "--output-format", "concise")
     assert gone["done"]
     assert code in (0, 1) and "Traceback" not in err and "internal error" not in err, out + err

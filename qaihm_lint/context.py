@@ -1,0 +1,65 @@
+"""What a rule sees while it checks: its folder (or package), the settings, and the index.
+
+This sits below the engine and the rules alike, so that rules never import the engine that
+runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qaihm_lint.config import Settings
+from qaihm_lint.index import RepoIndex
+from qaihm_lint.sources import note_access
+from qaihm_lint.workspace import ModelFolder, Package
+
+
+class _Indexes:
+    """One RepoIndex per package per process, built on first use (and before forking, by the
+    engine, so that workers inherit it instead of rebuilding it)."""
+
+    def __init__(self) -> None:
+        self._by_root: dict[Path | None, RepoIndex] = {}
+
+    def get(self, package: Package | None) -> RepoIndex:
+        root = package.root if package is not None else None
+        if root not in self._by_root:
+            self._by_root[root] = RepoIndex.build(root)
+        return self._by_root[root]
+
+
+INDEXES = _Indexes()
+
+
+@dataclass
+class ModelContext:
+    folder: ModelFolder
+    settings: Settings
+    # Scratch space shared by the rules of one folder (e.g. the resolved model class).
+    memo: dict[str, Any] = field(default_factory=dict)
+    index_used: bool = False
+
+    @property
+    def index(self) -> RepoIndex:
+        self.index_used = True
+        return INDEXES.get(self.folder.package)
+
+    def depend_on(self, path: Path) -> None:
+        """Record that a finding of this folder was computed from ``path`` (outside it)."""
+        note_access(path)
+
+    def index_files(self) -> set[Path]:
+        """Files outside the folder that the index read to resolve this folder's classes."""
+        if not self.index_used or self.folder.package is None:
+            return set()
+        return {Path(p) for p in self.index.dependencies(self.folder.path)}
+
+
+@dataclass
+class PackageContext:
+    package: Package
+    folders: list[ModelFolder]  # every model folder of the package
+    checked: frozenset[str]  # model ids this run reports on
+    settings: Settings
