@@ -1,11 +1,19 @@
-"""Every VALID and INVALID example of every rule, run as a test (Fixit's convention)."""
+"""Every VALID and INVALID example of every rule, run as a test (Fixit's convention).
+
+An INVALID example's findings (file, span, code, message, fix) are compared with its snapshot
+under ``tests/snapshots/examples/<code>/``, as ruff snapshots every case: a change of wording,
+position or fix shows in review. After a deliberate change, rewrite the snapshots with
+``QAIHM_UPDATE_SNAPSHOTS=1 pytest tests/test_rule_examples.py`` and read the diff.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.rules import all_rules
 from qaihm_lint.rules.base import Example, Rule
 from qaihm_lint.testing import build_example, fix_paths, lint_paths
@@ -19,6 +27,31 @@ def _cases(kind: str) -> list[object]:
         for number, example in enumerate(getattr(rule, kind)):
             cases.append(pytest.param(rule, example, id=f"{code}-{kind}-{number}"))
     return cases
+
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "examples"
+
+
+def _render(findings: list[Diagnostic], root: Path) -> str:
+    """The findings as the snapshot holds them, with the temporary folder's path left out."""
+    lines = []
+    for d in sorted(findings, key=Diagnostic.sort_key):
+        where = d.path.relative_to(root).as_posix()
+        span = f"{d.start.row}:{d.start.column}-{d.end.row}:{d.end.column}"
+        lines.append(f"{where}:{span} {d.code} {d.message}".replace(str(root), "<tree>"))
+        if d.fix is not None:
+            target = d.fix_path.relative_to(root).as_posix()
+            lines.append(f"  fix ({d.fix.applicability.value}, {target}): {d.fix.message}")
+    return "\n".join(lines) + "\n"
+
+
+def _check_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("QAIHM_UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"no snapshot {path}: run with QAIHM_UPDATE_SNAPSHOTS=1 and review it"
+    assert text == path.read_text(encoding="utf-8")
 
 
 def _lint(tmp_path: Path, rule: type[Rule], example: Example) -> list:
@@ -42,6 +75,8 @@ def test_invalid_example_is_flagged(tmp_path: Path, rule: type[Rule], example: E
     for finding in findings:
         assert finding.message and finding.start.row >= 1 and finding.start.column >= 1
         assert finding.model_id == "example"
+    number = rule.invalid.index(example)
+    _check_snapshot(f"{rule.code}/invalid-{number}.txt", _render(findings, tmp_path))
     if example.fixed is not None:
         select = [rule.code, *example.also_select]
         fix_paths([expected.parent], select=select, unsafe=True)
