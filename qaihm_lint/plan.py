@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from qaihm_lint import rule_selectors
+from qaihm_lint.catalogue import CATALOGUE
 from qaihm_lint.config import Settings
 from qaihm_lint.rules import all_rules
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
-from qaihm_lint.rules.catalogue import CATALOGUE
 from qaihm_lint.rules.meta import InternalError
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from qaihm_lint.rules.catalogue import CATALOGUE
+from qaihm_lint.catalogue import CATALOGUE
 
 
 class UnknownSelector(ValueError):

@@ -13,8 +13,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from qaihm_lint import rule_selectors
+from qaihm_lint.catalogue import CATALOGUE
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
-from qaihm_lint.rules.catalogue import CATALOGUE
 from qaihm_lint.rules.meta import UnusedNoqa
 from qaihm_lint.sources import SourceError, SourceFile
 

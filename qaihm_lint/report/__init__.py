@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qaihm_lint.config import OUTPUT_FORMATS
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Severity
 
-FORMATS = ("full", "concise", "json", "github", "sarif", "junit")
 FAMILIES = {
     "QAI0": "linter",
     "QAI1": "files",
@@ -106,7 +106,7 @@ def fix_marker(diagnostic: Diagnostic) -> str:
 
 
 def renderer(name: str) -> Callable[[ReportContext], str]:
-    if name not in FORMATS:
+    if name not in OUTPUT_FORMATS:
         raise ValueError(name)
     module = importlib.import_module(f"{__name__}.{name}_format")
     render: Callable[[ReportContext], str] = module.render
@@ -125,7 +125,7 @@ class Statistic:
 
 def statistics(ctx: ReportContext) -> list[Statistic]:
     """Counts per code, most frequent first."""
-    from qaihm_lint.rules.catalogue import CATALOGUE as rules
+    from qaihm_lint.catalogue import CATALOGUE as rules
 
     rows = []
     for code, count in sorted(ctx.counts().items(), key=lambda item: (-item[1], item[0])):

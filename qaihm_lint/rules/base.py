@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from qaihm_lint.catalogue import CATALOGUE, CODE_OF_CLASS, Kind
 from qaihm_lint.context import ModelContext, PackageContext
 from qaihm_lint.diagnostics import FILE_START, Applicability, Diagnostic, Fix, Location, Severity
 from qaihm_lint.sources import SourceFile
@@ -89,8 +90,11 @@ def Invalid(
 
 
 class Rule:
+    # Stamped from the rule's row of the catalogue (see ``__init_subclass__``): never written
+    # in the class itself.
     code: ClassVar[str]
     slug: ClassVar[str]
+    kind: ClassVar[Kind]
     summary: ClassVar[str]  # one line: what it checks
     why: ClassVar[str]  # why it matters (the guide's reason)
     severity: ClassVar[Severity] = Severity.ERROR
@@ -108,6 +112,17 @@ class Rule:
     builtin: ClassVar[bool] = False
     # Rules whose findings come from --deep's runtime stages, not from the static engine.
     runtime: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        module = cls.__module__.removeprefix(f"{__package__}.")
+        code = CODE_OF_CLASS.get(f"{module}:{cls.__qualname__}")
+        if code is not None:
+            entry = CATALOGUE[code]
+            cls.code, cls.slug, cls.kind = code, entry.slug, entry.kind
+            cls.enabled_by_default = entry.enabled_by_default
+            cls.builtin = entry.kind == "builtin"
+            cls.runtime = entry.kind == "runtime"
 
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []

@@ -353,8 +353,6 @@ python_version_less_than_reason: "aimet-onnx has no 3.13 wheels"
 
 
 class InvalidCodeGenYaml(FolderRule):
-    code = "QAI702"
-    slug = "invalid-code-gen-yaml"
     summary = (
         "code-gen.yaml has an unknown key, a wrongly typed value, or breaks a cross-field "
         "rule of upstream's schema (configs/code_gen_yaml.py)."

@@ -14,13 +14,10 @@ from qaihm_lint.rules.base import Invalid, Rule, Valid
 
 
 class DeepRule(Rule):
-    runtime = True
     stage: ClassVar[str]
 
 
 class ImportFailed(DeepRule):
-    code = "QAI801"
-    slug = "import-failed"
     stage = "import"
     summary = "Deep stage 1: `import qai_hub_models.models.<id>` fails, or exports no `Model`."
     why = (
@@ -33,8 +30,6 @@ class ImportFailed(DeepRule):
 
 
 class FromPretrainedFailed(DeepRule):
-    code = "QAI802"
-    slug = "from-pretrained-failed"
     stage = "from_pretrained"
     summary = "Deep stage 2: `Model.from_pretrained()` with no arguments raises."
     why = (
@@ -47,8 +42,6 @@ class FromPretrainedFailed(DeepRule):
 
 
 class InvalidInputSpec(DeepRule):
-    code = "QAI803"
-    slug = "invalid-input-spec"
     stage = "input_spec"
     summary = (
         "Deep stage 3: `get_input_spec()` does not give shapes and dtypes inputs can be made from."
@@ -62,8 +55,6 @@ class InvalidInputSpec(DeepRule):
 
 
 class OutputNamesMismatch(DeepRule):
-    code = "QAI804"
-    slug = "output-names-mismatch"
     stage = "forward"
     summary = (
         "Deep stage 4: the eager forward fails, or its tensor count differs from "
@@ -79,8 +70,6 @@ class OutputNamesMismatch(DeepRule):
 
 
 class TraceFailed(DeepRule):
-    code = "QAI805"
-    slug = "trace-failed"
     stage = "trace"
     summary = "Deep stage 5: `torch.jit.trace` (or `torch.export` in the manifest layout) fails."
     why = "Export traces the model exactly this way before uploading it to AI Hub."
@@ -89,8 +78,6 @@ class TraceFailed(DeepRule):
 
 
 class TraceDivergence(DeepRule):
-    code = "QAI806"
-    slug = "trace-divergence"
     stage = "trace"
     summary = "Deep stage 5: the traced model differs from eager beyond the trace-test tolerance."
     why = (
@@ -103,8 +90,6 @@ class TraceDivergence(DeepRule):
 
 
 class OnnxExportFailed(DeepRule):
-    code = "QAI807"
-    slug = "onnx-export-failed"
     stage = "onnx"
     summary = (
         "Deep stage 6: ONNX export, `onnx.checker` or the onnxruntime comparison with eager fails."
@@ -115,8 +100,6 @@ class OnnxExportFailed(DeepRule):
 
 
 class CompileFailed(DeepRule):
-    code = "QAI808"
-    slug = "compile-failed"
     stage = "compile"
     summary = "Deep stage 7: an AI Hub compile job for a target device failed."
     why = (
@@ -128,8 +111,6 @@ class CompileFailed(DeepRule):
 
 
 class DeepTimeout(DeepRule):
-    code = "QAI809"
-    slug = "deep-timeout"
     stage = "any"
     summary = "A deep stage ran past its time limit; the model's worker was killed."
     why = (

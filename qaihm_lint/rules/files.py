@@ -116,8 +116,6 @@ class ExampleModel(BasePrecompiledModel):
 
 
 class MissingRequiredFile(FolderRule):
-    code = "QAI101"
-    slug = "missing-required-file"
     needs_index = True
     summary = (
         "A model folder lacks model.py, app.py, demo.py, test.py or its info.yaml / manifest.yaml."
@@ -280,8 +278,6 @@ _WHAT = {
 
 
 class MissingModelExport(FolderRule):
-    code = "QAI103"
-    slug = "missing-model-export"
     summary = "`__init__.py` does not export `Model` (and `App` where app.py exists)."
     why = (
         "Generated export, evaluation and test scripts, and the package's own tooling, import "

@@ -35,8 +35,6 @@ def _mentions_cpu(node: ast.AST) -> bool:
 
 class HardcodedCuda(PythonRule):
     triggers = ("cuda",)
-    code = "QAI501"
-    slug = "hardcoded-cuda"
     summary = 'Unguarded `.cuda()`, `"cuda"` devices or `torch.device("cuda")` in model code.'
     why = (
         "All models must run on CPU (the guide's second design goal): export, tests and the "
@@ -174,8 +172,6 @@ class HardcodedCuda(PythonRule):
 
 class TorchLoadWithoutMapLocation(PythonRule):
     triggers = ("load",)
-    code = "QAI502"
-    slug = "torch-load-without-map-location"
     summary = "torch.load / torch.jit.load without map_location."
     why = (
         "A checkpoint saved on a GPU loads back onto the GPU, and fails on a machine without "

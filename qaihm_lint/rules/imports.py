@@ -121,8 +121,6 @@ def _bindings(source: SourceFile) -> dict[str, ast.stmt] | None:
 
 
 class BrokenLocalImport(FolderRule):
-    code = "QAI105"
-    slug = "broken-local-import"
     summary = "A module of the folder imports a module or name of the folder that does not exist."
     why = (
         "Deleting or renaming a file (`app.py`) while `__init__.py`, `demo.py` or `test.py` "
@@ -214,8 +212,6 @@ def _float_parent(model_id: str) -> str | None:
 
 
 class ForeignModelImport(FolderRule):
-    code = "QAI106"
-    slug = "foreign-model-import"
     summary = (
         "The folder has its own model.py, yet its entry points take `Model`, `MODEL_ID` or the "
         "demo from another model folder."

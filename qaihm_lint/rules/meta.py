@@ -11,15 +11,12 @@ INFO_WITH_ID = GOOD_INFO.replace("{", "{{").replace("}", "}}").replace("id: exam
 
 
 class SyntaxErrorRule(Rule):
-    code = "QAI000"
-    slug = "syntax-error"
     summary = "A file the linter must parse cannot be read, decoded or parsed."
     why = (
         "Every other rule on the file is blind until it parses, and Python will refuse to import "
         "it too. Reported as a finding (with the parser's line and column) instead of a crash, "
         "so the rest of the tree is still checked."
     )
-    builtin = True
     valid = (Valid("x = 1\n", path="demo.py"),)
     invalid = (
         Invalid("def main(:\n    pass\n", path="demo.py"),
@@ -28,8 +25,6 @@ class SyntaxErrorRule(Rule):
 
 
 class UnusedNoqa(Rule):
-    code = "QAI001"
-    slug = "unused-noqa"
     summary = "A `# noqa` for a QAI code that suppresses nothing on its line (or in its file)."
     why = (
         "A stale suppression hides the next real finding of that code on the same line. Codes of "
@@ -39,7 +34,6 @@ class UnusedNoqa(Rule):
     severity = Severity.WARNING
     fix_applicability = Applicability.SAFE
     fix_note = "Removes the unused codes, or the whole directive when no code is left."
-    builtin = True
     valid = (
         Valid(
             INFO_WITH_ID.format(line="id: other  # noqa: QAI701"),
@@ -70,11 +64,8 @@ class UnusedNoqa(Rule):
 
 
 class InternalError(Rule):
-    code = "QAI002"
-    slug = "internal-error"
     summary = "A rule raised an exception on this file; the run went on without it."
     why = (
         "A crash in one rule must not hide every other finding. The message names the rule and "
         "the exception: please report it with the file that triggers it."
     )
-    builtin = True

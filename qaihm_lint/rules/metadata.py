@@ -103,8 +103,6 @@ def _is_instance(value: object, expected: type | tuple[type, ...]) -> bool:
 
 
 class InvalidInfoYaml(FolderRule):
-    code = "QAI701"
-    slug = "invalid-info-yaml"
     summary = (
         "info.yaml / manifest.yaml does not parse, is not a mapping, lacks a key, has a "
         "wrongly typed value, or its id is not the folder name."

@@ -165,8 +165,6 @@ class _MethodRule(_ModelRule, FolderRule):
 
 
 class MissingModelClass(_ModelRule, FolderRule):
-    code = "QAI102"
-    slug = "missing-model-class"
     summary = "No BaseModel / CollectionModel / BasePrecompiledModel subclass in the folder."
     why = (
         "Export, tests and the website tooling expect the folder's model to derive from the "
@@ -241,8 +239,6 @@ class MissingModelClass(_ModelRule, FolderRule):
 
 
 class EvaluateMismatch(_ModelRule, FolderRule):
-    code = "QAI104"
-    slug = "evaluate-mismatch"
     summary = "The model defines eval_datasets() and get_evaluator() but evaluate.py is missing."
     why = (
         "Codegen writes evaluate.py for models that define both eval_datasets() and "
@@ -344,8 +340,6 @@ def _required(layout: Layout, role: str) -> tuple[str, ...]:
 
 
 class MissingRequiredMethod(_MethodRule):
-    code = "QAI201"
-    slug = "missing-required-method"
     summary = "from_pretrained / get_input_spec / get_output_names neither defined nor inherited."
     why = (
         "Export, profiling and the generated tests call these three on every model; an abstract "
@@ -462,8 +456,6 @@ def _resolved(
 
 
 class FromPretrainedNotClassmethod(_MethodRule):
-    code = "QAI202"
-    slug = "from-pretrained-not-classmethod"
     summary = "from_pretrained lacks @classmethod."
     why = (
         "Every caller does `Model.from_pretrained()` on the class; without @classmethod the "
@@ -559,8 +551,6 @@ def _required_params(params: tuple[Param, ...]) -> list[Param]:
 
 
 class FromPretrainedArgWithoutDefault(_MethodRule):
-    code = "QAI203"
-    slug = "from-pretrained-arg-without-default"
     summary = "A from_pretrained parameter (after cls) has no default."
     why = (
         "Export scripts, tests and deep checks call `Model.from_pretrained()` with no "
@@ -657,8 +647,6 @@ def _collection_overrides(analysis: ModelAnalysis) -> bool:
 
 
 class ExpectedStaticmethod(_MethodRule):
-    code = "QAI204"
-    slug = "expected-staticmethod"
     summary = "info.yaml layout: get_input_spec / get_output_names not callable on the class."
     why = (
         "In this layout the generated export and test scripts call "
@@ -753,14 +741,11 @@ class ExpectedStaticmethod(_MethodRule):
 
 
 class InputSpecArgWithoutDefault(_MethodRule):
-    code = "QAI205"
-    slug = "input-spec-arg-without-default"
     summary = "A get_input_spec parameter has no default."
     why = (
         "Tools call `get_input_spec()` with no arguments to build sample inputs; a required "
         "parameter (intentional for some LLMs) makes the generic paths unusable."
     )
-    enabled_by_default = False
     valid = (Valid(),)
     invalid = (
         Invalid(
@@ -794,8 +779,6 @@ class InputSpecArgWithoutDefault(_MethodRule):
 
 class LitempPercentageRange(PythonRule):
     triggers = ("get_hub_litemp_percentage",)
-    code = "QAI206"
-    slug = "litemp-percentage-range"
     summary = "get_hub_litemp_percentage returns a literal outside 0-100."
     why = (
         "The value is the percentage of sensitive layers kept in higher precision for mixed "
@@ -866,8 +849,6 @@ _ASSET_CALLS = ("from_asset_store",)
 
 class MissingModelAssetVersion(PythonRule):
     triggers = _ASSET_CALLS
-    code = "QAI703"
-    slug = "missing-model-asset-version"
     summary = "model.py loads hosted assets but has no MODEL_ASSET_VERSION."
     why = (
         "Hosted assets live under versioned folders (v1, v2, ...) that can never be deleted; "

@@ -368,8 +368,6 @@ def _name(line: RequirementLine) -> str:
 
 
 class UnpinnedRequirement(_LineRule):
-    code = "QAI301"
-    slug = "unpinned-requirement"
     summary = (
         "A requirements.txt line names a package without any version; a git URL must name a "
         "full 40-hex commit."
@@ -482,8 +480,6 @@ class UnpinnedRequirement(_LineRule):
 
 
 class InexactRequirement(_LineRule):
-    code = "QAI307"
-    slug = "inexact-requirement"
     summary = "A requirements.txt line allows a range of versions instead of pinning one (`==`)."
     why = (
         "The onboarding guide asks for exact pins, so that the model that passed CI is the "
@@ -492,7 +488,6 @@ class InexactRequirement(_LineRule):
         "letter. A line that restates global_requirements.txt's specifier is accepted (the "
         "shared environment governs that version)."
     )
-    enabled_by_default = False
     layouts = frozenset({Layout.INFO})
     fix_applicability = Applicability.SAFE
     fix_note = "Safe when global_requirements.txt pins the package with `==`; otherwise none."
@@ -544,8 +539,6 @@ def _flag_fix(model: ModelRequirements) -> Fix | None:
 
 
 class GlobalRequirementsConflict(_LineRule):
-    code = "QAI302"
-    slug = "global-requirements-conflict"
     summary = (
         "A requirement no version of which satisfies global_requirements.txt (markers "
         f"evaluated), while the model does not set `{FLAG}: true`."
@@ -667,8 +660,6 @@ def _already_global(line: RequirementLine, model: ModelRequirements) -> bool:
 
 
 class StaleIncompatibleFlag(_LineRule):
-    code = "QAI303"
-    slug = "stale-incompatible-flag"
     severity = Severity.WARNING
     summary = f"`{FLAG}: true` is set but none of the model's requirements needs it."
     why = (
@@ -760,8 +751,6 @@ class StaleIncompatibleFlag(_LineRule):
 
 
 class InvalidRequirement(_LineRule):
-    code = "QAI304"
-    slug = "invalid-requirement"
     summary = (
         "A requirements.txt line pip cannot read: not PEP 508, an unknown option, a "
         "broken `-r` include, or a file that is not UTF-8 text."
@@ -842,8 +831,6 @@ def _identity(line: RequirementLine) -> tuple[object, ...]:
 
 
 class DuplicateRequirement(_LineRule):
-    code = "QAI305"
-    slug = "duplicate-requirement"
     summary = "One package is required twice (where the two lines' markers overlap)."
     why = (
         "Two lines for one package are either redundant or contradict each other; pip "
@@ -901,8 +888,6 @@ class DuplicateRequirement(_LineRule):
 
 
 class CrossModelRequirementConflict(PackageRule):
-    code = "QAI306"
-    slug = "cross-model-requirement-conflict"
     summary = (
         "Two models in the shared environment (no incompatible flag) require versions of "
         "one package that no release satisfies together."

@@ -462,8 +462,6 @@ class _SourceAsRootRule(FolderRule):
 
 
 class SourceAsRootUnpinnedCommit(_SourceAsRootRule):
-    code = "QAI401"
-    slug = "source-as-root-unpinned-commit"
     summary = (
         "source_repo_commit_hash (or a manifest `external_repos` commit_sha) is not a "
         "full 40-hex SHA."
@@ -546,8 +544,6 @@ class SourceAsRootUnpinnedCommit(_SourceAsRootRule):
 
 
 class SourceAsRootAtImport(_SourceAsRootRule):
-    code = "QAI402"
-    slug = "source-as-root-at-import"
     summary = "SourceAsRoot entered at module import time."
     why = (
         "Importing the model package (which codegen, tests and `qai_hub_models` tooling do "
@@ -557,7 +553,6 @@ class SourceAsRootAtImport(_SourceAsRootRule):
         "and the newer layout's `external_repos/__init__.py` clones at import by design, so "
         "upstream accepts the shape; enable it where lazy cloning is your project's policy."
     )
-    enabled_by_default = False
     valid = (Valid(_SAR_MODEL.format(sha=_FULL, extra="")),)
     invalid = (
         Invalid(
@@ -624,8 +619,6 @@ def _normalise_url(url: str) -> str:
 
 
 class SourceAsRootPipInstallable(_SourceAsRootRule):
-    code = "QAI403"
-    slug = "source-as-root-pip-installable"
     summary = (
         "The repo is installable with pip (same package in requirements, git+https, or "
         "a configured known-pip list)."
@@ -700,8 +693,6 @@ class SourceAsRootPipInstallable(_SourceAsRootRule):
 
 
 class SourceAsRootMissingPatch(_SourceAsRootRule):
-    code = "QAI404"
-    slug = "source-as-root-missing-patch"
     summary = "source_repo_patches (or `patches_filename`) names a file that does not exist."
     why = "SourceAsRoot applies each patch after cloning; a missing one fails at run time."
     valid = (
@@ -785,15 +776,12 @@ def _shown(view: FolderView, path: str) -> str:
 
 
 class SourceAsRootUsed(_SourceAsRootRule):
-    code = "QAI405"
-    slug = "source-as-root-used"
     summary = "Any use of SourceAsRoot: last resort, justify with `# noqa` and a reason."
     why = (
         "The guide ranks monkeypatching and pip (PyPI or git+https) above cloning upstream "
         "source; each remaining use should say why the others do not work."
     )
     severity = Severity.WARNING
-    enabled_by_default = False
     valid = (Valid(),)
     invalid = (Invalid(_SAR_MODEL.format(sha=_FULL, extra="")),)
 
@@ -809,8 +797,6 @@ class SourceAsRootUsed(_SourceAsRootRule):
 
 
 class SysPathManipulation(_SourceAsRootRule):
-    code = "QAI406"
-    slug = "sys-path-manipulation"
     summary = "sys.path edited outside SourceAsRoot."
     why = (
         "SourceAsRoot restores sys.path on exit; an edit anywhere else leaks into every later "

@@ -110,8 +110,6 @@ def _float_parent_tests_task(folder: ModelFolder) -> bool:
 
 
 class MissingTest(PythonRule):
-    code = "QAI601"
-    slug = "missing-test"
     summary = "test.py lacks test_task or test_demo."
     why = (
         "The guide's tests: the PyTorch model is accurate (test_task) and the demo runs "
@@ -223,8 +221,6 @@ def _is_trace_test(name: str) -> bool:
 
 
 class TraceTestWithoutMarker(PythonRule):
-    code = "QAI602"
-    slug = "trace-test-without-marker"
     summary = "test_trace lacks `@pytest.mark.trace`."
     why = (
         "CI selects and schedules the slow tracing tests by their marker; an unmarked trace "
