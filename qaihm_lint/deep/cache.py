@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = 1
+# 2: stage records became typed (records.py): entries of version 1 are misses.
+CACHE_VERSION = 2
 
 # Folders of the package whose code any model may import (utils and the shared model code of
 # both layouts), plus the loose files at the package and models/ level.

@@ -197,7 +197,7 @@ def merge_junit(paths: Sequence[Path]) -> tuple[str, int]:
 def shard_folders(folders: Sequence[ModelFolder], text: str, use_cache: bool) -> list[ModelFolder]:
     """The folders of shard ``text`` ("K/N"), balanced by the costs the deep cache recorded."""
     from qaihm_lint.deep.cache import recorded_costs
-    from qaihm_lint.deep.runner import DeepOptions, cache_dir_for
+    from qaihm_lint.deep.options import DeepOptions, cache_dir_for
 
     shard = parse_shard(text)
     costs = recorded_costs(cache_dir_for(folders, DeepOptions(use_cache=use_cache)))
