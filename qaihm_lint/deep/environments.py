@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import shlex
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -344,8 +345,6 @@ def _with_key(base: BaseInterpreter, spec: EnvSpec) -> EnvSpec:
 
 
 def _split_words(value: object) -> tuple[str, ...]:
-    import shlex
-
     if not isinstance(value, str) or not value.strip():
         return ()
     try:

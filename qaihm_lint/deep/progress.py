@@ -112,6 +112,7 @@ class RichProgress:
         models: Sequence[str] = (),
         stages: Sequence[str] = STAGES,
     ) -> None:
+        # rich (the [deep] extra) only for the live table: plain progress works without it.
         from rich.console import Console
         from rich.live import Live
 
@@ -130,7 +131,7 @@ class RichProgress:
         self.live.start()
 
     def _render(self) -> Any:
-        from rich.table import Table
+        from rich.table import Table  # see __init__
 
         elapsed = time.monotonic() - self.started
         table = Table(

@@ -83,7 +83,7 @@ class ModelStages(Explainer):
         raise StageFailed(f"{name} has neither from_pretrained() nor from_precompiled().")
 
     def components(self, instance: Any) -> Iterator[tuple[str | None, Any]]:
-        import torch
+        import torch  # worker side: torch only at run time (module docstring)
 
         if isinstance(instance, torch.nn.Module):
             yield None, instance
@@ -158,7 +158,7 @@ class ModelStages(Explainer):
         return tensors
 
     def forward(self, component: Any, inputs: Sequence[Any]) -> tuple[list[Any], list[str]]:
-        import torch
+        import torch  # worker side: torch only at run time (module docstring)
 
         with torch.no_grad():
             output = component(*inputs)
@@ -188,7 +188,7 @@ class ModelStages(Explainer):
         inputs: Sequence[Any],
         eager: Sequence[Any],
     ) -> TracedModel | None:
-        import torch
+        import torch  # worker side: torch only at run time (module docstring)
 
         method = "torch.export" if self.manifest else "torch.jit.trace"
         try:
@@ -253,7 +253,7 @@ class ModelStages(Explainer):
     def nondeterminism(self, component: Any, inputs: Sequence[Any], eager: Sequence[Any]) -> str:
         """Why the model is non-deterministic, when a second eager pass on the same inputs
         differs from the first; '' when it is deterministic."""
-        import torch
+        import torch  # worker side: torch only at run time (module docstring)
 
         with torch.no_grad():
             again = flatten(component(*inputs))
@@ -293,6 +293,7 @@ class ModelStages(Explainer):
         output_names: Sequence[str],
     ) -> list[str]:
         """Export, check and run the ONNX model against eager; remarks for a passing stage."""
+        # Worker side: these only at run time (module docstring).
         import numpy
         import onnx
         import onnxruntime

@@ -39,7 +39,7 @@ def shape_and_dtype(entry: Any) -> tuple[tuple[Any, ...] | None, str | None]:
 
 def random_inputs(spec: InputSpec, seed: int) -> list[Any]:
     """Random tensors for ``spec``, reproducible from ``seed``."""
-    import torch
+    import torch  # worker side: torch only at run time (module docstring)
 
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)
@@ -58,7 +58,7 @@ def random_inputs(spec: InputSpec, seed: int) -> list[Any]:
 
 def flatten(value: Any) -> list[Any]:
     """The tensors in ``value`` (nested tuples, lists and mappings), in order."""
-    import torch
+    import torch  # worker side: torch only at run time (module docstring)
 
     if isinstance(value, torch.Tensor):
         return [value]
@@ -75,7 +75,7 @@ def shapes(tensors: Sequence[Any]) -> str:
 
 def compare(expected: Sequence[Any], got: Sequence[Any]) -> str | None:
     """None when ``got`` matches ``expected`` within the trace-test tolerance, else why not."""
-    import torch
+    import torch  # worker side: torch only at run time (module docstring)
 
     if len(expected) != len(got):
         return f"{len(got)} outputs instead of {len(expected)}"
