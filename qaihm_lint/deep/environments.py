@@ -39,6 +39,7 @@ from qaihm_lint import requirements_file as rf
 from qaihm_lint import yamlfile
 from qaihm_lint.requirements_file import RequirementLine
 from qaihm_lint.rules.requirements import (
+    CODE_GEN,
     FLAG,
     flag_state,
     load_global,
@@ -55,8 +56,6 @@ LAYERED = ("torch", "torchvision", "torchaudio", "onnx", "onnxruntime")
 # chose, several GB, so they are layered with torch rather than installed again.
 RUNTIME_PREFIXES = ("nvidia-", "triton", "pytorch-triton", "cuda-")
 PACKAGE_REQUIREMENTS = "requirements.txt"
-CODE_GEN = "code-gen.yaml"
-SCORECARD_CONFIG = "scorecard-config.yaml"
 PYTHON_BOUNDS = (
     ("python_version_greater_than_or_equal_to", ">="),
     ("python_version_less_than", "<"),

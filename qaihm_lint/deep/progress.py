@@ -124,7 +124,6 @@ class RichProgress:
         self.cached: set[str] = set()
         self.done: set[str] = set()
         self.failures = 0
-        self.notes: list[str] = []
         self.live = Live(
             self._render(), console=self.console, refresh_per_second=4, transient=False
         )
