@@ -158,24 +158,12 @@ class WorkerSupervisor:
     ) -> WorkerVerdict:
         """Run the worker for ``folder`` in ``workdir``. Cancelled when the run was stopped."""
         request_path, env = self.write_request(folder, workdir, want_artifacts)
-        log_path = workdir / "worker.log"
-        if self.control.cancelled:
-            raise Cancelled
-        with self.control.lock:
-            self.control.workers_run += 1
-        read_fd, write_fd = os.pipe()
-        try:
-            handle = self.servers.launch(python, env, request_path, write_fd)
-        except WorkerStartError as exc:
-            os.close(read_fd)
-            if self.control.cancelled:
-                raise Cancelled from exc
-            record = StageRecord("import", FAIL, f"cannot start the worker: {exc}")
-            self.report(folder.model_id, record)
-            return WorkerVerdict([record], [], cacheable=False)
-        finally:
-            os.close(write_fd)
-        events = WorkerEvents(folder.model_id, log_path, self.progress, self.report)
+        started = self.launch(python, env, request_path)
+        if isinstance(started, StageRecord):
+            self.report(folder.model_id, started)
+            return WorkerVerdict([started], [], cacheable=False)
+        handle, read_fd = started
+        events = WorkerEvents(folder.model_id, workdir / "worker.log", self.progress, self.report)
         ended, timed_out = self.watch(handle, read_fd, events)
         if self.control.cancelled:
             with self.control.lock:
@@ -183,6 +171,26 @@ class WorkerSupervisor:
             raise Cancelled
         assert folder.package is not None
         return self.verdict(folder, events, ended, timed_out, folder.package.repo_root)
+
+    def launch(
+        self, python: str, env: dict[str, str], request_path: Path
+    ) -> tuple[WorkerHandle, int] | StageRecord:
+        """The started worker and the read end of its events pipe, or the record of why it
+        could not start."""
+        if self.control.cancelled:
+            raise Cancelled
+        with self.control.lock:
+            self.control.workers_run += 1
+        read_fd, write_fd = os.pipe()
+        try:
+            return self.servers.launch(python, env, request_path, write_fd), read_fd
+        except WorkerStartError as exc:
+            os.close(read_fd)
+            if self.control.cancelled:
+                raise Cancelled from exc
+            return StageRecord("import", FAIL, f"cannot start the worker: {exc}")
+        finally:
+            os.close(write_fd)
 
     def write_request(
         self, folder: ModelFolder, workdir: Path, want_artifacts: bool
