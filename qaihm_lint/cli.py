@@ -377,23 +377,7 @@ def _run_deep(
         result = deep.run_deep_detailed(workspace.folders, deep.DeepOptions(**options))
     except deep.DeepError as exc:
         raise UsageError(str(exc)) from exc
-    cases = []
-    for outcome in result.outcomes:
-        for record in outcome.records:
-            name = f"deep.{record['stage']}"
-            if record.get("component"):
-                name += f".{record['component']}"
-            if record.get("target"):
-                name += f"@{record['target']}"
-            cases.append(
-                DeepCase(
-                    outcome.folder.model_id,
-                    name,
-                    str(record.get("status", "ok")),
-                    str(record.get("message") or ""),
-                )
-            )
-    return result.diagnostics, cases
+    return result.diagnostics, result.junit_cases()
 
 
 def _parse_shard(text: str) -> None:

@@ -109,7 +109,7 @@ def test_codes_and_slugs_are_unique() -> None:
 
 
 def test_deep_rules_match_the_deep_runner() -> None:
-    from qaihm_lint.deep.common import SLUGS
+    from qaihm_lint.deep.outcomes import SLUGS
 
     runtime = {code: rule.slug for code, rule in all_rules().items() if rule.runtime}
     assert runtime == SLUGS

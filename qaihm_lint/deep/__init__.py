@@ -1,11 +1,14 @@
 """``--deep``: prove each model loads, traces, exports and compiles (DESIGN §7).
 
-The public names are imported lazily: ``python -m qaihm_lint.deep.worker`` imports this package
-first, and the worker must not pull in the parent side (diagnostics, rich, qai_hub).
+The public names are imported lazily: the worker's modules live in this package too (imported
+as ``qaihm_lint.deep.worker``, or by the fork server under a private package name in the
+model's interpreter), and the worker must not pull in the parent side (diagnostics, rich,
+qai_hub), so this module imports only the standard library.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,13 +21,9 @@ if TYPE_CHECKING:
         HubStatus,
         QaiHubClient,
     )
-    from qaihm_lint.deep.runner import (
-        DeepOptions,
-        DeepResult,
-        ModelOutcome,
-        run_deep,
-        run_deep_detailed,
-    )
+    from qaihm_lint.deep.options import DeepOptions
+    from qaihm_lint.deep.outcomes import DeepResult, ModelOutcome
+    from qaihm_lint.deep.runner import run_deep, run_deep_detailed
 
 __all__ = [
     "DeepCancelled",
@@ -51,9 +50,9 @@ _HOMES = {
     "HubJob": "qaihm_lint.deep.hub",
     "HubStatus": "qaihm_lint.deep.hub",
     "QaiHubClient": "qaihm_lint.deep.hub",
-    "DeepOptions": "qaihm_lint.deep.runner",
-    "DeepResult": "qaihm_lint.deep.runner",
-    "ModelOutcome": "qaihm_lint.deep.runner",
+    "DeepOptions": "qaihm_lint.deep.options",
+    "DeepResult": "qaihm_lint.deep.outcomes",
+    "ModelOutcome": "qaihm_lint.deep.outcomes",
     "run_deep": "qaihm_lint.deep.runner",
     "run_deep_detailed": "qaihm_lint.deep.runner",
 }
@@ -63,6 +62,4 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(home), name)

@@ -9,15 +9,20 @@ verdict: a re-run on an unchanged tree runs and submits nothing.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = 1
+from qaihm_lint.index import resolve_relative
+
+# 2: stage records became typed (records.py): entries of version 1 are misses.
+CACHE_VERSION = 2
 
 # Folders of the package whose code any model may import (utils and the shared model code of
 # both layouts), plus the loose files at the package and models/ level.
@@ -131,10 +136,6 @@ def _module_of(path: Path, models_dir: Path) -> tuple[str, bool]:
 
 
 def _imported_names(path: Path, models_dir: Path) -> Iterator[str]:
-    import ast
-
-    from qaihm_lint.index import resolve_relative
-
     try:
         tree = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError):
@@ -182,8 +183,6 @@ def interpreter_stamp(python: str) -> str | None:
     """What changes when the interpreter or its installed packages change, without running it:
     the executable, and the modification times of its site-packages folders (installing or
     removing a distribution adds or removes a .dist-info folder there)."""
-    import shutil
-
     found = shutil.which(python) or python
     executable = Path(found)
     try:

@@ -1,4 +1,5 @@
-"""Names shared by the deep-mode parent modules: stages, their codes, and the usage error."""
+"""Names shared by the deep-mode parent modules: the usage errors, and the stage groups of
+``--stages``."""
 
 from __future__ import annotations
 
@@ -25,10 +26,6 @@ class DeepCancelled(KeyboardInterrupt):
 INSTALL_HINT = deep_install_hint()
 CONFIGURE_HINT = "qai-hub configure --api_token <YOUR_TOKEN>"
 
-# The fine-grained stages, in the order a worker runs them (DESIGN §7, numbered from 1).
-STAGES = ("import", "from_pretrained", "input_spec", "forward", "trace", "onnx", "compile")
-STAGE_NUMBER = {name: index for index, name in enumerate(STAGES, start=1)}
-
 # What ``--stages`` selects. "load" (stages 1-4) is what every other group needs, so it always
 # runs; "compile" needs the traced model, so it brings "trace" along.
 STAGE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -38,30 +35,6 @@ STAGE_GROUPS: dict[str, tuple[str, ...]] = {
     "compile": ("compile",),
 }
 ALL_GROUPS = frozenset(STAGE_GROUPS)
-
-STAGE_CODE = {
-    "import": "QAI801",
-    "from_pretrained": "QAI802",
-    "input_spec": "QAI803",
-    "forward": "QAI804",
-    "trace": "QAI805",
-    "onnx": "QAI807",
-    "compile": "QAI808",
-}
-TRACE_DIVERGENCE = "QAI806"
-TIMEOUT = "QAI809"
-
-SLUGS = {
-    "QAI801": "import-failed",
-    "QAI802": "from-pretrained-failed",
-    "QAI803": "invalid-input-spec",
-    "QAI804": "output-names-mismatch",
-    "QAI805": "trace-failed",
-    "QAI806": "trace-divergence",
-    "QAI807": "onnx-export-failed",
-    "QAI808": "compile-failed",
-    "QAI809": "deep-timeout",
-}
 
 
 def normalise_groups(groups: frozenset[str] | set[str], compile_on: bool) -> frozenset[str]:

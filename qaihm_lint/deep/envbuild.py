@@ -80,7 +80,7 @@ def default_env_dir() -> Path:
 
 def find_uv() -> str:
     try:
-        from uv import find_uv_bin
+        from uv import find_uv_bin  # the [deep] extra's uv, when installed: optional
 
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
@@ -112,7 +112,7 @@ def _file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
         try:
-            import fcntl
+            import fcntl  # POSIX only
         except ImportError:  # Windows: runs on one machine rarely share a store
             yield
             return

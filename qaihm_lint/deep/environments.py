@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import shlex
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from qaihm_lint import requirements_file as rf
 from qaihm_lint import yamlfile
 from qaihm_lint.requirements_file import RequirementLine
 from qaihm_lint.rules.requirements import (
+    CODE_GEN,
     FLAG,
     flag_state,
     load_global,
@@ -54,8 +56,6 @@ LAYERED = ("torch", "torchvision", "torchaudio", "onnx", "onnxruntime")
 # chose, several GB, so they are layered with torch rather than installed again.
 RUNTIME_PREFIXES = ("nvidia-", "triton", "pytorch-triton", "cuda-")
 PACKAGE_REQUIREMENTS = "requirements.txt"
-CODE_GEN = "code-gen.yaml"
-SCORECARD_CONFIG = "scorecard-config.yaml"
 PYTHON_BOUNDS = (
     ("python_version_greater_than_or_equal_to", ">="),
     ("python_version_less_than", "<"),
@@ -344,8 +344,6 @@ def _with_key(base: BaseInterpreter, spec: EnvSpec) -> EnvSpec:
 
 
 def _split_words(value: object) -> tuple[str, ...]:
-    import shlex
-
     if not isinstance(value, str) or not value.strip():
         return ()
     try:

@@ -2,8 +2,8 @@
 worker per model.
 
 Run as ``python forkserver.py CONTROL_FD [--no-preload]`` under the environment's interpreter
-(the parent side is ``processes.py``). Like ``worker.py`` it imports only the standard library
-plus what it preloads, because that interpreter may have no qaihm-lint installed.
+(the parent side is ``processes.py``). Like the worker's modules it imports only the standard
+library plus what it preloads, because that interpreter may have no qaihm-lint installed.
 
 Isolation is kept: each model runs in a forked child of its own, in its own session, with its
 own memory limit, and a crash, hang or leak costs that model only. Forking is only safe while
@@ -53,6 +53,7 @@ PRELOAD = ("numpy", "torch", "onnx")
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 SWEEP_SECONDS = 5.0  # how long to keep killing what a dead worker left behind
+PRIVATE_PACKAGE = "_qaihm_lint_deep"  # this folder, as the worker's modules see it
 
 
 # --------------------------------------------------------------------- processes (Linux /proc)
@@ -438,13 +439,20 @@ def run_worker(worker_module: Any, request: dict[str, Any], events_fd: int) -> i
 
 
 def load_worker() -> Any:
-    """worker.py under a private name: a model may have a module called ``worker``."""
-    spec = importlib.util.spec_from_file_location("_qaihm_lint_deep_worker", HERE / "worker.py")
+    """The worker module, loaded with this folder as a package of a private name.
+
+    A package, so that the worker's modules import each other (and ``records``) by relative
+    imports under an interpreter that has no qaihm-lint installed; a private name, because a
+    model may have a module called ``worker`` or ``records`` of its own.
+    """
+    spec = importlib.util.spec_from_file_location(
+        PRIVATE_PACKAGE, HERE / "__init__.py", submodule_search_locations=[str(HERE)]
+    )
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module(f"{PRIVATE_PACKAGE}.worker")
 
 
 def preload() -> tuple[dict[str, str], str]:

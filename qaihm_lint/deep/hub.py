@@ -16,7 +16,6 @@ import importlib
 import itertools
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -466,12 +465,6 @@ class FakeHubClient(_QaiHubBoundary):
             self.jobs.extend(jobs)
         # Like the real client: a bare job when only one was made.
         return jobs[0] if len(jobs) == 1 else jobs
-
-
-def wait_briefly(seconds: float) -> None:
-    """Sleep used between polls; a function so tests can see it is bounded."""
-    if seconds > 0:
-        time.sleep(seconds)
 
 
 if TYPE_CHECKING:

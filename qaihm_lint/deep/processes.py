@@ -31,7 +31,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-FORKSERVER = Path(__file__).with_name("forkserver.py")
+HERE = Path(__file__).resolve().parent
+FORKSERVER = HERE / "forkserver.py"
+# What runs under the model's interpreter (the fork server loads this folder as a package
+# there): a change to any of these files may change a verdict, so the cache key holds them.
+WORKER_SIDE = (
+    FORKSERVER,
+    *(
+        HERE / name
+        for name in (
+            "__init__.py",
+            "records.py",
+            "worker.py",
+            "worker_explain.py",
+            "worker_stages.py",
+            "worker_tensors.py",
+        )
+    ),
+)
 START_TIMEOUT = 300.0  # importing torch on a loaded machine takes a while
 ANSWER_TIMEOUT = 60.0  # a fork and one line back
 STOP_TIMEOUT = 15.0  # the server's own sweep takes at most a few seconds

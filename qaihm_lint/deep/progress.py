@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
-from qaihm_lint.deep.common import STAGES
+from qaihm_lint.deep.records import STAGES
 
 SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "-", "timeout": "⏱", "crash": "✗", "running": "…"}
 STYLES = {"ok": "green", "fail": "red", "timeout": "red", "crash": "red", "skip": "dim"}
@@ -112,6 +112,7 @@ class RichProgress:
         models: Sequence[str] = (),
         stages: Sequence[str] = STAGES,
     ) -> None:
+        # rich (the [deep] extra) only for the live table: plain progress works without it.
         from rich.console import Console
         from rich.live import Live
 
@@ -123,14 +124,13 @@ class RichProgress:
         self.cached: set[str] = set()
         self.done: set[str] = set()
         self.failures = 0
-        self.notes: list[str] = []
         self.live = Live(
             self._render(), console=self.console, refresh_per_second=4, transient=False
         )
         self.live.start()
 
     def _render(self) -> Any:
-        from rich.table import Table
+        from rich.table import Table  # see __init__
 
         elapsed = time.monotonic() - self.started
         table = Table(

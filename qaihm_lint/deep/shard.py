@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qaihm_lint.deep.cache import recorded_costs
+from qaihm_lint.deep.options import DeepOptions, cache_dir_for
 from qaihm_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
+from qaihm_lint.report import ReportContext, renderer
 from qaihm_lint.workspace import ModelFolder
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -196,9 +199,6 @@ def merge_junit(paths: Sequence[Path]) -> tuple[str, int]:
 
 def shard_folders(folders: Sequence[ModelFolder], text: str, use_cache: bool) -> list[ModelFolder]:
     """The folders of shard ``text`` ("K/N"), balanced by the costs the deep cache recorded."""
-    from qaihm_lint.deep.cache import recorded_costs
-    from qaihm_lint.deep.runner import DeepOptions, cache_dir_for
-
     shard = parse_shard(text)
     costs = recorded_costs(cache_dir_for(folders, DeepOptions(use_cache=use_cache)))
     return select(folders, shard, costs)
@@ -206,8 +206,6 @@ def shard_folders(folders: Sequence[ModelFolder], text: str, use_cache: bool) ->
 
 def render_merged(paths: Sequence[Path], output_format: str) -> tuple[str, int]:
     """The merged report of ``paths`` in ``output_format``, and how many findings it holds."""
-    from qaihm_lint.report import ReportContext, renderer
-
     if not paths:
         raise ShardError("--merge-reports needs the report files to merge as PATHs")
     kinds = {report_kind(path, _read(path)) for path in paths}

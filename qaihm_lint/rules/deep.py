@@ -14,7 +14,11 @@ from qaihm_lint.rules.base import Invalid, Rule, Valid
 
 
 class DeepRule(Rule):
+    # What the deep runner reports under this rule (qaihm_lint/deep/outcomes.py maps a
+    # verdict to a rule by these): a failure of ``stage`` ("any" for every stage), narrowed by
+    # ``outcome`` when the failure has a rule of its own (names from qaihm_lint/deep/records.py).
     stage: ClassVar[str]
+    outcome: ClassVar[str | None] = None
 
 
 class ImportFailed(DeepRule):
@@ -79,6 +83,7 @@ class TraceFailed(DeepRule):
 
 class TraceDivergence(DeepRule):
     stage = "trace"
+    outcome = "divergence"
     summary = "Deep stage 5: the traced model differs from eager beyond the trace-test tolerance."
     why = (
         "A trace records one path through data-dependent control flow; on other inputs the "
@@ -112,6 +117,7 @@ class CompileFailed(DeepRule):
 
 class DeepTimeout(DeepRule):
     stage = "any"
+    outcome = "timed-out"
     summary = "A deep stage ran past its time limit; the model's worker was killed."
     why = (
         "A hang (a prompt waiting on stdin, a download that never ends, an endless loop) would "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qaihm_lint.deep import DeepOptions, DeepResult, run_deep_detailed
-from qaihm_lint.deep import runner as runner_mod
+from qaihm_lint.deep import probe as runner_mod
 from tests.deep.builders import add_model
 from tests.deep.conftest import MEMORY_LIMIT_MB, STAGE_TIMEOUT, folders_of
 

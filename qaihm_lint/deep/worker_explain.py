@@ -1,0 +1,279 @@
+"""What a model raised, told as one paragraph a model author can act on.
+
+Worker side: standard library only. ``Explainer`` knows the checked tree (to name the model's
+own line) and the worker's limits (to name the one that was hit); the functions below classify
+an exception by its whole chain of causes.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+_URL = re.compile(r"https?://[^\s'\"<>)\]]+")
+_NETWORK_NAMES = (
+    "ConnectionError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "URLError",
+    "HTTPError",
+    "gaierror",
+    "MaxRetryError",
+    "NewConnectionError",
+    "LocalEntryNotFoundError",
+    "OfflineModeIsEnabled",
+    "socket.timeout",
+)
+_NETWORK_WORDS = (
+    "name resolution",
+    "network is unreachable",
+    "connection refused",
+    "failed to establish a new connection",
+    "max retries exceeded",
+    "nodename nor servname",
+    "temporary failure",
+    "could not resolve host",
+    "urlopen error",
+)
+
+
+class Explainer:
+    """Describes failures of the model ``model_id`` in the tree at ``repo_root``."""
+
+    repo_root: Path
+    model_id: str
+    memory_limit_mb: int | None
+
+    def describe(self, stage: str, exc: BaseException) -> str:
+        """One paragraph: what the model raised, where, and what to do about it."""
+        where = self.location(exc)
+        raised = one_line(exc)
+        if isinstance(exc, SyntaxError) and exc.filename:
+            # The error is in the file being compiled, which no traceback frame shows.
+            where = f"{self.relative(exc.filename) or exc.filename}:{exc.lineno}:{exc.offset}"
+            raised = f"{type(exc).__name__}: {exc.msg}"
+        text = f"{raised}{f' (at {where})' if where else ''}"
+        if "Tracer cannot infer type" in str(exc):
+            return (
+                f"{text}. torch.jit.trace takes tensors and tuples of tensors only: make "
+                "forward() return a flat tuple of tensors, one per get_output_names() entry."
+            )
+        if is_cuda_error(exc):
+            return (
+                f"{text}. The model needs a GPU, but deep workers run with CUDA hidden "
+                '(CUDA_VISIBLE_DEVICES=""): models must run on CPU. Pick the device with '
+                '`"cuda" if torch.cuda.is_available() else "cpu"` instead of .cuda()/"cuda".'
+            )
+        if is_memory_error(exc):
+            limit = f" of {self.memory_limit_mb} MiB" if self.memory_limit_mb else ""
+            return (
+                f"{text}. The worker ran out of memory (address-space limit{limit}): the model "
+                "allocates more than a CPU export can afford, or without bound."
+            )
+        network = network_url(exc)
+        if network is not None:
+            url = f" {network}" if network else ""
+            return (
+                f"{text}. This is a network error: fetching{url} failed. Deep mode downloads "
+                "nothing itself; run it where the model's assets are reachable or already cached."
+            )
+        if isinstance(exc, EOFError):
+            return (
+                f"{text}. The model waited for an answer on stdin, which deep workers do not "
+                "have: it asked a question (typically whether to download or clone something). "
+                "Loading must work non-interactively."
+            )
+        if is_missing_library(exc):
+            return (
+                f"{text}. A system library is missing from this machine, not from the model: "
+                "install it with the system's package manager (upstream's CI installs "
+                "libportaudio2, ffmpeg, libegl-dev, cmake and mecab)."
+            )
+        if isinstance(exc, FileNotFoundError):
+            missing = exc.filename or ""
+            return f"{text}. A model asset is missing{f': {missing}' if missing else ''}."
+        if isinstance(exc, ModuleNotFoundError) and stage == "import":
+            return f"{text}. {self.missing_module_hint(exc, where)}"
+        return text
+
+    def missing_module_hint(self, exc: ModuleNotFoundError, where: str) -> str:
+        folder = f"qai_hub_models/models/{self.model_id}/"
+        requirements = self.repo_root / folder / "requirements.txt"
+        model_hint = f"pip install -r {requirements}" if requirements.is_file() else ""
+        if where.startswith("qai_hub_models/models/") and not where.startswith(folder):
+            # Shared model code (models/_shared/, another model's folder) has no requirements
+            # of its own: each model folder that uses it lists what it imports.
+            importer = where.rsplit(":", 1)[0]
+            then = f", then {model_hint}" if model_hint else ""
+            return (
+                f"{exc.name!r} is imported by {importer}, shared code that this model uses: "
+                f"list it in {folder}requirements.txt{then}."
+            )
+        if where and not where.startswith(folder):
+            # Raised by the package's own code: the model's requirements will not help alone.
+            also = f", then {model_hint}" if model_hint else ""
+            return (
+                f"{exc.name!r} is needed by qai_hub_models itself, not only this model: install "
+                f"the package's own dependencies into this interpreter ({self.package_hint()}, "
+                f"or --python an environment that has them){also}."
+            )
+        hint = model_hint or f"install the package that provides {exc.name!r}"
+        return f"A dependency of the model is missing from this environment: {hint}."
+
+    def package_hint(self) -> str:
+        # Only a source checkout installs with -e; an unpacked wheel has just its requirements.
+        if any((self.repo_root / name).is_file() for name in ("pyproject.toml", "setup.py")):
+            return f"pip install -e {self.repo_root}"
+        requirements = self.repo_root / "qai_hub_models" / "requirements.txt"
+        if requirements.is_file():
+            return f"pip install -r {requirements}"
+        return "pip install the qai-hub-models release this tree comes from"
+
+    def relative(self, filename: str) -> str:
+        """``filename`` relative to the checked tree's root, or '' when outside it."""
+        try:
+            return Path(filename).resolve().relative_to(self.repo_root).as_posix()
+        except (ValueError, OSError):
+            return ""
+
+    def location(self, exc: BaseException) -> str:
+        """The innermost traceback frame inside the checked tree, relative to its root."""
+        found = ""
+        for frame in traceback.extract_tb(exc.__traceback__):
+            relative = self.relative(frame.filename)
+            if relative:
+                found = f"{relative}:{frame.lineno}"
+        return found
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception as one line: its cause first, tensor values left out."""
+    text, collapsed = _without_tensor_values(str(exc).strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if collapsed and len(lines) > 1:
+        # torch prints the offending value first and the reason after it, on a line of its
+        # own (often starting with ":"): the reason leads, the value follows in brackets.
+        reason = " ".join(lines[1:]).lstrip(": ")
+        first = f"{reason} ({lines[0]})"
+    else:
+        first = lines[0] if lines else ""
+    if len(first) > 300:
+        first = first[:297] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _without_tensor_values(text: str) -> tuple[str, bool]:
+    """``text`` with every ``tensor(...)`` repr shortened to ``tensor(...)``; whether any was."""
+    out: list[str] = []
+    position = 0
+    collapsed = False
+    while True:
+        start = text.find("tensor(", position)
+        if start < 0:
+            out.append(text[position:])
+            break
+        depth = 0
+        end = start + len("tensor")
+        while end < len(text):
+            if text[end] in "([{":
+                depth += 1
+            elif text[end] in ")]}":
+                depth -= 1
+                if depth == 0:
+                    break
+            end += 1
+        out.append(text[position:start] + "tensor(...)")
+        collapsed = True
+        position = end + 1
+    return "".join(out), collapsed
+
+
+def short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def cause_of(exc: BaseException) -> str | None:
+    """Whether a failure says more about the environment or the moment than about the model's
+    code (the parent never caches those): a missing module, the network, the memory cap."""
+    if is_memory_error(exc):
+        return "memory"
+    if network_url(exc) is not None:
+        return "network"
+    if any(isinstance(item, ModuleNotFoundError) for item in _chain(exc)):
+        return "missing-module"
+    if is_missing_library(exc):
+        return "environment"
+    return None
+
+
+def is_missing_library(exc: BaseException) -> bool:
+    """A native library the machine lacks (sounddevice without PortAudio, cv2 without libGL)."""
+    for item in _chain(exc):
+        text = str(item)
+        if isinstance(item, OSError | ImportError) and (
+            "library not found" in text
+            or "cannot open shared object file" in text
+            or "Library not loaded" in text
+        ):
+            return True
+    return False
+
+
+def is_missing_argument(exc: TypeError) -> bool:
+    text = str(exc)
+    return "required positional argument" in text or "required keyword-only argument" in text
+
+
+def is_cuda_error(exc: BaseException) -> bool:
+    for item in _chain(exc):
+        text = str(item)
+        if "CUDA" in text or "NVIDIA driver" in text or "compiled with CUDA" in text:
+            return True
+    return False
+
+
+def is_memory_error(exc: BaseException) -> bool:
+    for item in _chain(exc):
+        if isinstance(item, MemoryError):
+            return True
+        text = str(item)
+        if "can't allocate memory" in text or "DefaultCPUAllocator" in text or "bad_alloc" in text:
+            return True
+    return False
+
+
+def network_url(exc: BaseException) -> str | None:
+    """The URL a network failure was fetching ('' when unknown); None: not a network error."""
+    is_network = False
+    url = ""
+    for item in _chain(exc):
+        name = type(item).__name__
+        text = str(item)
+        if (
+            name in _NETWORK_NAMES
+            or isinstance(item, (ConnectionError, TimeoutError))
+            or any(word in text.lower() for word in _NETWORK_WORDS)
+        ):
+            is_network = True
+        candidate = getattr(item, "url", None) or getattr(
+            getattr(item, "request", None), "url", None
+        )
+        if not url and isinstance(candidate, str) and candidate.startswith("http"):
+            url = candidate
+        if not url:
+            match = _URL.search(text)
+            if match:
+                url = match.group(0).rstrip(".,;:")
+    return url if is_network else None
