@@ -18,13 +18,14 @@ framework's roots), ``resolver`` (names to symbols), ``views`` (the index and it
 """
 
 from qaihm_lint.index.model import ClassInfo, MethodInfo, ModuleInfo, Param, Symbol
-from qaihm_lint.index.mro import Mro, is_framework
+from qaihm_lint.index.mro import Definition, Mro, is_framework
 from qaihm_lint.index.parse import body_is_stub, dotted, resolve_relative, top_level_statements
 from qaihm_lint.index.resolver import Resolver
 from qaihm_lint.index.views import FolderView, RepoIndex
 
 __all__ = [
     "ClassInfo",
+    "Definition",
     "FolderView",
     "MethodInfo",
     "ModuleInfo",

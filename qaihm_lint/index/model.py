@@ -28,6 +28,9 @@ class MethodInfo:
     form: Literal["def", "static", "class", "alias"] = "def"
     # The body reads its first parameter (or calls zero-argument super(), which needs it).
     uses_first: bool = True
+    # The definition itself (a function, or the class-level assignment), so that a rule can read
+    # or report the method the index found without looking for it again.
+    node: ast.stmt | None = field(default=None, compare=False, repr=False)
 
     def has_decorator(self, *names: str) -> bool:
         return any(d.rsplit(".", 1)[-1] in names for d in self.decorators)
@@ -74,6 +77,7 @@ class ClassInfo:
     # Class-level names bound otherwise (constants, attributes).
     attributes: frozenset[str] = frozenset()
     top_level: bool = True
+    node: ast.ClassDef | None = field(default=None, compare=False, repr=False)
 
     @property
     def qualname(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from qaihm_lint.index.model import ClassInfo, MethodInfo
 from qaihm_lint.workspace import PACKAGE_NAME
@@ -25,6 +25,14 @@ COLLECTION_ROOTS = frozenset(
 PRECOMPILED_ROOTS = frozenset({"BasePrecompiledModel", "PrecompiledWorkbenchModel"})
 OTHER_ROOTS = frozenset({"WorkbenchModel", "HubModel", "BaseMultiGraphModel", "MultiGraphModel"})
 FRAMEWORK_ROOTS = PYTORCH_ROOTS | COLLECTION_ROOTS | PRECOMPILED_ROOTS | OTHER_ROOTS
+
+
+class Definition(NamedTuple):
+    """A method and the class that defines it (``MethodInfo.node`` is its definition)."""
+
+    owner: ClassInfo
+    method: MethodInfo
+
 
 ModelKind = Literal["pytorch", "collection", "precompiled", "other"]
 
@@ -57,12 +65,13 @@ class Mro:
             return "pytorch"
         return "other"
 
-    def lookup(self, method: str) -> tuple[ClassInfo, MethodInfo] | None:
-        """The definition Python would find: the first class of the MRO that defines it."""
+    def lookup(self, method: str) -> Definition | None:
+        """The method as the class really has it: the definition Python would find, in the
+        first class of the MRO that defines it (inherited ones included)."""
         for cls in self.classes:
             found = cls.methods.get(method)
             if found is not None:
-                return cls, found
+                return Definition(cls, found)
         return None
 
 

@@ -109,7 +109,15 @@ def method_info(node: ast.FunctionDef | ast.AsyncFunctionDef) -> MethodInfo:
     if positional and not info.is_static and node.name in _SELF_CHECKED:
         uses_first = uses_name(node, positional[0].arg)
     return MethodInfo(
-        info.name, info.lineno, info.col, decorators, info.params, not abstract, "def", uses_first
+        info.name,
+        info.lineno,
+        info.col,
+        decorators,
+        info.params,
+        not abstract,
+        "def",
+        uses_first,
+        node,
     )
 
 
@@ -143,7 +151,14 @@ def _class_info(node: ast.ClassDef, module: str, path: str, top_level: bool) -> 
                         statement.value, (ast.Name, ast.Attribute, ast.Lambda)
                     ):
                         methods[target.id] = MethodInfo(
-                            target.id, statement.lineno, statement.col_offset, (), (), True, form
+                            target.id,
+                            statement.lineno,
+                            statement.col_offset,
+                            (),
+                            (),
+                            True,
+                            form,
+                            node=statement,
                         )
                     else:
                         attributes.add(target.id)
@@ -167,6 +182,7 @@ def _class_info(node: ast.ClassDef, module: str, path: str, top_level: bool) -> 
         init_annotations=init_annotations,
         attributes=frozenset(attributes),
         top_level=top_level,
+        node=node,
     )
 
 
