@@ -1,11 +1,31 @@
-"""``get_hub_litemp_percentage`` returns a percentage (QAI206)."""
+"""``get_hub_litemp_percentage`` returns a percentage (QAI206).
+
+Checked where it is written, in any file of the folder, and as each model class of the folder
+really has it: a definition inherited from outside the folder (``models/_shared/``) is reported
+at the class that inherits it.
+"""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
 
+from qaihm_lint.rules._analysis import analyse, is_local, where
+from qaihm_lint.rules._methods import definition_span
+from qaihm_lint.rules._model_examples import INIT, YOLO_MODEL
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
+
+NAME = "get_hub_litemp_percentage"
+_SHARED_BASE = """\
+from qai_hub_models.utils.base_model import BaseModel
+
+
+class Yolo(BaseModel):
+    def get_hub_litemp_percentage(self, precision) -> float:
+        return {value}
+"""
 
 
 class LitempPercentageRange(PythonRule):
@@ -18,6 +38,7 @@ class LitempPercentageRange(PythonRule):
         "precision; a fraction (0.1 meaning 10 %) or a value above 100 is silently wrong."
     )
     files = ("*.py",)
+    needs_index: ClassVar[bool] = True
     valid = (
         Valid(
             "class ExampleModel:\n"
@@ -36,23 +57,69 @@ class LitempPercentageRange(PythonRule):
             "    def get_hub_litemp_percentage(self, precision) -> float:\n"
             "        if precision:\n            return -5\n        return 50\n"
         ),
+        Invalid(
+            YOLO_MODEL,
+            files={"__init__.py": INIT.format("YoloV7")},
+            package_files={
+                "models/_shared/yolo/__init__.py": "",
+                "models/_shared/yolo/model.py": _SHARED_BASE.format(value=150),
+            },
+            note="Inherited from a _shared base: reported at the class that inherits it.",
+        ),
     )
 
+    @classmethod
+    def triggered_by(cls, text: str) -> bool:
+        # A class may inherit the method without naming it.
+        return NAME in text or "class " in text
+
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.name != "get_hub_litemp_percentage":
+        if node.name != NAME:
             return
-        for inner in ast.walk(node):
-            if isinstance(inner, ast.Return) and inner.value is not None:
-                for value in _literal_values(inner.value):
-                    number, literal = value
-                    if not 0 <= number <= 100:
-                        self.report_here(
-                            literal,
-                            f"get_hub_litemp_percentage returns {number}, outside "
-                            "0-100: return a percentage of layers (e.g. 10 for 10 %)",
-                        )
+        for number, literal in _out_of_range(node):
+            self.report_here(
+                literal,
+                f"{NAME} returns {number}, outside "
+                "0-100: return a percentage of layers (e.g. 10 for 10 %)",
+            )
 
     visit_AsyncFunctionDef = visit_FunctionDef
+
+    def end_file(self) -> None:
+        analysis = analyse(self.ctx)
+        for cls, mro in analysis.local_models:
+            if Path(cls.path) != self.source.path:
+                continue
+            found = mro.lookup(NAME)
+            if found is None or is_local(analysis.view, found.owner.path):
+                continue  # a definition in the folder is reported where it is written
+            node = found.method.node
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            wrong = [number for number, _ in _out_of_range(node)]
+            if not wrong:
+                continue
+            start, end = definition_span(self.source, cls)
+            self.report(
+                self.source,
+                f"{cls.name} inherits {NAME} from {found.owner.name} "
+                f"({where(analysis.view, found.owner, found.method)}), which returns {wrong[0]}, "
+                "outside 0-100: return a percentage of layers (e.g. 10 for 10 %)",
+                start=start,
+                end=end,
+                anchor=f"{cls.name}.{NAME}",
+            )
+
+
+def _out_of_range(
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> Iterator[tuple[float, ast.expr]]:
+    """The literals the function returns that are not a percentage."""
+    for inner in ast.walk(function):
+        if isinstance(inner, ast.Return) and inner.value is not None:
+            for number, literal in _literal_values(inner.value):
+                if not 0 <= number <= 100:
+                    yield number, literal
 
 
 def _literal_values(node: ast.expr) -> Iterator[tuple[float, ast.expr]]:
