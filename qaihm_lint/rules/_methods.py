@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from qaihm_lint.diagnostics import Applicability, Location
+from qaihm_lint.fixers.edits import fix_from_cst
 from qaihm_lint.index import ClassInfo, MethodInfo, Mro, Param, is_framework
 from qaihm_lint.rules._analysis import Checked, ModelAnalysis, analyse, is_local
 from qaihm_lint.rules.base import FolderRule
@@ -90,8 +91,6 @@ class MethodRule(ModelRule, FolderRule):
         applicability: Applicability = Applicability.SAFE,
         fix_message: str = "",
     ) -> None:
-        from qaihm_lint.fixers.edits import fix_from_cst
-
         target = owner if method is not None and self.source_of(owner.path) else checked
         source = self.source_of(target.path)
         if source is None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import Location
 from qaihm_lint.index import top_level_statements
+from qaihm_lint.rules._analysis import analyse
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.sources import SourceError, SourceFile
 from qaihm_lint.workspace import CODE_FILES, Layout, ModelFolder
@@ -44,8 +46,6 @@ def exports(folder: ModelFolder) -> dict[str, ast.stmt] | None:
 
 def metadata(folder: ModelFolder) -> dict[str, object]:
     """The folder's info.yaml or manifest.yaml as a mapping ({} when absent or unreadable)."""
-    from qaihm_lint import yamlfile
-
     for name in (Layout.INFO.value, Layout.MANIFEST.value):
         source = folder.file(name)
         if source is None:
@@ -235,8 +235,6 @@ class MissingRequiredFile(FolderRule):
             )
 
     def _is_precompiled(self) -> bool:
-        from qaihm_lint.rules._analysis import analyse
-
         return analyse(self.ctx).kind == "precompiled"
 
 
