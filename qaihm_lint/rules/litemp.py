@@ -93,6 +93,9 @@ class LitempPercentageRange(PythonRule):
             found = mro.lookup(NAME)
             if found is None or is_local(analysis.view, found.owner.path):
                 continue  # a definition in the folder is reported where it is written
+            between = mro.classes[1 : mro.classes.index(found.owner)]
+            if any(is_local(analysis.view, base.path) for base in between):
+                continue  # reported once, at the folder's class that inherits it first
             node = found.method.node
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
