@@ -25,15 +25,7 @@ from packaging.utils import canonicalize_name
 
 from qaihm_lint.diagnostics import Location
 from qaihm_lint.sources import SourceError, SourceFile
-from qaihm_lint.specifiers import (
-    ENVIRONMENTS,
-    active_envs,
-    applies,
-    describe_env,
-    intersects,
-    pinned_version,
-    same_specifier,
-)
+from qaihm_lint.specifiers import intersects, pinned_version
 
 # A requirement line longer than this is not something a person wrote; it is refused with a
 # clear reason instead of being handed to the parser.
@@ -471,23 +463,17 @@ def specifier_text(line: RequirementLine) -> str:
     return line.physical[span[0] : span[1]].strip()
 
 
-# The specifier names are re-exported from qaihm_lint.specifiers (their home) for the callers
-# that read both a file and its versions through this module.
+# ``intersects`` is re-exported from qaihm_lint.specifiers (its home) for the callers that read
+# a file and compare its versions through this module.
 __all__ = [
-    "ENVIRONMENTS",
     "IncludeProblem",
     "RequirementLine",
     "RequirementSet",
     "RequirementsFile",
-    "active_envs",
-    "applies",
-    "describe_env",
     "intersects",
     "load_set",
     "normalize",
     "parse_source",
-    "pinned_version",
-    "same_specifier",
     "specifier_span",
     "specifier_text",
 ]
