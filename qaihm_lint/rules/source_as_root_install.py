@@ -7,7 +7,6 @@ import os
 import re
 from pathlib import Path
 
-from qaihm_lint.index import FolderView
 from qaihm_lint.rules._analysis import display_path
 from qaihm_lint.rules._external_repos import external_repos, find_line, line_span
 from qaihm_lint.rules._source_as_root import SourceAsRootRule, argument_node
@@ -179,7 +178,7 @@ class SourceAsRootMissingPatch(SourceAsRootRule):
                     self.report_use(
                         use,
                         argument_node(use, "source_repo_patches"),
-                        f"SourceAsRoot patch {_shown(view, item)} does not exist: "
+                        f"SourceAsRoot patch {display_path(view, item)} does not exist: "
                         "add the patch file or fix the path",
                     )
         found = external_repos(self)
@@ -202,7 +201,3 @@ class SourceAsRootMissingPatch(SourceAsRootRule):
                 start=start,
                 end=end,
             )
-
-
-def _shown(view: FolderView, path: str) -> str:
-    return display_path(view, path)
