@@ -29,7 +29,8 @@ class MethodInfo:
     # The body reads its first parameter (or calls zero-argument super(), which needs it).
     uses_first: bool = True
     # The definition itself (a function, or the class-level assignment), so that a rule can read
-    # or report the method the index found without looking for it again.
+    # or report the method the index found without looking for it again. Kept for the folder's
+    # own files only (see ``summarise``); ``Resolver.definition`` finds it for the others.
     node: ast.stmt | None = field(default=None, compare=False, repr=False)
 
     def has_decorator(self, *names: str) -> bool:
@@ -77,6 +78,7 @@ class ClassInfo:
     # Class-level names bound otherwise (constants, attributes).
     attributes: frozenset[str] = frozenset()
     top_level: bool = True
+    # The class statement (the folder's own files only, as for ``MethodInfo.node``).
     node: ast.ClassDef | None = field(default=None, compare=False, repr=False)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Literal
 
 from qaihm_lint.index.model import Binding, ClassInfo, MethodInfo, ModuleInfo, Param
@@ -245,7 +246,12 @@ def resolve_relative(module: str, is_package: bool, level: int, target: str | No
     return base
 
 
-def summarise(name: str, path: str, tree: ast.Module, digest: str, is_package: bool) -> ModuleInfo:
+def summarise(
+    name: str, path: str, tree: ast.Module, digest: str, is_package: bool, keep_nodes: bool = True
+) -> ModuleInfo:
+    """The module's summary. ``keep_nodes=False`` leaves out the definitions' AST nodes
+    (``MethodInfo.node``, ``ClassInfo.node``): the index keeps every module it summarised, and
+    the nodes would keep their whole trees alive with it."""
     info = ModuleInfo(name=name, path=path, digest=digest, is_package=is_package)
     bindings = info.bindings
     stars: list[str] = []
@@ -292,7 +298,15 @@ def summarise(name: str, path: str, tree: ast.Module, digest: str, is_package: b
             if isinstance(inner, ast.ClassDef):
                 info.nested_classes.append(_class_info(inner, name, path, top_level=False))
     info.star_imports = tuple(stars)
+    if not keep_nodes:
+        info.classes = {key: _without_nodes(cls) for key, cls in info.classes.items()}
+        info.nested_classes = [_without_nodes(cls) for cls in info.nested_classes]
     return info
+
+
+def _without_nodes(cls: ClassInfo) -> ClassInfo:
+    methods = {key: replace(method, node=None) for key, method in cls.methods.items()}
+    return replace(cls, methods=methods, node=None)
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")

@@ -8,7 +8,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from qaihm_lint.index.model import Binding, ClassInfo, ModuleInfo, Symbol
+from qaihm_lint.index.model import Binding, ClassInfo, MethodInfo, ModuleInfo, Symbol
 from qaihm_lint.index.mro import Mro, c3, is_framework
 from qaihm_lint.index.parse import dotted, summarise
 from qaihm_lint.sources import GENERATED_MARKER
@@ -83,7 +83,29 @@ class Resolver:
             self._stamps[str(path)] = (stat.st_mtime_ns, stat.st_size)
         except OSError:
             pass
-        return summarise(name, str(path), tree, digest, is_package)
+        return summarise(name, str(path), tree, digest, is_package, keep_nodes=False)
+
+    def definition(self, owner: ClassInfo, method: MethodInfo) -> ast.stmt | None:
+        """The AST node of ``method`` as ``owner`` defines it. The folder's own summaries keep
+        it; those of the modules outside do not, so the owner's file is parsed again here (only
+        when a rule needs the body of a definition from outside the folder)."""
+        if method.node is not None:
+            return method.node
+        module = self.module(owner.module)
+        if module is None:
+            return None
+        try:
+            data = Path(module.path).read_bytes()
+            tree = ast.parse(data, filename=module.path)
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        again = summarise(module.name, module.path, tree, module.digest, module.is_package)
+        for cls in [*again.classes.values(), *again.nested_classes]:
+            if cls.name == owner.name and cls.lineno == owner.lineno:
+                found = cls.methods.get(method.name)
+                if found is not None and found.lineno == method.lineno:
+                    return found.node
+        return None
 
     def module(self, name: str) -> ModuleInfo | None:
         if name not in self._modules:

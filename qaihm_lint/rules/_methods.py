@@ -1,8 +1,8 @@
 """The methods of the folder's model classes, as the classes really have them.
 
 One way for every rule to ask: ``Mro.lookup(name)`` (through ``resolved`` / ``local_defs``
-here) gives the definition Python would find along the C3 MRO, inherited ones included, with
-its AST node (``MethodInfo.node``), so no rule looks for a definition a second time. A
+here) gives the definition Python would find along the C3 MRO, inherited ones included, and
+``view.definition(owner, method)`` its AST node, so no rule looks for a definition again. A
 definition the MRO finds first that is abstract (``@abstractmethod``, a stub, ``raise
 NotImplementedError``) does not provide the method. When a base cannot be resolved inside the
 package, the rules stay silent.

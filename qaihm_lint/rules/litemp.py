@@ -96,7 +96,7 @@ class LitempPercentageRange(PythonRule):
             between = mro.classes[1 : mro.classes.index(found.owner)]
             if any(is_local(analysis.view, base.path) for base in between):
                 continue  # reported once, at the folder's class that inherits it first
-            node = found.method.node
+            node = analysis.view.definition(found.owner, found.method)
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             wrong = [number for number, _ in _out_of_range(node)]
