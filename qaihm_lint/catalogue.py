@@ -42,35 +42,35 @@ CATALOGUE: dict[str, Entry] = {
     "QAI104": Entry("evaluate-mismatch", "model_class:EvaluateMismatch", "folder"),
     "QAI105": Entry("broken-local-import", "imports:BrokenLocalImport", "folder"),
     "QAI106": Entry("foreign-model-import", "imports:ForeignModelImport", "folder"),
-    "QAI201": Entry("missing-required-method", "model_class:MissingRequiredMethod", "folder"),
+    "QAI201": Entry("missing-required-method", "required_methods:MissingRequiredMethod", "folder"),
     "QAI202": Entry(
-        "from-pretrained-not-classmethod", "model_class:FromPretrainedNotClassmethod", "folder"
+        "from-pretrained-not-classmethod", "from_pretrained:FromPretrainedNotClassmethod", "folder"
     ),
     "QAI203": Entry(
         "from-pretrained-arg-without-default",
-        "model_class:FromPretrainedArgWithoutDefault",
+        "from_pretrained:FromPretrainedArgWithoutDefault",
         "folder",
     ),
-    "QAI204": Entry("expected-staticmethod", "model_class:ExpectedStaticmethod", "folder"),
+    "QAI204": Entry("expected-staticmethod", "spec_methods:ExpectedStaticmethod", "folder"),
     "QAI205": Entry(
         "input-spec-arg-without-default",
-        "model_class:InputSpecArgWithoutDefault",
+        "spec_methods:InputSpecArgWithoutDefault",
         "folder",
         enabled_by_default=False,
     ),
-    "QAI206": Entry("litemp-percentage-range", "model_class:LitempPercentageRange", "python"),
-    "QAI301": Entry("unpinned-requirement", "requirements:UnpinnedRequirement", "folder"),
+    "QAI206": Entry("litemp-percentage-range", "litemp:LitempPercentageRange", "python"),
+    "QAI301": Entry("unpinned-requirement", "pins:UnpinnedRequirement", "folder"),
     "QAI302": Entry(
-        "global-requirements-conflict", "requirements:GlobalRequirementsConflict", "folder"
+        "global-requirements-conflict", "global_env:GlobalRequirementsConflict", "folder"
     ),
-    "QAI303": Entry("stale-incompatible-flag", "requirements:StaleIncompatibleFlag", "folder"),
-    "QAI304": Entry("invalid-requirement", "requirements:InvalidRequirement", "folder"),
-    "QAI305": Entry("duplicate-requirement", "requirements:DuplicateRequirement", "folder"),
+    "QAI303": Entry("stale-incompatible-flag", "global_env:StaleIncompatibleFlag", "folder"),
+    "QAI304": Entry("invalid-requirement", "requirement_lines:InvalidRequirement", "folder"),
+    "QAI305": Entry("duplicate-requirement", "requirement_lines:DuplicateRequirement", "folder"),
     "QAI306": Entry(
-        "cross-model-requirement-conflict", "requirements:CrossModelRequirementConflict", "package"
+        "cross-model-requirement-conflict", "cross_model:CrossModelRequirementConflict", "package"
     ),
     "QAI307": Entry(
-        "inexact-requirement", "requirements:InexactRequirement", "folder", enabled_by_default=False
+        "inexact-requirement", "pins:InexactRequirement", "folder", enabled_by_default=False
     ),
     "QAI401": Entry(
         "source-as-root-unpinned-commit", "source_as_root:SourceAsRootUnpinnedCommit", "folder"
@@ -82,15 +82,17 @@ CATALOGUE: dict[str, Entry] = {
         enabled_by_default=False,
     ),
     "QAI403": Entry(
-        "source-as-root-pip-installable", "source_as_root:SourceAsRootPipInstallable", "folder"
+        "source-as-root-pip-installable",
+        "source_as_root_install:SourceAsRootPipInstallable",
+        "folder",
     ),
     "QAI404": Entry(
-        "source-as-root-missing-patch", "source_as_root:SourceAsRootMissingPatch", "folder"
+        "source-as-root-missing-patch", "source_as_root_install:SourceAsRootMissingPatch", "folder"
     ),
     "QAI405": Entry(
         "source-as-root-used", "source_as_root:SourceAsRootUsed", "folder", enabled_by_default=False
     ),
-    "QAI406": Entry("sys-path-manipulation", "source_as_root:SysPathManipulation", "folder"),
+    "QAI406": Entry("sys-path-manipulation", "sys_path:SysPathManipulation", "folder"),
     "QAI501": Entry("hardcoded-cuda", "gpu:HardcodedCuda", "python"),
     "QAI502": Entry("torch-load-without-map-location", "gpu:TorchLoadWithoutMapLocation", "python"),
     "QAI601": Entry("missing-test", "tests_rules:MissingTest", "python"),
@@ -98,7 +100,7 @@ CATALOGUE: dict[str, Entry] = {
     "QAI701": Entry("invalid-info-yaml", "metadata:InvalidInfoYaml", "folder"),
     "QAI702": Entry("invalid-code-gen-yaml", "codegen:InvalidCodeGenYaml", "folder"),
     "QAI703": Entry(
-        "missing-model-asset-version", "model_class:MissingModelAssetVersion", "python"
+        "missing-model-asset-version", "asset_version:MissingModelAssetVersion", "python"
     ),
     "QAI801": Entry("import-failed", "deep:ImportFailed", "runtime"),
     "QAI802": Entry("from-pretrained-failed", "deep:FromPretrainedFailed", "runtime"),

@@ -30,11 +30,13 @@ GENERATED_NAMES = frozenset(
         "numerics.yaml",
     }
 )
-# A folder is a model when it holds at least one of these; otherwise (``templates/`` of the
-# newer layout, empty or asset-only folders) it is a library or not ours.
 # Folders of ``models/`` that hold code shared by models rather than models.
 SHARED_CODE_DIRS = ("_shared", "templates")
-MODEL_MARKERS = ("info.yaml", "manifest.yaml", "model.py", "app.py", "demo.py", "test.py")
+# The code files the onboarding guide asks of every model folder.
+CODE_FILES = ("model.py", "app.py", "demo.py", "test.py")
+# A folder is a model when it holds at least one of these; otherwise (``templates/`` of the
+# newer layout, empty or asset-only folders) it is a library or not ours.
+MODEL_MARKERS = ("info.yaml", "manifest.yaml", *CODE_FILES)
 
 
 class WorkspaceError(Exception):
@@ -118,8 +120,10 @@ class ModelFolder:
 
     @property
     def is_card_only(self) -> bool:
-        """A published model card (metadata only, no code): nothing to check but the YAML."""
-        return not any(name.endswith(".py") for name in self.names())
+        """A published model card: metadata (and maybe constants in ``__init__.py``) but none
+        of the code files. Several released folders are exactly that (an LLM whose assets are
+        hosted elsewhere): nothing to import or run, only their YAML is checked."""
+        return not any(self.has(name) for name in CODE_FILES)
 
 
 @dataclass

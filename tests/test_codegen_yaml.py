@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qaihm_lint.rules.codegen import FIELDS, is_precision, schema_for
+from qaihm_lint.rules.codegen_schema import FIELDS, is_precision, schema_for
 from qaihm_lint.testing import build_tree, lint_paths
 from qaihm_lint.workspace import Layout, Package
 

@@ -365,3 +365,28 @@ def test_no_demo_test_required_without_demo(tmp_path: Path) -> None:
         _codes(tmp_path, {"demo.py": None, "test.py": test}, ["QAI601"], layout=Layout.MANIFEST)
         == []
     )
+
+
+def test_inherited_litemp_percentage_is_reported_once_per_folder(tmp_path: Path) -> None:
+    """QAI206 reads the method as each model class has it: a value inherited from _shared is
+    reported at the folder's class that inherits it first, not again at its own subclasses,
+    and a definition in the folder overrides the inherited one."""
+    shared = {
+        "models/_shared/det/__init__.py": "",
+        "models/_shared/det/model.py": "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+        "class Detector(BaseModel):\n"
+        "    def get_hub_litemp_percentage(self, precision) -> float:\n"
+        "        return 150\n",
+    }
+    model = (
+        "from qai_hub_models.models._shared.det.model import Detector\n\n\n"
+        "class ExampleBase(Detector):\n    pass\n\n\n"
+        "class ExampleModel(ExampleBase):\n    pass\n"
+    )
+    assert _codes(tmp_path / "a", {"model.py": model}, ["QAI206"], shared) == ["QAI206 model.py:4"]
+    fixed = model.replace(
+        "class ExampleBase(Detector):\n    pass\n",
+        "class ExampleBase(Detector):\n"
+        "    def get_hub_litemp_percentage(self, precision) -> float:\n        return 10\n",
+    )
+    assert _codes(tmp_path / "b", {"model.py": fixed}, ["QAI206"], shared) == []

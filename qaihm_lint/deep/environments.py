@@ -38,9 +38,8 @@ from packaging.version import InvalidVersion
 from qaihm_lint import requirements_file as rf
 from qaihm_lint import yamlfile
 from qaihm_lint.requirements_file import RequirementLine
+from qaihm_lint.rules._settings import CODE_GEN, FLAG
 from qaihm_lint.rules.requirements import (
-    CODE_GEN,
-    FLAG,
     flag_state,
     load_global,
     model_requirements,

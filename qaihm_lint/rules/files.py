@@ -5,13 +5,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import Location
 from qaihm_lint.index import top_level_statements
+from qaihm_lint.rules._analysis import analyse
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.sources import SourceError, SourceFile
-from qaihm_lint.workspace import Layout, ModelFolder
-
-CODE_FILES = ("model.py", "app.py", "demo.py", "test.py")
+from qaihm_lint.workspace import CODE_FILES, Layout, ModelFolder
 
 
 def module_bindings(source: SourceFile) -> dict[str, ast.stmt]:
@@ -46,8 +46,6 @@ def exports(folder: ModelFolder) -> dict[str, ast.stmt] | None:
 
 def metadata(folder: ModelFolder) -> dict[str, object]:
     """The folder's info.yaml or manifest.yaml as a mapping ({} when absent or unreadable)."""
-    from qaihm_lint import yamlfile
-
     for name in (Layout.INFO.value, Layout.MANIFEST.value):
         source = folder.file(name)
         if source is None:
@@ -69,15 +67,6 @@ def is_generative(folder: ModelFolder) -> bool:
     """Generative AI models (diffusion pipelines, LLMs): tested through export and compile jobs
     and the shared tooling; none of them has ever had the per-model unit-test trio upstream."""
     return metadata(folder).get("domain") == "Generative AI"
-
-
-def is_card_only(folder: ModelFolder) -> bool:
-    """A published model card: metadata (and maybe constants) but none of the code files.
-
-    Several released folders are exactly that (an LLM whose assets are hosted elsewhere); they
-    have nothing to import, so only their YAML is checked.
-    """
-    return not any(folder.has(name) for name in CODE_FILES)
 
 
 MANIFEST_LLM = """\
@@ -201,7 +190,7 @@ class MissingRequiredFile(FolderRule):
     def check(self) -> None:
         folder = self.folder
         metadata = folder.layout.value
-        if is_card_only(folder):
+        if folder.is_card_only:
             if (
                 not folder.has(metadata)
                 and not folder.has(Layout.INFO.value)
@@ -244,8 +233,6 @@ class MissingRequiredFile(FolderRule):
             )
 
     def _is_precompiled(self) -> bool:
-        from qaihm_lint.rules._analysis import analyse
-
         return analyse(self.ctx).kind == "precompiled"
 
 
@@ -309,7 +296,7 @@ class MissingModelExport(FolderRule):
 
     def check(self) -> None:
         folder = self.folder
-        if is_card_only(folder):
+        if folder.is_card_only:
             return
         init = folder.file("__init__.py")
         if init is None:

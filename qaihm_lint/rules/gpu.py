@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from qaihm_lint.diagnostics import Applicability, Fix
 from qaihm_lint.index import dotted
+from qaihm_lint.rules._analysis import analyse
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
 
 _CUDA = re.compile(r"cuda(:\d+)?")
@@ -221,8 +222,6 @@ class TorchLoadWithoutMapLocation(PythonRule):
     )
 
     def begin_file(self) -> None:
-        from qaihm_lint.rules._analysis import analyse
-
         self._view = analyse(self.ctx).view
         self._module = self._view.module_of_file(self.source.path.name)
         # Bare names a call could reach torch.load through (`from torch import load as tl`);

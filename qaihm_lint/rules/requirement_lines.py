@@ -1,0 +1,151 @@
+"""Lines of a requirements file that pip cannot read (QAI304) or that repeat a package (QAI305)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from qaihm_lint.diagnostics import Applicability, Fix
+from qaihm_lint.fixers.text_fixes import delete_line
+from qaihm_lint.requirements_file import RequirementLine
+from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.requirements import (
+    REQUIREMENTS,
+    LineRule,
+    line_where,
+    model_requirements,
+    quote,
+)
+from qaihm_lint.specifiers import active_envs
+
+
+class InvalidRequirement(LineRule):
+    summary = (
+        "A requirements.txt line pip cannot read: not PEP 508, an unknown option, a "
+        "broken `-r` include, or a file that is not UTF-8 text."
+    )
+    why = (
+        "`pip install -r` stops at the first line it cannot parse, so every later "
+        "requirement of the model is never installed."
+    )
+    valid = (
+        Valid(
+            "# pinned for the tokenizer\nnumpy==1.26.4 ; python_version >= '3.10'\n"
+            "--extra-index-url https://download.pytorch.org/whl/cpu\n-r extra.txt\n",
+            path=REQUIREMENTS,
+            files={"extra.txt": "einops==0.3.2\n"},
+        ),
+    )
+    invalid = (
+        Invalid("numpy = 1.26\n", path=REQUIREMENTS),
+        Invalid("--bogus-option\n", path=REQUIREMENTS),
+        Invalid("-r missing.txt\n", path=REQUIREMENTS),
+        Invalid(
+            "-r requirements.txt\n",
+            path="extra.txt",
+            files={REQUIREMENTS: "-r extra.txt\n"},
+            note="An include cycle: reported on the line that closes it.",
+        ),
+    )
+
+    def check(self) -> None:
+        model = model_requirements(self.folder, self.ctx.memo)
+        if model.is_directory:
+            self.report(
+                self.folder.path / REQUIREMENTS,
+                f"{REQUIREMENTS} is a directory, not "
+                "a requirements file: pip cannot read it; make it a file or remove it",
+                anchor="directory",
+            )
+            return
+        if model.set is None:
+            return
+        if model.set.root.error is not None:
+            error = model.set.root.error
+            self.report(
+                model.set.root.source,
+                f"{REQUIREMENTS} {error}: pip cannot read it; save it as UTF-8 text",
+                start=error.location,
+                anchor=str(error),
+            )
+            return
+        for line in model.set.invalid_lines():
+            if not model.own(line):
+                continue
+            self.report_line(
+                line,
+                f"{line.path.name} line {line.row} is not a valid "
+                f"requirement: {line.error}; write `name[extras]<specifier> ; marker`",
+            )
+        for problem in model.set.problems:
+            line = problem.line
+            if model.own(line):
+                self.report_line(
+                    line,
+                    f"{problem.message}: pip cannot install from it",
+                )
+
+
+def _identity(line: RequirementLine) -> tuple[object, ...]:
+    requirement = line.requirement
+    if requirement is None:
+        return (line.text,)
+    return (
+        line.name,
+        tuple(sorted(requirement.extras)),
+        frozenset(str(s) for s in requirement.specifier),
+        str(requirement.marker or ""),
+        requirement.url or "",
+    )
+
+
+class DuplicateRequirement(LineRule):
+    summary = "One package is required twice (where the two lines' markers overlap)."
+    why = (
+        "Two lines for one package are either redundant or contradict each other; pip "
+        "combines them silently, and a later edit to one line leaves the other behind."
+    )
+    fix_applicability = Applicability.SAFE
+    fix_note = "Safe when both lines require the same thing: the later line is deleted."
+    valid = (
+        Valid(
+            "onnxsim==0.4.36; python_version<'3.12'\nonnxsim==0.4.35; python_version>='3.12'\n",
+            path=REQUIREMENTS,
+            note="Markers that never hold together.",
+        ),
+    )
+    invalid = (
+        Invalid(
+            "numpy==1.26.4\neinops==0.3.2\nNumPy==1.26.4\n",
+            path=REQUIREMENTS,
+            fixed="numpy==1.26.4\neinops==0.3.2\n",
+        ),
+        Invalid("ruamel_yaml==0.18.10\nruamel.yaml==0.18.6\n", path=REQUIREMENTS),
+    )
+
+    def check(self) -> None:
+        model = model_requirements(self.folder, self.ctx.memo)
+        seen: dict[str, list[RequirementLine]] = defaultdict(list)
+        for line in model.lines:
+            name = line.name
+            if name is None:
+                continue
+            envs = active_envs(line.marker)
+            earlier = next((e for e in seen[name] if envs & active_envs(e.marker)), None)
+            seen[name].append(line)
+            if earlier is None or not model.own(line):
+                continue
+            same = _identity(earlier) == _identity(line)
+            fix = None
+            if same and line.row == line.end_row and line.comment in ("", earlier.comment):
+                fix = Fix(
+                    Applicability.SAFE,
+                    "Remove the repeated line",
+                    (delete_line(line.source, line.row),),
+                )
+            relation = "repeats" if same else "conflicts with or overlaps"
+            self.report_line(
+                line,
+                f"{quote(line)} {relation} {quote(earlier)} "
+                f"({line_where(earlier, self.folder)}): keep one line per package",
+                fix=fix,
+            )
