@@ -1,9 +1,11 @@
 """The result cache: a folder's findings, reused while nothing they depend on has changed.
 
 One JSON file per model folder under ``<repo>/.qaihm_lint_cache/``. The key covers the linter's
-version, the enabled rules and settings, every file of the folder (by content), and a fingerprint
-of what lies outside it (inherited classes, global requirements). A corrupt, truncated or
-concurrently written entry is a miss, never an error: it is rewritten.
+version, the enabled rules and settings, and every file of the folder (by content); the entry
+lists each file outside the folder that the check looked at (inherited classes, global
+requirements, the code-gen schema: whatever the run's read log noted) with its digest, and is
+reused only while they all still match. A corrupt, truncated or concurrently written entry is
+a miss, never an error: it is rewritten.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,37 +41,17 @@ def _settings_fingerprint(plan: Plan) -> str:
     return "\0".join(parts)
 
 
-# Package files some rules read once per process (so a per-folder read log would miss them after
-# the first folder): the shared environment, the code-gen schema, the device list.
-PACKAGE_INPUTS = (
-    "global_requirements.txt",
-    "configs/code_gen_yaml.py",
-    "utils/config_loaders.py",
-    "scorecard/device.py",
-)
-
-
-def package_inputs_digest(
-    root: Path, overlay: Mapping[Path, bytes], publishes_code_gen: bool = True
-) -> str:
-    digests = [_file_digest(root / relative, overlay) for relative in PACKAGE_INPUTS]
-    # Whether the tree publishes code-gen.yaml at all decides if a missing one means "no flags".
-    digests.append(f"code-gen:{publishes_code_gen}")
-    return ",".join(digests)
-
-
-def folder_key(folder: ModelFolder, plan: Plan, package_inputs: str = "") -> str:
-    """What the folder's findings depend on inside it, the settings and ``package_inputs``
-    (see ``package_inputs_digest``). Other outside files are recorded per entry instead: see
-    ``ResultCache.put``."""
+def folder_key(folder: ModelFolder, plan: Plan) -> str:
+    """What the folder's findings depend on inside it, and the settings. The files outside it
+    that a check looked at are recorded per entry instead (the run's read log, see
+    ``ResultCache.put``): this key needs to know nothing of which rule reads what."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(_settings_fingerprint(plan).encode())
     digest.update(folder.layout.value.encode())
-    digest.update(package_inputs.encode())
     if folder.package is not None:
-        # Where the newer layout keeps the model's requirements flag.
-        scorecard = folder.package.root / "scorecard" / "models" / folder.model_id
-        digest.update(_file_digest(scorecard / "scorecard-config.yaml", folder.overlay).encode())
+        # A fact of the whole tree, not of one file: whether a missing code-gen.yaml means
+        # "no flags" or "flags not published".
+        digest.update(f"code-gen:{folder.package.publishes_code_gen()}".encode())
     overlay = folder.overlay
     try:
         entries = sorted(os.scandir(folder.path), key=lambda entry: entry.name)

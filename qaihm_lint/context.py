@@ -12,7 +12,6 @@ from typing import Any
 
 from qaihm_lint.config import Settings
 from qaihm_lint.index import RepoIndex
-from qaihm_lint.sources import note_access
 from qaihm_lint.workspace import ModelFolder, Package
 
 
@@ -39,22 +38,10 @@ class ModelContext:
     settings: Settings
     # Scratch space shared by the rules of one folder (e.g. the resolved model class).
     memo: dict[str, Any] = field(default_factory=dict)
-    index_used: bool = False
 
     @property
     def index(self) -> RepoIndex:
-        self.index_used = True
         return INDEXES.get(self.folder.package)
-
-    def depend_on(self, path: Path) -> None:
-        """Record that a finding of this folder was computed from ``path`` (outside it)."""
-        note_access(path)
-
-    def index_files(self) -> set[Path]:
-        """Files outside the folder that the index read to resolve this folder's classes."""
-        if not self.index_used or self.folder.package is None:
-            return set()
-        return {Path(p) for p in self.index.dependencies(self.folder.path)}
 
 
 @dataclass

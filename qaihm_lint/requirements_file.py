@@ -24,7 +24,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from qaihm_lint.diagnostics import Location
-from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.sources import SourceError, SourceFile, file_at
 from qaihm_lint.specifiers import intersects, pinned_version
 
 # A requirement line longer than this is not something a person wrote; it is refused with a
@@ -336,11 +336,7 @@ class RequirementSet:
 Reader = Callable[[Path], SourceFile | None]
 
 
-def _default_reader(path: Path) -> SourceFile | None:
-    try:
-        return SourceFile(path) if path.is_file() else None
-    except OSError:
-        return None
+_default_reader: Reader = file_at
 
 
 def load_set(

@@ -49,6 +49,16 @@ def recording_reads() -> Iterator[set[Path]]:
         _reads = previous
 
 
+def file_at(path: Path) -> SourceFile | None:
+    """``path`` as a SourceFile when it is a file, else None. The look is noted either way: a
+    file that appears later must invalidate what was concluded from its absence."""
+    note_access(path)
+    try:
+        return SourceFile(path) if path.is_file() else None
+    except OSError:
+        return None
+
+
 class SourceError(Exception):
     """A file that cannot be read or decoded; becomes a QAI000 finding, never a crash."""
 

@@ -793,3 +793,27 @@ def test_no_path_outside_a_package_is_an_error(
     code, out, err = run_cli()
     assert (code, out) == (2, "")
     assert "not inside a qai_hub_models package" in err
+
+
+def test_package_files_read_through_a_process_cache_invalidate_every_folder(
+    tree: Tree, run_cli: RunCli
+) -> None:
+    # global_requirements.txt and the code-gen schema are parsed once per process; the second
+    # folder a process checks must still have them in its cache entry.
+    build_tree(tree.root, model_id="other")
+    for model in ("example", "other"):
+        tree.write(f"models/{model}/requirements.txt", "psutil\n")
+        tree.write(f"models/{model}/code-gen.yaml", "renamed_option: true\n")
+    tree.write("global_requirements.txt", "psutil==6.1.1\n")
+    schema = "class QAIHMModelCodeGen:\n    supported_precisions: list[str] = []\n"
+    tree.write("configs/code_gen_yaml.py", schema)
+    args = (tree.package / "models", "--jobs", "1", "--output-format", "concise")
+    code, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
+    assert out.count("pins 6.1.1") == 2 and out.count("renamed_option") == 2, out
+    # One file at a time: either change alone must reach both folders' entries.
+    tree.write("configs/code_gen_yaml.py", schema + "    renamed_option: bool = False\n")
+    code, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
+    assert out.count("pins 6.1.1") == 2 and "renamed_option" not in out, out
+    tree.write("global_requirements.txt", "psutil==7.0.0\n")
+    code, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
+    assert out.count("pins 7.0.0") == 2, out

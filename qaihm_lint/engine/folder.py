@@ -65,16 +65,7 @@ def check_folder(folder: ModelFolder, plan: Plan) -> list[Diagnostic]:
 def check_folder_result(folder: ModelFolder, plan: Plan) -> FolderResult:
     """The folder's findings, and every file outside it that they were computed from."""
     with recording_reads() as reads:
-        ctx = ModelContext(folder, plan.settings)
-        raw = _run_rules(ctx, plan)
-        try:
-            reads.update(ctx.index_files())
-        except Exception as exc:  # an index failure must not lose the findings already made
-            raw.append(
-                internal_error(
-                    InternalError, folder.path, folder.model_id, exc, ctx.settings.verbose
-                )
-            )
+        raw = _run_rules(ModelContext(folder, plan.settings), plan)
     own = folder.path
     dependencies = sorted(path for path in reads if own not in path.parents)
     kept = apply_suppressions(folder, raw, plan)

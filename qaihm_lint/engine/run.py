@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qaihm_lint.cache import ResultCache, folder_key, package_inputs_digest
+from qaihm_lint.cache import ResultCache, folder_key
 from qaihm_lint.context import INDEXES
 from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.engine.folder import FolderResult
@@ -37,7 +37,6 @@ class Run:
         self.plan = plan
         roots = [package.repo_root for package in workspace.packages]
         self.cache = ResultCache(roots[0]) if plan.settings.use_cache and roots else None
-        self._package_inputs: dict[Path, str] = {}
 
     def check(self, folders: Sequence[ModelFolder]) -> dict[Path, FolderResult]:
         """Per-folder results, from the cache where it is still valid."""
@@ -48,7 +47,7 @@ class Run:
             if self.cache is None:
                 misses.append(folder)
                 continue
-            keys[folder.path] = key = folder_key(folder, self.plan, self._package_digest(folder))
+            keys[folder.path] = key = folder_key(folder, self.plan)
             cached = self.cache.get_entry(folder.path, key)
             if cached is None:
                 misses.append(folder)
@@ -76,16 +75,6 @@ class Run:
                     path, keys[path], result.diagnostics, result.dependencies, result.package_noqa
                 )
         return fresh
-
-    def _package_digest(self, folder: ModelFolder) -> str:
-        if folder.package is None:
-            return ""
-        root = folder.package.root
-        if root not in self._package_inputs:
-            self._package_inputs[root] = package_inputs_digest(
-                root, folder.overlay, folder.package.publishes_code_gen()
-            )
-        return self._package_inputs[root]
 
     def assemble(
         self, by_folder: Mapping[Path, FolderResult], workspace: Workspace | None = None

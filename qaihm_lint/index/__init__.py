@@ -10,8 +10,9 @@ Z``, relative imports, ``import a.b`` then ``a.b.C``, re-exports through ``__ini
 Everything here is picklable, so a forked worker inherits whatever the parent has loaded.
 
 A ``view`` of the index for one model folder reads that folder's own files from the folder
-object (so pending fixes are seen) and records which files outside the folder a resolution
-touched: ``dependencies`` reports exactly those, and ``dependants`` inverts them.
+object (so pending fixes are seen) and notes each file outside the folder that a resolution
+reads in the run's read log (``sources.note_access``), as every other check does;
+``dependencies`` runs a folder's resolutions under that log, and ``dependants`` inverts it.
 
 The parts: ``model`` (the summaries), ``parse`` (AST to summaries), ``mro`` (C3 and the
 framework's roots), ``resolver`` (names to symbols), ``views`` (the index and its folder views).

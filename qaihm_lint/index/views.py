@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from qaihm_lint.index.model import ModuleInfo
 from qaihm_lint.index.parse import summarise
 from qaihm_lint.index.resolver import Resolver
-from qaihm_lint.sources import SourceError
+from qaihm_lint.sources import SourceError, note_access, recording_reads
 from qaihm_lint.workspace import PACKAGE_NAME, Layout, ModelFolder, Package
 
 
 class FolderView(Resolver):
     """The index seen from one model folder: the folder's own files come from the folder
     object (pending fixes included); everything else from the shared index. Records every
-    file outside the folder that a resolution read."""
+    file outside the folder that a resolution reads (``sources.note_access``)."""
 
     def __init__(self, index: RepoIndex, folder: ModelFolder) -> None:
         super().__init__(index.package_root)
         self.index = index
         self.folder = folder
         self.prefix = f"{PACKAGE_NAME}.models.{folder.module_suffix}"
-        self.touched: set[str] = set()
 
     def module(self, name: str) -> ModuleInfo | None:
         if name == self.prefix or name.startswith(self.prefix + "."):
@@ -36,7 +33,7 @@ class FolderView(Resolver):
         info = self.index.fresh_module(name)
         self._modules[name] = info  # one freshness check per module per view
         if info is not None:
-            self.touched.add(info.path)
+            note_access(Path(info.path))
         return info
 
     def _load_local(self, name: str) -> ModuleInfo | None:
@@ -69,11 +66,6 @@ class FolderView(Resolver):
 class RepoIndex(Resolver):
     """The package-wide index (lazy; see the module docstring)."""
 
-    def __init__(self, package_root: Path | None) -> None:
-        super().__init__(package_root)
-        # Views handed out in this process, by folder, until ``dependencies`` collects them.
-        self._views: dict[str, list[FolderView]] = {}
-
     @classmethod
     def build(cls, package_root: Path | None) -> RepoIndex:
         index = cls(package_root)
@@ -90,66 +82,16 @@ class RepoIndex(Resolver):
         return index
 
     def view(self, folder: ModelFolder) -> FolderView:
-        """The index seen from ``folder``. The views of a folder are remembered until
-        ``dependencies`` collects what they read."""
-        view = FolderView(self, folder)
-        self._views.setdefault(str(folder.path), []).append(view)
-        return view
-
-    def __getstate__(self) -> dict[str, object]:
-        state = dict(self.__dict__)
-        state["_views"] = {}  # per-run bookkeeping of this process, not part of the index
-        return state
-
-    # -- dependencies ------------------------------------------------------------------------
+        """The index seen from ``folder``."""
+        return FolderView(self, folder)
 
     def dependencies(self, model_folder: Path) -> set[str]:
-        """Files outside the folder whose content the folder's findings depend on.
-
-        After the folder's rules ran in this process, exactly the files their resolutions
-        read (and forgets those views); otherwise the modules its classes inherit from and
-        the modules its names are imported from, resolved now.
-        """
-        own = str(model_folder) + os.sep
-        views = self._views.pop(str(model_folder), None)
-        touched: set[str] = set()
-        if views:
-            for view in views:
-                touched.update(view.touched)
-        else:
-            touched = self._collect(model_folder)
-        return {p for p in touched if not p.startswith(own)}
-
-    def _collect(self, model_folder: Path) -> set[str]:
+        """Files outside the folder that its classes and imported names resolve through (the
+        files a check of the folder would note), resolved now."""
         folder = ModelFolder(model_folder, Layout.INFO, None)
-        view = FolderView(self, folder)
-        collect_dependencies(view, folder)
-        own = str(model_folder) + os.sep
-        return {p for p in view.touched if not p.startswith(own)}
-
-    def fingerprint(self, model_folder: Path) -> str:
-        """A digest of every file outside the folder that the folder's findings depend on."""
-        if self.package_root is None:
-            return ""
-        digest = hashlib.blake2b(digest_size=16)
-        for path in sorted(self._collect(model_folder)):
-            digest.update(path.encode() + b"\0")
-            info = self._file_digest(path)
-            digest.update(info.encode() + b"\0")
-            # Patch files named relative to a dependency's own directory.
-            patches = Path(path).parent / "patches"
-            if patches.is_dir():
-                digest.update(",".join(sorted(os.listdir(patches))).encode())
-        return digest.hexdigest()
-
-    def _file_digest(self, path: str) -> str:
-        for info in self._modules.values():
-            if info is not None and info.path == path:
-                return info.digest
-        try:
-            return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
-        except OSError:
-            return "missing"
+        with recording_reads() as reads:
+            collect_dependencies(FolderView(self, folder), folder)
+        return {str(path) for path in reads if model_folder not in path.parents}
 
     def dependants(self, *paths: Path, among: Iterable[Path] | None = None) -> list[Path]:
         """The model folders (of ``among``, default all) whose findings depend on any of
@@ -161,7 +103,7 @@ class RepoIndex(Resolver):
         return [
             folder
             for folder in folders
-            if targets & {str(Path(p).resolve()) for p in self._collect(folder)}
+            if targets & {str(Path(p).resolve()) for p in self.dependencies(folder)}
         ]
 
 

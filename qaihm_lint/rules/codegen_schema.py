@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qaihm_lint.rules._settings import as_bool
-from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.sources import SourceError, SourceFile, note_access
 from qaihm_lint.workspace import Package
 
 # Checker: value -> None when valid, else what it should be.
@@ -209,6 +209,8 @@ class Schema:
 
 
 def _stat_key(path: Path) -> tuple[Path, float, int] | None:
+    # The parse is cached per process, so the file is noted on every use, not on the read.
+    note_access(path)
     try:
         stat = path.stat()
     except OSError:

@@ -34,7 +34,7 @@ from qaihm_lint.rules._settings import (
     is_on,
 )
 from qaihm_lint.rules.base import FolderRule
-from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.sources import SourceError, SourceFile, file_at
 from qaihm_lint.specifiers import (
     ENVIRONMENTS,
     active_envs,
@@ -66,12 +66,9 @@ def load_global(package: Package | None) -> GlobalRequirements | None:
     if package is None:
         return None
     path = package.global_requirements
-    try:
-        if not path.is_file():
-            return None
-    except OSError:
+    source = file_at(path)
+    if source is None:
         return None
-    source = SourceFile(path)
     key = (path, source.digest)
     if key not in _GLOBAL_CACHE:
         parsed = rf.parse_source(source)
@@ -139,10 +136,7 @@ def flag_state(folder: ModelFolder) -> FlagState:
         source = None
         if folder.package is not None:
             path = folder.package.root / "scorecard" / "models" / folder.model_id / SCORECARD_CONFIG
-            try:
-                source = SourceFile(path) if path.is_file() else None
-            except OSError:
-                source = None
+            source = file_at(path)
         document, readable = _yaml_mapping(source)
         data = document.data if document is not None and isinstance(document.data, dict) else {}
         state = FlagState(
@@ -246,10 +240,7 @@ def model_requirements(
         def reader(path: Path) -> SourceFile | None:
             if path.parent == folder.path:
                 return folder.file(path.name)
-            try:
-                return SourceFile(path) if path.is_file() else None
-            except OSError:
-                return None
+            return file_at(path)
 
         requirement_set = rf.load_set(source, boundary, reader)
     result = ModelRequirements(

@@ -12,7 +12,7 @@ from qaihm_lint.rules._external_repos import external_repos, find_line, line_spa
 from qaihm_lint.rules._source_as_root import SourceAsRootRule, argument_node
 from qaihm_lint.rules._source_as_root_examples import FULL, MANIFEST, SAR_MODEL
 from qaihm_lint.rules.base import Invalid, Valid
-from qaihm_lint.sources import SourceError
+from qaihm_lint.sources import SourceError, note_access
 from qaihm_lint.workspace import Layout
 
 
@@ -169,7 +169,7 @@ class SourceAsRootMissingPatch(SourceAsRootRule):
                     Path(item).parent.parent != self.folder.path
                     and Path(item).parent != self.folder.path
                 ):
-                    self.ctx.depend_on(Path(item))  # a patch named by a _shared constant
+                    note_access(Path(item))  # a patch named by a _shared constant
                 if not os.path.exists(item):
                     self.report_use(
                         use,
