@@ -808,12 +808,12 @@ def test_package_files_read_through_a_process_cache_invalidate_every_folder(
     schema = "class QAIHMModelCodeGen:\n    supported_precisions: list[str] = []\n"
     tree.write("configs/code_gen_yaml.py", schema)
     args = (tree.package / "models", "--jobs", "1", "--output-format", "concise")
-    code, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
+    _, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
     assert out.count("pins 6.1.1") == 2 and out.count("renamed_option") == 2, out
     # One file at a time: either change alone must reach both folders' entries.
     tree.write("configs/code_gen_yaml.py", schema + "    renamed_option: bool = False\n")
-    code, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
+    _, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
     assert out.count("pins 6.1.1") == 2 and "renamed_option" not in out, out
     tree.write("global_requirements.txt", "psutil==7.0.0\n")
-    code, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
+    _, out, _ = run_cli(*args, "--select", "QAI301,QAI702")
     assert out.count("pins 7.0.0") == 2, out
