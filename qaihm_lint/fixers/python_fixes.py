@@ -5,6 +5,15 @@ of the node the ``ast`` walk flagged) and returns a transform ``libcst.Module ->
 for ``PythonRule.cst_fix``. Transforms change only the node they target, so comments and
 formatting elsewhere are kept; a transform that finds nothing to change returns the module
 unchanged (no fix is offered then).
+
+Why a rule does not hand over the node it found, as Fixit's ``report(node, replacement=...)``
+does: rules detect on the standard library's ``ast``, several times cheaper than libcst on a
+cold run, and libcst is loaded only once a fix is computed; an ``ast`` node cannot stand for a
+libcst one. So the transform finds its node again in the file's one concrete tree (parsed once
+per file, ``SourceFile.cst``): by the position the walk reported (QAI501, QAI502), or by class
+and method name (QAI202, QAI204, QAI602), since those methods are found through the index's
+picklable summaries and may be reported from another rule's analysis. Both ways pick exactly
+the reported node; the fixer tests and ``bench/fix_safety.py`` check that nothing else changes.
 """
 
 from __future__ import annotations

@@ -34,20 +34,20 @@ if TYPE_CHECKING:
 _UTILS = f"{PACKAGE_NAME}.utils."
 
 
-class ModelRule:
-    """Mixin: the folder's model analysis, and the folder's own files by path."""
+class AnalysedRule(FolderRule):
+    """A folder rule about the folder's model classes: their analysis (resolved through the
+    index), and the folder's own files by path."""
 
     needs_index: ClassVar[bool] = True
 
     def analysis(self) -> ModelAnalysis:
-        return analyse(self.ctx)  # type: ignore[attr-defined]
+        return analyse(self.ctx)
 
     def source_of(self, path: str) -> SourceFile | None:
-        folder = self.ctx.folder  # type: ignore[attr-defined]
         file = Path(path)
-        if file.parent != folder.path:
+        if file.parent != self.folder.path:
             return None
-        return folder.file(file.name)  # type: ignore[no-any-return]
+        return self.folder.file(file.name)
 
 
 def _head(
@@ -77,7 +77,7 @@ def definition_span(
     return Location(cls.lineno, cls.col + 1), Location(cls.lineno, cls.col + 1)
 
 
-class MethodRule(ModelRule, FolderRule):
+class MethodRule(AnalysedRule):
     """Reports against the definition when it is in the folder, else at the class."""
 
     def report_method(

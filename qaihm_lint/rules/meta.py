@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Applicability, Severity
+from qaihm_lint.rules._examples import GOOD_INFO
 from qaihm_lint.rules.base import Invalid, Rule, Valid
-from qaihm_lint.rules.metadata import GOOD_INFO
 
 # A clean info.yaml whose `id` line an example rewrites.
 INFO_WITH_ID = GOOD_INFO.replace("{", "{{").replace("}", "}}").replace("id: example", "{line}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import FILE_START
+from qaihm_lint.rules._examples import GOOD_INFO
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.workspace import Layout
 
@@ -69,25 +70,6 @@ _TYPE_NAMES = {
     dict: "a mapping",
     int: "an integer",
 }
-
-GOOD_INFO = """\
-name: Example
-id: example
-status: public
-headline: An example model.
-domain: Computer Vision
-description: An example.
-use_case: Image Classification
-tags: []
-applicable_scenarios: []
-related_models: []
-form_factors: [Phone]
-has_static_banner: true
-has_animated_banner: false
-dataset: []
-technical_details: {}
-license_type: mit
-"""
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:

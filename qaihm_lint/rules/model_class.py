@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Location, Severity
-from qaihm_lint.rules._methods import ModelRule, definition_span, provided
+from qaihm_lint.rules._methods import AnalysedRule, definition_span, provided
 from qaihm_lint.rules._model_examples import INIT, SHARED_YOLO, YOLO_MODEL
-from qaihm_lint.rules.base import FolderRule, Invalid, Valid
+from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.sources import SourceError
 from qaihm_lint.workspace import Layout
 
 
-class MissingModelClass(ModelRule, FolderRule):
+class MissingModelClass(AnalysedRule):
     summary = "No BaseModel / CollectionModel / BasePrecompiledModel subclass in the folder."
     why = (
         "Export, tests and the website tooling expect the folder's model to derive from the "
@@ -84,7 +84,7 @@ class MissingModelClass(ModelRule, FolderRule):
         )
 
 
-class EvaluateMismatch(ModelRule, FolderRule):
+class EvaluateMismatch(AnalysedRule):
     summary = "The model defines eval_datasets() and get_evaluator() but evaluate.py is missing."
     why = (
         "Codegen writes evaluate.py for models that define both eval_datasets() and "
