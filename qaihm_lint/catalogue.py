@@ -37,62 +37,90 @@ CATALOGUE: dict[str, Entry] = {
     "QAI001": Entry("unused-noqa", "meta:UnusedNoqa", "builtin"),
     "QAI002": Entry("internal-error", "meta:InternalError", "builtin"),
     "QAI101": Entry("missing-required-file", "files:MissingRequiredFile", "folder"),
-    "QAI102": Entry("missing-model-class", "model_class:MissingModelClass", "folder"),
+    "QAI102": Entry("missing-model-class", "model_class.model_class:MissingModelClass", "folder"),
     "QAI103": Entry("missing-model-export", "files:MissingModelExport", "folder"),
-    "QAI104": Entry("evaluate-mismatch", "model_class:EvaluateMismatch", "folder"),
+    "QAI104": Entry("evaluate-mismatch", "model_class.model_class:EvaluateMismatch", "folder"),
     "QAI105": Entry("broken-local-import", "imports:BrokenLocalImport", "folder"),
     "QAI106": Entry("foreign-model-import", "imports:ForeignModelImport", "folder"),
-    "QAI201": Entry("missing-required-method", "required_methods:MissingRequiredMethod", "folder"),
+    "QAI201": Entry(
+        "missing-required-method", "model_class.required_methods:MissingRequiredMethod", "folder"
+    ),
     "QAI202": Entry(
-        "from-pretrained-not-classmethod", "from_pretrained:FromPretrainedNotClassmethod", "folder"
+        "from-pretrained-not-classmethod",
+        "model_class.from_pretrained:FromPretrainedNotClassmethod",
+        "folder",
     ),
     "QAI203": Entry(
         "from-pretrained-arg-without-default",
-        "from_pretrained:FromPretrainedArgWithoutDefault",
+        "model_class.from_pretrained:FromPretrainedArgWithoutDefault",
         "folder",
     ),
-    "QAI204": Entry("expected-staticmethod", "spec_methods:ExpectedStaticmethod", "folder"),
+    "QAI204": Entry(
+        "expected-staticmethod", "model_class.spec_methods:ExpectedStaticmethod", "folder"
+    ),
     "QAI205": Entry(
         "input-spec-arg-without-default",
-        "spec_methods:InputSpecArgWithoutDefault",
+        "model_class.spec_methods:InputSpecArgWithoutDefault",
         "folder",
         enabled_by_default=False,
     ),
-    "QAI206": Entry("litemp-percentage-range", "litemp:LitempPercentageRange", "python"),
-    "QAI301": Entry("unpinned-requirement", "pins:UnpinnedRequirement", "folder"),
-    "QAI302": Entry(
-        "global-requirements-conflict", "global_env:GlobalRequirementsConflict", "folder"
+    "QAI206": Entry(
+        "litemp-percentage-range", "model_class.litemp:LitempPercentageRange", "python"
     ),
-    "QAI303": Entry("stale-incompatible-flag", "global_env:StaleIncompatibleFlag", "folder"),
-    "QAI304": Entry("invalid-requirement", "requirement_lines:InvalidRequirement", "folder"),
-    "QAI305": Entry("duplicate-requirement", "requirement_lines:DuplicateRequirement", "folder"),
+    "QAI301": Entry("unpinned-requirement", "requirements.pins:UnpinnedRequirement", "folder"),
+    "QAI302": Entry(
+        "global-requirements-conflict",
+        "requirements.global_env:GlobalRequirementsConflict",
+        "folder",
+    ),
+    "QAI303": Entry(
+        "stale-incompatible-flag", "requirements.global_env:StaleIncompatibleFlag", "folder"
+    ),
+    "QAI304": Entry(
+        "invalid-requirement", "requirements.requirement_lines:InvalidRequirement", "folder"
+    ),
+    "QAI305": Entry(
+        "duplicate-requirement", "requirements.requirement_lines:DuplicateRequirement", "folder"
+    ),
     "QAI306": Entry(
-        "cross-model-requirement-conflict", "cross_model:CrossModelRequirementConflict", "package"
+        "cross-model-requirement-conflict",
+        "requirements.cross_model:CrossModelRequirementConflict",
+        "package",
     ),
     "QAI307": Entry(
-        "inexact-requirement", "pins:InexactRequirement", "folder", enabled_by_default=False
+        "inexact-requirement",
+        "requirements.pins:InexactRequirement",
+        "folder",
+        enabled_by_default=False,
     ),
     "QAI401": Entry(
-        "source-as-root-unpinned-commit", "source_as_root:SourceAsRootUnpinnedCommit", "folder"
+        "source-as-root-unpinned-commit",
+        "source_as_root.source_as_root:SourceAsRootUnpinnedCommit",
+        "folder",
     ),
     "QAI402": Entry(
         "source-as-root-at-import",
-        "source_as_root:SourceAsRootAtImport",
+        "source_as_root.source_as_root:SourceAsRootAtImport",
         "folder",
         enabled_by_default=False,
     ),
     "QAI403": Entry(
         "source-as-root-pip-installable",
-        "source_as_root_install:SourceAsRootPipInstallable",
+        "source_as_root.install:SourceAsRootPipInstallable",
         "folder",
     ),
     "QAI404": Entry(
-        "source-as-root-missing-patch", "source_as_root_install:SourceAsRootMissingPatch", "folder"
+        "source-as-root-missing-patch", "source_as_root.install:SourceAsRootMissingPatch", "folder"
     ),
     "QAI405": Entry(
-        "source-as-root-used", "source_as_root:SourceAsRootUsed", "folder", enabled_by_default=False
+        "source-as-root-used",
+        "source_as_root.source_as_root:SourceAsRootUsed",
+        "folder",
+        enabled_by_default=False,
     ),
-    "QAI406": Entry("sys-path-manipulation", "sys_path:SysPathManipulation", "folder"),
+    "QAI406": Entry(
+        "sys-path-manipulation", "source_as_root.sys_path:SysPathManipulation", "folder"
+    ),
     "QAI501": Entry("hardcoded-cuda", "gpu:HardcodedCuda", "python"),
     "QAI502": Entry("torch-load-without-map-location", "gpu:TorchLoadWithoutMapLocation", "python"),
     "QAI601": Entry("missing-test", "tests_rules:MissingTest", "python"),
@@ -100,7 +128,9 @@ CATALOGUE: dict[str, Entry] = {
     "QAI701": Entry("invalid-info-yaml", "metadata:InvalidInfoYaml", "folder"),
     "QAI702": Entry("invalid-code-gen-yaml", "codegen:InvalidCodeGenYaml", "folder"),
     "QAI703": Entry(
-        "missing-model-asset-version", "asset_version:MissingModelAssetVersion", "python"
+        "missing-model-asset-version",
+        "model_class.asset_version:MissingModelAssetVersion",
+        "python",
     ),
     "QAI801": Entry("import-failed", "deep:ImportFailed", "runtime"),
     "QAI802": Entry("from-pretrained-failed", "deep:FromPretrainedFailed", "runtime"),

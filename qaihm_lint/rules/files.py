@@ -8,8 +8,8 @@ from pathlib import Path
 from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import Location
 from qaihm_lint.index import top_level_statements
-from qaihm_lint.rules._analysis import analyse
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
+from qaihm_lint.rules.model_class._analysis import analyse
 from qaihm_lint.sources import SourceError, SourceFile
 from qaihm_lint.workspace import CODE_FILES, Layout, ModelFolder
 

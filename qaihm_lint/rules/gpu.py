@@ -8,8 +8,8 @@ from typing import ClassVar
 
 from qaihm_lint.diagnostics import Applicability, Fix
 from qaihm_lint.index import dotted
-from qaihm_lint.rules._analysis import analyse
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
+from qaihm_lint.rules.model_class._analysis import analyse
 
 _CUDA = re.compile(r"cuda(:\d+)?")
 _LOADS = frozenset({"torch.load", "torch.jit.load"})

@@ -7,11 +7,11 @@ import os
 import re
 from pathlib import Path
 
-from qaihm_lint.rules._analysis import display_path
-from qaihm_lint.rules._external_repos import external_repos, find_line, line_span
-from qaihm_lint.rules._source_as_root import SourceAsRootRule, argument_node
-from qaihm_lint.rules._source_as_root_examples import FULL, MANIFEST, SAR_MODEL
 from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.model_class._analysis import display_path
+from qaihm_lint.rules.source_as_root._analysis import SourceAsRootRule, argument_node
+from qaihm_lint.rules.source_as_root._examples import FULL, MANIFEST, SAR_MODEL
+from qaihm_lint.rules.source_as_root._external_repos import external_repos, find_line, line_span
 from qaihm_lint.sources import SourceError, note_access
 from qaihm_lint.workspace import Layout
 

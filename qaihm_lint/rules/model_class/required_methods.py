@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from qaihm_lint.rules._analysis import where
-from qaihm_lint.rules._methods import MethodRule, provided
-from qaihm_lint.rules._model_examples import INIT, SHARED_YOLO, YOLO_MODEL
 from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.model_class._analysis import where
+from qaihm_lint.rules.model_class._examples import INIT, SHARED_YOLO, YOLO_MODEL
+from qaihm_lint.rules.model_class._methods import MethodRule, provided
 from qaihm_lint.workspace import Layout
 
 REQUIRED_INFO = ("from_pretrained", "get_input_spec", "get_output_names")

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Applicability
-from qaihm_lint.rules._analysis import where
-from qaihm_lint.rules._methods import MethodRule, required_params, resolved
-from qaihm_lint.rules._model_examples import SHARED_YOLO, YOLO_MODEL
 from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.model_class._analysis import where
+from qaihm_lint.rules.model_class._examples import SHARED_YOLO, YOLO_MODEL
+from qaihm_lint.rules.model_class._methods import MethodRule, required_params, resolved
 from qaihm_lint.workspace import Layout
 
 

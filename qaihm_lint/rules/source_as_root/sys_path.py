@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from qaihm_lint.rules._source_as_root import SourceAsRootRule, scan_folder
-from qaihm_lint.rules._source_as_root_examples import FULL
 from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.source_as_root._analysis import SourceAsRootRule, scan_folder
+from qaihm_lint.rules.source_as_root._examples import FULL
 
 
 class SysPathManipulation(SourceAsRootRule):

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, ClassVar
 from qaihm_lint.diagnostics import Applicability, Location
 from qaihm_lint.fixers.edits import fix_from_cst
 from qaihm_lint.index import ClassInfo, MethodInfo, Mro, Param, is_framework
-from qaihm_lint.rules._analysis import Checked, ModelAnalysis, analyse, is_local
 from qaihm_lint.rules.base import FolderRule
+from qaihm_lint.rules.model_class._analysis import Checked, ModelAnalysis, analyse, is_local
 from qaihm_lint.sources import SourceFile
 from qaihm_lint.workspace import PACKAGE_NAME
 

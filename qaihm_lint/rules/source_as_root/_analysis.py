@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from qaihm_lint.index import FolderView, Symbol, dotted
-from qaihm_lint.rules._analysis import analyse
 from qaihm_lint.rules.base import FolderRule
+from qaihm_lint.rules.model_class._analysis import analyse
 from qaihm_lint.sources import SourceError, SourceFile
 
 FULL_SHA = re.compile(r"[0-9a-f]{40}")

@@ -7,8 +7,8 @@ QAI403, QAI404 and QAI405 read those entries there (see ``_external_repos``).
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Severity
-from qaihm_lint.rules._external_repos import external_repos, find_line, line_span
-from qaihm_lint.rules._source_as_root import (
+from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.source_as_root._analysis import (
     FULL_SHA,
     SourceAsRootRule,
     Unknown,
@@ -16,8 +16,8 @@ from qaihm_lint.rules._source_as_root import (
     scan_folder,
     value_of,
 )
-from qaihm_lint.rules._source_as_root_examples import FULL, MANIFEST, SAR_MODEL
-from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.source_as_root._examples import FULL, MANIFEST, SAR_MODEL
+from qaihm_lint.rules.source_as_root._external_repos import external_repos, find_line, line_span
 from qaihm_lint.workspace import Layout
 
 

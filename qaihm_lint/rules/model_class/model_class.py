@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Location, Severity
-from qaihm_lint.rules._methods import AnalysedRule, definition_span, provided
-from qaihm_lint.rules._model_examples import INIT, SHARED_YOLO, YOLO_MODEL
 from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.model_class._examples import INIT, SHARED_YOLO, YOLO_MODEL
+from qaihm_lint.rules.model_class._methods import AnalysedRule, definition_span, provided
 from qaihm_lint.sources import SourceError
 from qaihm_lint.workspace import Layout
 

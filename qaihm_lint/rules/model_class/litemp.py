@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from qaihm_lint.rules._analysis import analyse, is_local, where
-from qaihm_lint.rules._methods import definition_span
-from qaihm_lint.rules._model_examples import INIT, YOLO_MODEL
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
+from qaihm_lint.rules.model_class._analysis import analyse, is_local, where
+from qaihm_lint.rules.model_class._examples import INIT, YOLO_MODEL
+from qaihm_lint.rules.model_class._methods import definition_span
 
 NAME = "get_hub_litemp_percentage"
 _SHARED_BASE = """\

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Applicability
-from qaihm_lint.rules._analysis import where
-from qaihm_lint.rules._methods import (
+from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.model_class._analysis import where
+from qaihm_lint.rules.model_class._examples import INIT, SHARED_YOLO, YOLO_MODEL
+from qaihm_lint.rules.model_class._methods import (
     MethodRule,
     collection_overrides,
     local_defs,
     required_params,
     resolved,
 )
-from qaihm_lint.rules._model_examples import INIT, SHARED_YOLO, YOLO_MODEL
-from qaihm_lint.rules.base import Invalid, Valid
 
 
 class FromPretrainedNotClassmethod(MethodRule):

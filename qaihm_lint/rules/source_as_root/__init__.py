@@ -1,0 +1,1 @@
+"""The SourceAsRoot and external-repository rules (QAI401-QAI406)."""
