@@ -4,6 +4,7 @@ line of each entry and of its keys."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from qaihm_lint import yamlfile
@@ -18,27 +19,27 @@ class ExternalRepo:
     name: str
     data: dict[str, object]
     line: int  # of the repo's key
+    source: SourceFile  # the manifest.yaml it is written in
 
 
-def external_repos(rule: FolderRule) -> tuple[SourceFile, list[ExternalRepo]] | None:
+def external_repos(rule: FolderRule) -> Iterator[ExternalRepo]:
+    """The entries of the folder's manifest.yaml ``external_repos`` (none when the file is
+    missing, unreadable or has no such mapping)."""
     source = rule.folder.file(Layout.MANIFEST.value)
     if source is None:
-        return None
+        return
     try:
         document = yamlfile.load(source)
     except SourceError:
-        return None
+        return
     data = document.data
     if not isinstance(data, dict) or not isinstance(data.get("external_repos"), dict):
-        return None
+        return
     start = document.location_of("external_repos").row
-    repos = []
     for name, entry in data["external_repos"].items():
-        if not isinstance(entry, dict):
-            continue
-        line = find_line(source, start, rf"^\s+{re.escape(str(name))}\s*:")
-        repos.append(ExternalRepo(str(name), entry, line or start))
-    return source, repos
+        if isinstance(entry, dict):
+            line = find_line(source, start, rf"^\s+{re.escape(str(name))}\s*:")
+            yield ExternalRepo(str(name), entry, line or start, source)
 
 
 def find_line(source: SourceFile, start: int, pattern: str) -> int | None:

@@ -88,11 +88,8 @@ class SourceAsRootPipInstallable(SourceAsRootRule):
                     f"SourceAsRoot clones {url}, but {reason}: "
                     "install it with pip (requirements.txt) instead of cloning",
                 )
-        found = external_repos(self)
-        if found is None:
-            return
-        source, repos = found
-        for repo in repos:
+        for repo in external_repos(self):
+            source = repo.source
             url = repo.data.get("repo_url")
             if not isinstance(url, str):
                 continue
@@ -177,11 +174,8 @@ class SourceAsRootMissingPatch(SourceAsRootRule):
                         f"SourceAsRoot patch {display_path(view, item)} does not exist: "
                         "add the patch file or fix the path",
                     )
-        found = external_repos(self)
-        if found is None:
-            return
-        source, repos = found
-        for repo in repos:
+        for repo in external_repos(self):
+            source = repo.source
             name = repo.data.get("patches_filename")
             if not isinstance(name, str) or not name:
                 continue

@@ -83,11 +83,8 @@ class SourceAsRootUnpinnedCommit(SourceAsRootRule):
                 f"SourceAsRoot commit {value!r}{url} is not a full 40-character "
                 "commit SHA: pin the full hash (`git rev-parse <ref>`)",
             )
-        found = external_repos(self)
-        if found is None:
-            return
-        source, repos = found
-        for repo in repos:
+        for repo in external_repos(self):
+            source = repo.source
             sha = repo.data.get("commit_sha")
             if isinstance(sha, str) and FULL_SHA.fullmatch(sha):
                 continue
