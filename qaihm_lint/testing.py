@@ -14,7 +14,7 @@ from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.engine import FixOutcome, lint, lint_with_fixes, make_plan
 from qaihm_lint.rules.base import Example
-from qaihm_lint.workspace import Layout, discover
+from qaihm_lint.workspace import PACKAGE_NAME, Layout, discover
 
 MODEL_ID = "example"
 
@@ -258,7 +258,7 @@ class Tree:
 
     @property
     def package(self) -> Path:
-        return self.root / "qai_hub_models"
+        return self.root / PACKAGE_NAME
 
     def model(self, model_id: str = MODEL_ID) -> Path:
         return self.package / "models" / model_id

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from qaihm_lint.index import resolve_relative
+from qaihm_lint.workspace import PACKAGE_NAME
 
 # 2: stage records became typed (records.py): entries of version 1 are misses.
 CACHE_VERSION = 2
@@ -128,7 +129,7 @@ class DeepCache:
 
 def _module_of(path: Path, models_dir: Path) -> tuple[str, bool]:
     relative = path.relative_to(models_dir).with_suffix("")
-    parts = ["qai_hub_models", "models", *relative.parts]
+    parts = [PACKAGE_NAME, "models", *relative.parts]
     is_package = parts[-1] == "__init__"
     if is_package:
         parts = parts[:-1]
@@ -164,7 +165,7 @@ def imported_model_folders(folder: Path) -> list[str]:
                 continue
             for name in _imported_names(path, models_dir):
                 parts = name.split(".")
-                if len(parts) < 3 or parts[:2] != ["qai_hub_models", "models"]:
+                if len(parts) < 3 or parts[:2] != [PACKAGE_NAME, "models"]:
                     continue
                 other = parts[2]
                 if other in seen or other.startswith("_") or not (models_dir / other).is_dir():

@@ -24,6 +24,8 @@ from collections.abc import Callable
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from qaihm_lint.workspace import PACKAGE_NAME
+
 Transform = Callable[[cst.Module], cst.Module]
 
 
@@ -412,7 +414,7 @@ def _imports_pytest(module: cst.Module) -> bool:
     return False
 
 
-_FIRST_PARTY = "qai_hub_models"
+_FIRST_PARTY = PACKAGE_NAME
 
 
 def _import_section(statement: cst.CSTNode) -> tuple[int, bool, str] | None:
