@@ -1,0 +1,256 @@
+"""The command line's arguments: the parser, and the Settings they make with the config file.
+
+Every malformed argument is a UsageError carrying one line (with a did-you-mean where one fits),
+which the CLI prints as ``qaihm-lint: error: ...`` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from qaihm_lint import __version__, rule_selectors
+from qaihm_lint.config import (
+    OUTPUT_FORMATS,
+    ConfigError,
+    DeepSettings,
+    Settings,
+    load_settings,
+    max_warnings,
+)
+
+PROG = "qaihm-lint"
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other error of ours, instead of argparse's usage block.
+        unrecognized = "unrecognized arguments: "
+        if message.startswith(unrecognized):
+            # argparse suggests nothing before Python 3.14: `--fxi` should point at `--fix`.
+            options = [o for action in self._actions for o in action.option_strings]
+            hints = []
+            for word in message[len(unrecognized) :].split():
+                if word.startswith("--"):
+                    near = difflib.get_close_matches(word.split("=")[0], options, n=1)
+                    if near:
+                        hints.append(f"{word}: did you mean {near[0]}?")
+            if hints:
+                message += f" ({'; '.join(hints)})"
+        raise UsageError(f"{message} (see {PROG} --help)")
+
+
+def _codes(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Lint and fix the model folders of Qualcomm AI Hub Models.",
+        epilog="Exit status: 0 no errors (warnings pass unless past --max-warnings), 1 errors "
+        "left (--diff: something to change), 2 usage or internal error.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="repository, qai_hub_models/, models/, model folders or files (default: the "
+        "current directory: every model from the repository root, qai_hub_models/ or models/; "
+        "the model folder you are in)",
+    )
+    fixing = parser.add_argument_group("fixing")
+    fixing.add_argument("--fix", action="store_true", help="apply safe fixes")
+    fixing.add_argument(
+        "--unsafe-fixes", action="store_true", help="apply unsafe fixes too (implies --fix)"
+    )
+    fixing.add_argument(
+        "--diff", action="store_true", help="print the fixes as a unified diff and write nothing"
+    )
+    selection = parser.add_argument_group("rule selection")
+    # Repeated flags add up (`--select QAI1 --select QAI3`), as comma-separated lists do.
+    selection.add_argument(
+        "--select",
+        type=_codes,
+        action="extend",
+        metavar="CODES",
+        help="comma-separated codes, prefixes (QAI3 = requirements rules) or slugs",
+    )
+    selection.add_argument(
+        "--ignore",
+        type=_codes,
+        action="extend",
+        metavar="CODES",
+        default=[],
+        help="codes, prefixes or slugs to leave out",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--output-format",
+        default=None,
+        metavar="FORMAT",
+        help=f"one of {', '.join(OUTPUT_FORMATS)} (default: full)",
+    )
+    output.add_argument("--statistics", action="store_true", help="print counts per code")
+    output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    output.add_argument(
+        "--max-warnings",
+        type=int,
+        metavar="N",
+        help="exit 1 when there are more than N warnings (default: warnings never fail a run)",
+    )
+    output.add_argument("--verbose", action="store_true", help="show tracebacks of internal errors")
+    output.add_argument(
+        "--merge-reports",
+        action="store_true",
+        help="merge the JSON (or JUnit) reports given as PATHs, e.g. of --shard runs, and exit",
+    )
+    running = parser.add_argument_group("running")
+    running.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: one per core; 1 runs in-process)",
+    )
+    running.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write .qaihm_lint_cache/"
+    )
+    running.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default: nearest pyproject.toml with [tool.qaihm-lint])",
+    )
+    running.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only model folders changed since a git ref (and the models "
+        "that depend on changed shared code)",
+    )
+    running.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="check only the K-th of N parts of the model folders (for a CI matrix; balanced "
+        "by the time each model took in the last deep run)",
+    )
+    adoption = parser.add_argument_group("adopting on a legacy tree")
+    adoption.add_argument(
+        "--baseline", type=Path, metavar="FILE", help="report only findings not recorded in FILE"
+    )
+    adoption.add_argument(
+        "--write-baseline",
+        type=Path,
+        metavar="FILE",
+        help="record every current finding in FILE and exit 0",
+    )
+    deep = parser.add_argument_group("deep mode (needs the [deep] extra)")
+    deep.add_argument(
+        "--deep",
+        action="store_true",
+        help="load, trace, export and compile each model in a subprocess",
+    )
+    deep.add_argument(
+        "--targets",
+        type=_codes,
+        metavar="DEVICES",
+        help="AI Hub devices or chipset:… attributes to compile for",
+    )
+    deep.add_argument(
+        "--stages",
+        type=_codes,
+        metavar="STAGES",
+        help="comma-separated deep stages: load,trace,onnx,compile",
+    )
+    deep.add_argument("--timeout", type=float, metavar="S", help="per-stage limit in seconds")
+    deep.add_argument(
+        "--no-compile", action="store_true", help="stop before the AI Hub compile stage"
+    )
+    deep.add_argument(
+        "--python",
+        metavar="PATH",
+        help="run every model in this interpreter's environment instead of building the "
+        "environments upstream's CI would",
+    )
+    deep.add_argument(
+        "--env-dir",
+        type=Path,
+        metavar="DIR",
+        help="where built deep-mode environments are kept (default: the user cache folder)",
+    )
+    info = parser.add_argument_group("information")
+    info.add_argument("--list-rules", action="store_true", help="list every rule and exit")
+    info.add_argument("--explain", metavar="CODE", help="explain a rule and exit")
+    info.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    start = args.paths[0] if args.paths else Path.cwd()
+    if args.config is not None and not args.config.is_file():
+        raise ConfigError(f"{args.config}: config file not found")
+    settings = load_settings(args.config, start if start.exists() else Path.cwd())
+    for flag, selectors in (("--select", args.select or ()), ("--ignore", args.ignore)):
+        try:
+            rule_selectors.validate(selectors)
+        except rule_selectors.UnknownSelector as exc:
+            raise UsageError(f"{flag}: {exc}") from exc
+    output_format = args.output_format or "full"
+    if output_format not in OUTPUT_FORMATS:
+        raise UsageError(
+            f"unknown output format {output_format!r} (choose from {', '.join(OUTPUT_FORMATS)})"
+        )
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    limit = settings.max_warnings
+    if args.max_warnings is not None:
+        try:
+            limit = max_warnings(args.max_warnings, "--max-warnings")
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from exc
+    deep = settings.deep
+    if args.targets:
+        deep = DeepSettings(tuple(args.targets), deep.timeout)
+    if args.timeout is not None:
+        deep = DeepSettings(deep.targets, args.timeout)
+    color = (
+        output_format == "full"
+        and sys.stdout.isatty()
+        and "NO_COLOR" not in os.environ
+        and os.environ.get("TERM") != "dumb"
+    )
+    return settings.with_overrides(
+        select=tuple(args.select) if args.select is not None else settings.select,
+        ignore=(*settings.ignore, *args.ignore),
+        fix=args.fix or args.unsafe_fixes,
+        unsafe_fixes=args.unsafe_fixes,
+        diff=args.diff,
+        output_format=output_format,
+        statistics=args.statistics,
+        exit_zero=args.exit_zero,
+        max_warnings=limit,
+        jobs=args.jobs if args.jobs is not None else settings.jobs,
+        use_cache=not args.no_cache,
+        baseline=args.baseline,
+        write_baseline=args.write_baseline,
+        verbose=args.verbose,
+        color=color,
+        deep=deep,
+    )
