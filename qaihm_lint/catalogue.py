@@ -65,7 +65,7 @@ CATALOGUE: dict[str, Entry] = {
         enabled_by_default=False,
     ),
     "QAI206": Entry(
-        "litemp-percentage-range", "model_class.litemp:LitempPercentageRange", "python"
+        "litemp-percentage-range", "model_class.litemp:LitempPercentageRange", "folder"
     ),
     "QAI301": Entry("unpinned-requirement", "requirements.pins:UnpinnedRequirement", "folder"),
     "QAI302": Entry(

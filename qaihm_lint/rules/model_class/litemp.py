@@ -1,21 +1,22 @@
 """``get_hub_litemp_percentage`` returns a percentage (QAI206).
 
-Checked where it is written, in any file of the folder, and as each model class of the folder
-really has it: a definition inherited from outside the folder (``models/_shared/``) is reported
-at the class that inherits it.
+Checked where it is written, in any hand-written file of the folder, and as each model class of
+the folder really has it (through the index, like the other model-class rules): a definition
+inherited from outside the folder (``models/_shared/``) is reported at the class that inherits
+it. A folder rule, not a Python rule: the inherited case concerns every file that defines a
+class, and walking all of them for one method name cost a third of a cold run.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from pathlib import Path
-from typing import ClassVar
 
-from qaihm_lint.rules.base import Invalid, PythonRule, Valid
-from qaihm_lint.rules.model_class._analysis import analyse, is_local, where
+from qaihm_lint.rules.base import Invalid, Valid
+from qaihm_lint.rules.model_class._analysis import is_local, where
 from qaihm_lint.rules.model_class._examples import INIT, YOLO_MODEL
-from qaihm_lint.rules.model_class._methods import definition_span
+from qaihm_lint.rules.model_class._methods import AnalysedRule, definition_span
+from qaihm_lint.sources import SourceError
 
 NAME = "get_hub_litemp_percentage"
 _SHARED_BASE = """\
@@ -28,15 +29,12 @@ class Yolo(BaseModel):
 """
 
 
-class LitempPercentageRange(PythonRule):
-    triggers = ("get_hub_litemp_percentage",)
+class LitempPercentageRange(AnalysedRule):
     summary = "get_hub_litemp_percentage returns a literal outside 0-100."
     why = (
         "The value is the percentage of sensitive layers kept in higher precision for mixed "
         "precision; a fraction (0.1 meaning 10 %) or a value above 100 is silently wrong."
     )
-    files = ("*.py",)
-    needs_index: ClassVar[bool] = True
     valid = (
         Valid(
             "class ExampleModel:\n"
@@ -66,30 +64,29 @@ class LitempPercentageRange(PythonRule):
         ),
     )
 
-    @classmethod
-    def triggered_by(cls, text: str) -> bool:
-        # A class may inherit the method without naming it.
-        return NAME in text or "class " in text
+    def check(self) -> None:
+        for source in self.folder.python_files():
+            try:
+                tree = source.tree if NAME in source.text else None
+            except SourceError:
+                continue  # QAI000 says why
+            for node in ast.walk(tree) if tree is not None else ():
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == NAME:
+                    for number, literal in _out_of_range(node):
+                        self.report_node(
+                            source,
+                            literal,
+                            f"{NAME} returns {number}, outside "
+                            "0-100: return a percentage of layers (e.g. 10 for 10 %)",
+                        )
+        self._check_inherited()
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.name != NAME:
-            return
-        for number, literal in _out_of_range(node):
-            self.report_here(
-                literal,
-                f"{NAME} returns {number}, outside "
-                "0-100: return a percentage of layers (e.g. 10 for 10 %)",
-            )
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def end_file(self) -> None:
-        analysis = analyse(self.ctx)
+    def _check_inherited(self) -> None:
+        analysis = self.analysis()
         for cls, mro in analysis.local_models:
-            if Path(cls.path) != self.source.path:
-                continue
+            source = self.source_of(cls.path)
             found = mro.lookup(NAME)
-            if found is None or is_local(analysis.view, found.owner.path):
+            if source is None or found is None or is_local(analysis.view, found.owner.path):
                 continue  # a definition in the folder is reported where it is written
             between = mro.classes[1 : mro.classes.index(found.owner)]
             if any(is_local(analysis.view, base.path) for base in between):
@@ -100,9 +97,9 @@ class LitempPercentageRange(PythonRule):
             wrong = [number for number, _ in _out_of_range(node)]
             if not wrong:
                 continue
-            start, end = definition_span(self.source, cls)
+            start, end = definition_span(source, cls)
             self.report(
-                self.source,
+                source,
                 f"{cls.name} inherits {NAME} from {found.owner.name} "
                 f"({where(analysis.view, found.owner, found.method)}), which returns {wrong[0]}, "
                 "outside 0-100: return a percentage of layers (e.g. 10 for 10 %)",
