@@ -7,12 +7,15 @@ runs them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qaihm_lint.config import Settings
-from qaihm_lint.index import RepoIndex
 from qaihm_lint.workspace import ModelFolder, Package
+
+if TYPE_CHECKING:
+    from qaihm_lint.index import FolderView, RepoIndex
 
 
 class _Indexes:
@@ -25,6 +28,9 @@ class _Indexes:
     def get(self, package: Package | None) -> RepoIndex:
         root = package.root if package is not None else None
         if root not in self._by_root:
+            # Imported on first use: a run answered from the cache never resolves a class.
+            from qaihm_lint.index import RepoIndex
+
             self._by_root[root] = RepoIndex.build(root)
         return self._by_root[root]
 
@@ -42,6 +48,11 @@ class ModelContext:
     @property
     def index(self) -> RepoIndex:
         return INDEXES.get(self.folder.package)
+
+    @cached_property
+    def view(self) -> FolderView:
+        """The index as this folder sees it, shared by the folder's rules."""
+        return self.index.view(self.folder)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from typing import ClassVar
 from qaihm_lint.diagnostics import Applicability, Fix
 from qaihm_lint.index import dotted
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
-from qaihm_lint.rules.model_class._analysis import analyse
 
 _CUDA = re.compile(r"cuda(:\d+)?")
 _LOADS = frozenset({"torch.load", "torch.jit.load"})
@@ -222,7 +221,7 @@ class TorchLoadWithoutMapLocation(PythonRule):
     )
 
     def begin_file(self) -> None:
-        self._view = analyse(self.ctx).view
+        self._view = self.ctx.view
         self._module = self._view.module_of_file(self.source.path.name)
         # Bare names a call could reach torch.load through (`from torch import load as tl`);
         # every other bare call is skipped without resolving it.
@@ -232,24 +231,21 @@ class TorchLoadWithoutMapLocation(PythonRule):
             for name, binding in (info.bindings.items() if info is not None else ())
             if binding.kind == "import" and binding.attr == "load"
         } | {"load"}
-        self._saved_to = self._paths_saved_to() if "save" in self.source.text else set()
+        # The path expressions this file passes to torch.save: loading them back reads what
+        # the same code wrote from its own (CPU) tensors, not a checkpoint from elsewhere. A
+        # save may come after the load in the file, so loads are judged in end_file.
+        self._saved_to: set[str] = set()
+        self._loads: list[tuple[ast.Call, str]] = []
 
-    def _paths_saved_to(self) -> set[str]:
-        """The path expressions this file passes to torch.save: loading them back reads what
-        the same code wrote from its own (CPU) tensors, not a checkpoint from elsewhere."""
-        found = set()
-        for node in ast.walk(self.source.tree):
-            if not (isinstance(node, ast.Call) and dotted(node.func).endswith("save")):
-                continue
-            if self._qualified(node) != "torch.save":
-                continue
-            target = node.args[1] if len(node.args) >= 2 else None
-            for keyword in node.keywords:
-                if keyword.arg == "f":
-                    target = keyword.value
-            if target is not None:
-                found.add(ast.dump(target))
-        return found
+    def _note_save(self, node: ast.Call) -> None:
+        if not dotted(node.func).endswith("save") or self._qualified(node) != "torch.save":
+            return
+        target = node.args[1] if len(node.args) >= 2 else None
+        for keyword in node.keywords:
+            if keyword.arg == "f":
+                target = keyword.value
+        if target is not None:
+            self._saved_to.add(ast.dump(target))
 
     def _qualified(self, node: ast.Call) -> str:
         name = dotted(node.func)
@@ -266,13 +262,15 @@ class TorchLoadWithoutMapLocation(PythonRule):
         func = node.func
         if isinstance(func, ast.Attribute):
             if func.attr != "load":
+                if func.attr == "save":
+                    self._note_save(node)
                 return
         elif not (isinstance(func, ast.Name) and func.id in self._load_names):
+            if isinstance(func, ast.Name) and func.id.endswith("save"):
+                self._note_save(node)
             return
         qualified = self._qualified(node)
         if qualified not in _LOADS:
-            return
-        if node.args and ast.dump(node.args[0]) in self._saved_to:
             return
         if (
             len(node.args) >= 2
@@ -280,13 +278,21 @@ class TorchLoadWithoutMapLocation(PythonRule):
             or any(isinstance(a, ast.Starred) for a in node.args)
         ):
             return
+        self._loads.append((node, qualified))
+
+    def end_file(self) -> None:
         from qaihm_lint.fixers.python_fixes import add_map_location
 
-        start, _ = self.source.node_span(node)
-        self.report_here(
-            node,
-            f"{qualified}() without map_location loads tensors onto the "
-            "device they were saved from (a GPU fails on CPU machines): pass "
-            'map_location="cpu" or use qai_hub_models\' load_torch',
-            fix=self.cst_fix(add_map_location(start.row, start.column), 'add map_location="cpu"'),
-        )
+        for node, qualified in self._loads:
+            if node.args and ast.dump(node.args[0]) in self._saved_to:
+                continue
+            start, _ = self.source.node_span(node)
+            self.report_here(
+                node,
+                f"{qualified}() without map_location loads tensors onto the "
+                "device they were saved from (a GPU fails on CPU machines): pass "
+                'map_location="cpu" or use qai_hub_models\' load_torch',
+                fix=self.cst_fix(
+                    add_map_location(start.row, start.column), 'add map_location="cpu"'
+                ),
+            )

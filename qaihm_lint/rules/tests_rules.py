@@ -9,7 +9,7 @@ from qaihm_lint.diagnostics import Applicability, Location
 from qaihm_lint.index import dotted
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
 from qaihm_lint.rules.files import is_generative, is_llm
-from qaihm_lint.sources import SourceError, SourceFile, note_access
+from qaihm_lint.sources import SourceError, file_at
 from qaihm_lint.workspace import Layout, ModelFolder
 
 # Tests that check the PyTorch model's outputs under another name than test_task (end-to-end
@@ -101,10 +101,12 @@ def _float_parent_tests_task(folder: ModelFolder) -> bool:
     if not model_id.endswith("_quantized") or folder.package is None:
         return False
     parent = folder.package.models_dir / model_id.removesuffix("_quantized") / "test.py"
-    note_access(parent)  # the cached verdict depends on the parent's tests
+    source = file_at(parent)  # noted: the cached verdict depends on the parent's tests
     try:
-        tree = SourceFile(parent).tree
+        tree = source.tree if source is not None else None
     except SourceError:
+        return False
+    if tree is None:
         return False
     return any(_TASK_LIKE.match(test.name) for test in _tests(tree))
 

@@ -35,9 +35,8 @@ class ModelAnalysis:
     view: FolderView
     model: ClassInfo | None = None
     mro: Mro | None = None
-    # The resolution left the package before reaching a framework base: rules stay silent.
-    unresolved: bool = False
-    # Classes whose required methods are checked.
+    # Classes whose required methods are checked (none when the resolution left the package
+    # before reaching a framework base: the rules stay silent).
     checked: list[Checked] = field(default_factory=list)
     # Model classes (any framework subclass) defined in the folder's own files.
     local_models: list[tuple[ClassInfo, Mro]] = field(default_factory=list)
@@ -94,7 +93,7 @@ def _local_classes(view: FolderView) -> list[ClassInfo]:
 
 
 def _analyse(ctx: ModelContext) -> ModelAnalysis:
-    view = ctx.index.view(ctx.folder)
+    view = ctx.view
     analysis = ModelAnalysis(view)
     local = _local_classes(view)
     for cls in local:
@@ -116,7 +115,6 @@ def _analyse(ctx: ModelContext) -> ModelAnalysis:
     mro = view.mro(model)
     analysis.model, analysis.mro = model, mro
     if mro.kind is None:
-        analysis.unresolved = True
         return analysis
     if mro.kind == "pytorch":
         analysis.checked.append(Checked(model, mro, "model"))

@@ -87,9 +87,9 @@ class MissingRequiredMethod(MethodRule):
         for checked in analysis.checked:
             for name in _required(layout, checked.role):
                 found = checked.order.lookup(name)
-                if found is not None and found[1].concrete:
+                if found is not None and found.method.concrete:
                     continue
-                if found is not None and found[1].form == "alias":
+                if found is not None and found.method.form == "alias":
                     continue
                 if name == "get_output_spec" and provided(
                     checked.order, "get_output_names", allow_framework=False

@@ -18,7 +18,6 @@ from typing import ClassVar
 
 from qaihm_lint.index import FolderView, Symbol, dotted
 from qaihm_lint.rules.base import FolderRule
-from qaihm_lint.rules.model_class._analysis import analyse
 from qaihm_lint.sources import SourceError, SourceFile
 
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
@@ -217,7 +216,7 @@ def scan_folder(rule: FolderRule) -> Scan:
     if isinstance(cached, Scan):
         return cached
     scan = Scan()
-    view = analyse(rule.ctx).view
+    view = rule.ctx.view
     for source in rule.folder.python_files():
         try:
             tree = source.tree
@@ -352,7 +351,7 @@ class SourceAsRootRule(FolderRule):
     needs_index: ClassVar[bool] = True
 
     def view(self) -> FolderView:
-        return analyse(self.ctx).view
+        return self.ctx.view
 
     def report_use(self, use: SourceAsRootUse, node: ast.AST, message: str) -> None:
         self.report_node(use.source, node, message)
