@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from qaihm_lint.context import INDEXES
 from qaihm_lint.workspace import (
     GLOBAL_REQUIREMENTS,
     ModelFolder,
@@ -66,11 +67,8 @@ def restrict_to_changed(workspace: Workspace, changed: list[Path]) -> Workspace:
                 shared.append(path)
         else:
             if shared:
-                # Imported only when shared code changed: most runs never need the index.
-                from qaihm_lint.index import RepoIndex
-
-                index = RepoIndex.build(package.root)
-                affected.update(index.dependants(*shared, among=folders))
+                # The engine's own index (built once, inherited by workers), not a second one.
+                affected.update(INDEXES.get(package).dependants(*shared, among=folders))
     for path in resolved:
         for folder in workspace.folders:
             if path == folder.path or folder.path in path.parents:
@@ -98,10 +96,7 @@ def with_dependants(workspace: Workspace, exclude: Sequence[str]) -> Workspace:
                 shared.append(path)
         if not shared:
             continue
-        from qaihm_lint.index import RepoIndex
-
-        index = RepoIndex.build(package.root)
-        for folder_path in index.dependants(*shared):
+        for folder_path in INDEXES.get(package).dependants(*shared):
             if folder_path in folders or any(
                 fnmatch.fnmatchcase(folder_path.name, pattern) for pattern in exclude
             ):
@@ -114,7 +109,10 @@ def with_dependants(workspace: Workspace, exclude: Sequence[str]) -> Workspace:
 
 
 def is_shared(parts: tuple[str, ...]) -> bool:
-    """Package code model folders can import: utils/, models/_shared/ (templates/ later)."""
+    """Package code model folders can import: utils/, and the folders under models/ that are not
+    models (``_shared``, ``templates`` and any other ``_``-folder). Wider than the shared code
+    the rules check (``workspace.SHARED_CODE_DIRS``): any of it can change what a model
+    inherits."""
     return parts[:1] == ("utils",) or (
         parts[:1] == ("models",)
         and len(parts) > 2

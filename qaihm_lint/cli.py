@@ -16,7 +16,7 @@ import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qaihm_lint import baseline, rule_selectors
 from qaihm_lint.arguments import PROG, UsageError, build_parser, settings_from_args
@@ -47,12 +47,14 @@ from qaihm_lint.fixers.apply import (
 )
 from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table, summary
 from qaihm_lint.rule_docs import explain, list_rules
-from qaihm_lint.rule_docs import rules_markdown as rules_markdown  # docs/rules.md's recipe
 from qaihm_lint.workspace import (
     Workspace,
     WorkspaceError,
     discover,
 )
+
+if TYPE_CHECKING:
+    from qaihm_lint.deep.shard import Shard
 
 
 class Terminated(KeyboardInterrupt):
@@ -144,25 +146,22 @@ def _run_deep(
     return result.diagnostics, result.junit_cases()
 
 
-def _parse_shard(text: str) -> None:
+def _parse_shard(text: str) -> Shard:
     from qaihm_lint.deep.shard import ShardError, parse_shard
 
     try:
-        parse_shard(text)
+        return parse_shard(text)
     except ShardError as exc:
         raise UsageError(str(exc)) from exc
 
 
-def _restrict_to_shard(workspace: Workspace, text: str, use_cache: bool) -> Workspace:
-    from qaihm_lint.deep.shard import ShardError, shard_folders
+def _restrict_to_shard(workspace: Workspace, shard: Shard, use_cache: bool) -> Workspace:
+    from qaihm_lint.deep.shard import shard_folders
 
-    try:
-        folders = shard_folders(workspace.folders, text, use_cache)
-    except ShardError as exc:
-        raise UsageError(str(exc)) from exc
+    folders = shard_folders(workspace.folders, shard, use_cache)
     # Shared code is checked once, by the first shard, so merged reports hold it once.
-    first = text.strip().split("/", 1)[0] == "1"
-    return Workspace(workspace.packages, folders, [], workspace.shared if first else [])
+    shared = workspace.shared if shard.index == 1 else []
+    return Workspace(workspace.packages, folders, [], shared)
 
 
 def _merge_reports(paths: Sequence[Path], settings: Settings) -> int:
@@ -189,8 +188,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(args)
     if args.merge_reports:
         return _merge_reports(args.paths, settings)
-    if args.shard:
-        _parse_shard(args.shard)
+    shard = _parse_shard(args.shard) if args.shard else None
     plan = make_plan(settings)
     # Without PATHs, the current directory, as ruff does: from the repository root,
     # qai_hub_models/ or models/ that is every model folder; from inside a model folder, that
@@ -208,8 +206,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         if nothing_checked and settings.output_format not in ("full", "concise"):
             # The human formats say it in their summary; keep machine output parsable.
             print(f"{PROG}: warning: no model folders to check: {nothing_checked}", file=sys.stderr)
-    if args.shard:
-        workspace = _restrict_to_shard(workspace, args.shard, settings.use_cache)
+    if shard is not None:
+        workspace = _restrict_to_shard(workspace, shard, settings.use_cache)
 
     fixed: list[Diagnostic] = []
     if settings.fix or settings.diff:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from qaihm_lint import rule_selectors
-from qaihm_lint.catalogue import CATALOGUE
+from qaihm_lint.catalogue import CATALOGUE, Kind
 from qaihm_lint.config import Settings
-from qaihm_lint.rules import all_rules
+from qaihm_lint.rules import rule
 from qaihm_lint.rules.base import FolderRule, PackageRule, PythonRule, Rule
 from qaihm_lint.rules.meta import InternalError
 
@@ -24,20 +24,21 @@ class Plan:
     settings: Settings
     enabled: frozenset[str]
 
-    def _enabled_of(self, kind: type[Rule]) -> list[type[Rule]]:
-        return [r for c, r in all_rules().items() if c in self.enabled and issubclass(r, kind)]
+    def _enabled_of(self, kind: Kind) -> list[type[Rule]]:
+        """The enabled rules of one kind, in code order (only their modules are imported)."""
+        return [rule(c) for c, e in CATALOGUE.items() if c in self.enabled and e.kind == kind]
 
     @cached_property
     def folder_rules(self) -> list[type[FolderRule]]:
-        return [r for r in self._enabled_of(FolderRule) if issubclass(r, FolderRule)]
+        return [r for r in self._enabled_of("folder") if issubclass(r, FolderRule)]
 
     @cached_property
     def python_rules(self) -> list[type[PythonRule]]:
-        return [r for r in self._enabled_of(PythonRule) if issubclass(r, PythonRule)]
+        return [r for r in self._enabled_of("python") if issubclass(r, PythonRule)]
 
     @cached_property
     def package_rules(self) -> list[type[PackageRule]]:
-        return [r for r in self._enabled_of(PackageRule) if issubclass(r, PackageRule)]
+        return [r for r in self._enabled_of("package") if issubclass(r, PackageRule)]
 
     @cached_property
     def package_codes(self) -> frozenset[str]:

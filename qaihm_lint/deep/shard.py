@@ -197,9 +197,10 @@ def merge_junit(paths: Sequence[Path]) -> tuple[str, int]:
 # The command line's side (cli.py calls these).
 
 
-def shard_folders(folders: Sequence[ModelFolder], text: str, use_cache: bool) -> list[ModelFolder]:
-    """The folders of shard ``text`` ("K/N"), balanced by the costs the deep cache recorded."""
-    shard = parse_shard(text)
+def shard_folders(
+    folders: Sequence[ModelFolder], shard: Shard, use_cache: bool
+) -> list[ModelFolder]:
+    """The folders of ``shard``, balanced by the costs the deep cache recorded."""
     costs = recorded_costs(cache_dir_for(folders, DeepOptions(use_cache=use_cache)))
     return select(folders, shard, costs)
 

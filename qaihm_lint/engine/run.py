@@ -19,7 +19,6 @@ from qaihm_lint.workspace import ModelFolder, Workspace
 @dataclass
 class LintResult:
     diagnostics: list[Diagnostic]
-    folders: list[ModelFolder]
     by_folder: dict[Path, FolderResult]
 
 
@@ -85,4 +84,4 @@ class Run:
         diagnostics = [d for folder in checked for d in by_folder[folder.path].diagnostics]
         diagnostics.extend(run_package_rules(workspace, self.plan, by_folder, self.cache))
         diagnostics.sort(key=Diagnostic.sort_key)
-        return LintResult(diagnostics, checked, dict(by_folder))
+        return LintResult(diagnostics, dict(by_folder))

@@ -146,3 +146,20 @@ def test_deep_shards_merge_into_the_unsharded_junit(tmp_path: Path, run_cli: Run
     root = ET.fromstring(merged)
     assert root.get("tests") == str(len(cases(whole)))
     assert root.get("failures") == str(sum(1 for *_, ok in cases(whole) if not ok))
+
+
+@pytest.mark.parametrize("first", ["1/2", "01/2", " 1/2"])
+def test_shared_code_goes_to_the_first_shard_however_it_is_written(
+    tmp_path: Path, run_cli: RunCli, first: str
+) -> None:
+    from qaihm_lint.testing import build_tree
+
+    tree = build_tree(tmp_path)
+    tree.write("models/_shared/det/__init__.py", "")
+    tree.write("models/_shared/det/model.py", "import torch\n\nW = torch.load('w.pt')\n")
+    models = tree.package / "models"
+    findings = {}
+    for shard in (first, "2/2"):
+        _, out, _ = run_cli(models, "--no-cache", "--output-format", "json", "--shard", shard)
+        findings[shard] = [d["code"] for d in json.loads(out)]
+    assert findings[first] == ["QAI502"] and findings["2/2"] == []
