@@ -194,12 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ---------------------------------------------------------------------------------------------
-
-
-# ---------------------------------------------------------------------------------------------
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
     start = args.paths[0] if args.paths else Path.cwd()
     if args.config is not None and not args.config.is_file():

@@ -194,14 +194,25 @@ class ResultCache:
             },
             separators=(",", ":"),
         )
-        target = self._entry(folder)
-        try:
-            import tempfile  # only when writing: read-only runs skip the import
+        write_cache_file(self._entry(folder), payload)
 
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(payload)
-            os.replace(temporary, target)
-        except OSError:
-            with contextlib.suppress(OSError, UnboundLocalError):
-                os.unlink(temporary)
+
+def write_cache_file(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename, so that a parallel run or a kill never
+    leaves half an entry; a cache that cannot be written only costs time, so failures are
+    swallowed (and the temporary file removed). Not for the user's files: see
+    ``fixers.apply.write_atomic``, which also keeps permissions and syncs to disk."""
+    import tempfile  # only when writing: read-only runs skip the import
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)

@@ -203,7 +203,8 @@ class Package:
 class Workspace:
     packages: list[Package]
     folders: list[ModelFolder]
-    # Paths that matched nothing checkable (e.g. a changed file under _shared/): not an error.
+    # PATHs that name no model folder (a file under utils/ or _shared/ that pre-commit passes):
+    # not an error; the CLI checks the model folders that depend on them (changes.py).
     skipped: list[Path] = field(default_factory=list)
     # Folders of shared code to check with the code rules (not models).
     shared: list[ModelFolder] = field(default_factory=list)

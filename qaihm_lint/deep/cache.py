@@ -14,12 +14,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from qaihm_lint.index import resolve_relative
+from qaihm_lint.cache import write_cache_file
+from qaihm_lint.index.parse import resolve_relative
 from qaihm_lint.workspace import PACKAGE_NAME
 
 # 2: stage records became typed (records.py): entries of version 1 are misses.
@@ -112,15 +112,7 @@ class DeepCache:
         path = self._path(key)
         if path is None:
             return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Atomic, so a parallel run or a kill never leaves half a record behind.
-            handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(value, stream, sort_keys=True)
-            os.replace(temp, path)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        write_cache_file(path, json.dumps(value, sort_keys=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,14 +226,7 @@ def record_cost(
     path = cache_dir / "costs" / f"{model_id}.json"
     if not overwrite and path.exists():
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump({"seconds": round(seconds, 3)}, stream)
-        os.replace(temp, path)
-    except OSError:
-        pass
+    write_cache_file(path, json.dumps({"seconds": round(seconds, 3)}))
 
 
 def recorded_costs(cache_dir: Path | None) -> dict[str, float]:

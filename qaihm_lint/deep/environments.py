@@ -126,10 +126,6 @@ class EnvPlan:
 # The invoking environment.
 
 
-def _canonical(name: str) -> str:
-    return rf.normalize(name)
-
-
 def _layered_dist(dist: importlib.metadata.Distribution) -> LayeredDist | None:
     # RECORD is read as text: ``dist.files`` builds an object per file (torch has 15,000).
     record = dist.read_text("RECORD")
@@ -149,7 +145,7 @@ def _layered_dist(dist: importlib.metadata.Distribution) -> LayeredDist | None:
     if not dist_info:
         return None
     return LayeredDist(
-        _canonical(dist.metadata["Name"]),
+        rf.normalize(dist.metadata["Name"]),
         dist.version,
         str(site),
         tuple(sorted(entries)),
@@ -165,7 +161,7 @@ def _runtime_dists() -> set[str]:
     """
     found: set[str] = set()
     for dist in importlib.metadata.distributions():
-        name = _canonical(dist.metadata["Name"] or "")
+        name = rf.normalize(dist.metadata["Name"] or "")
         if name.startswith(RUNTIME_PREFIXES):
             found.add(name)
     return found
@@ -234,7 +230,7 @@ def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
             continue
         requirement = line.requirement
         assert requirement is not None
-        name = _canonical(requirement.name)
+        name = rf.normalize(requirement.name)
         if name in LAYERED and requirement.url is None:
             extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
             marker = f" ; {requirement.marker}" if requirement.marker is not None else ""

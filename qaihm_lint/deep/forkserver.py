@@ -125,15 +125,6 @@ def kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def exit_code(status: int) -> int:
-    """A waitpid status as Popen.returncode (os.waitstatus_to_exitcode is Python 3.9+)."""
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    return -1
-
-
 def kill_own_descendants() -> int:
     """Kill everything this process started (it is a subreaper, so daemons are still below it)
     and reap it; how many processes were killed."""
@@ -337,7 +328,7 @@ class Server:
                 running.status,
                 {
                     "event": "exit",
-                    "code": exit_code(status),
+                    "code": os.waitstatus_to_exitcode(status),  # as Popen.returncode
                     "killed": len(running.killed),
                     "survivors": survivors,
                 },

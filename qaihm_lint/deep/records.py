@@ -6,7 +6,7 @@ standard library) and the parent. A record crosses a boundary in two places, the
 events pipe and the deep cache; both go through ``to_json``/``from_json`` here.
 
 The vocabulary is stages, statuses and outcomes, never rule codes: which rule a verdict is
-reported under is the parent's business (``findings.py``, from the rule classes).
+reported under is the parent's business (``outcomes.py``, from the rule classes).
 """
 
 from __future__ import annotations

@@ -40,14 +40,9 @@ from .records import (
     WorkerFatal,
     encode_line,
 )
-from .worker_explain import cause_of, network_url, one_line
+from .worker_explain import cause_of, one_line
 from .worker_stages import ModelStages, StageFailed
-from .worker_tensors import TRACE_SEED, compare, flatten, random_inputs, shape_and_dtype
-
-# The judgement helpers under the names they had before the worker was split into modules
-# (tests/deep/test_worker_helpers.py reads them here).
-_compare, _flatten, _make_inputs = compare, flatten, random_inputs
-_network_url, _shape_and_dtype = network_url, shape_and_dtype
+from .worker_tensors import TRACE_SEED
 
 
 class Emitter:

@@ -27,9 +27,6 @@ def imports(module: cst.Module, wanted: str) -> bool:
     return False
 
 
-_FIRST_PARTY = PACKAGE_NAME
-
-
 def _import_section(statement: cst.CSTNode) -> tuple[int, bool, str] | None:
     """(section, is ``from`` import, module) of a top-level import line, in isort's order:
     0 ``__future__``, 1 standard library, 2 third party, 3 first party (the package and relative
@@ -52,7 +49,7 @@ def _import_section(statement: cst.CSTNode) -> tuple[int, bool, str] | None:
     top = name.split(".")[0]
     if top == "__future__":
         section = 0
-    elif top == _FIRST_PARTY:
+    elif top == PACKAGE_NAME:
         section = 3
     elif top in sys.stdlib_module_names:
         section = 1
@@ -102,11 +99,7 @@ def add_import(module: cst.Module, text: str, section: int = 2) -> cst.Module:
         body.insert(before[-1] + 1, statement.with_changes(leading_lines=[blank]))
     else:
         # No import at all: after a docstring, if any.
-        at = (
-            1
-            if body and _import_section(body[0]) is None and len(block) == 0 and _is_doc(body[0])
-            else 0
-        )
+        at = 1 if body and _is_doc(body[0]) else 0
         body.insert(at, statement)
     return module.with_changes(body=body)
 

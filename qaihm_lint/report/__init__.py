@@ -43,8 +43,8 @@ class ReportContext:
     # The model folders checked; when there are none, ``nothing_checked`` says why.
     model_ids: list[str] = field(default_factory=list)
     nothing_checked: str = ""
-    # Folders of shared model code (models/_shared/*) checked besides the models: main's
-    # Workspace.shared, which the CLI passes once both are merged.
+    # Folders of shared model code (models/_shared/*, models/templates/*) checked besides the
+    # models: ``len(Workspace.shared)``.
     shared_checked: int = 0
     enabled: frozenset[str] = frozenset()
     cwd: Path = field(default_factory=Path.cwd)
