@@ -32,19 +32,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from releases import (
+    CACHE,
+    HISTORY,
+    PACKAGE,
+    Snapshot,
+    Tree,
+    diff,
+    published_versions,
+    release_tags,
+    tag_snapshot,
+    wheel_snapshot,
+)
 
 BENCH = Path(__file__).resolve().parent
 CHECKOUT = BENCH.parent
-CACHE = BENCH / ".cache"
-HISTORY = CACHE / "history"
 UPSTREAM = "https://github.com/quic/ai-hub-models"
-PACKAGE = "qai_hub_models"
 LONG_LIVED_TAGS = 20
 OUTCOMES = ("confirmed", "gone-folder", "gone-file", "gone-unchanged")
 COLUMNS = (*OUTCOMES, "long-lived", "new", "open", "total")
-
-Tree = Mapping[str, str]  # path relative to qai_hub_models/ -> git blob id
 
 
 @dataclass(frozen=True)
@@ -256,52 +263,7 @@ def changed_nearby(
     return marks
 
 
-# ---------------------------------------------------------------- git, extraction, linting
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def release_tags(repo: Path) -> list[str]:
-    versions = []
-    for tag in git(repo, "tag").split():
-        try:
-            versions.append((Version(tag), tag))
-        except InvalidVersion:
-            continue
-    return [tag for _, tag in sorted(versions)]
-
-
-def tree(repo: Path, tag: str) -> dict[str, str]:
-    cached = HISTORY / tag / "tree.json"
-    if cached.exists():
-        return dict(json.loads(cached.read_text()))
-    out = git(repo, "ls-tree", "-r", tag, PACKAGE)
-    entries = (line.split("\t", 1) for line in out.splitlines())
-    result = {path[len(PACKAGE) + 1 :]: meta.split()[2] for meta, path in entries}
-    cached.write_text(json.dumps(result))
-    return result
-
-
-def extract(repo: Path, tag: str) -> Path:
-    target = HISTORY / tag
-    if (target / ".complete").exists():
-        return target / PACKAGE
-    partial = HISTORY / f".{tag}.partial"
-    subprocess.run(["rm", "-rf", str(partial), str(target)], check=True)
-    partial.mkdir(parents=True)
-    archive = subprocess.Popen(
-        ["git", "-C", str(repo), "archive", tag, PACKAGE], stdout=subprocess.PIPE
-    )
-    subprocess.run(["tar", "-x", "-C", str(partial)], stdin=archive.stdout, check=True)
-    if archive.wait() != 0:
-        raise RuntimeError(f"git archive {tag} failed")
-    (partial / ".complete").touch()
-    partial.rename(target)
-    return target / PACKAGE
+# ---------------------------------------------------------------- linting
 
 
 def linter_digest() -> str:
@@ -388,11 +350,11 @@ def pick_change(diff: str, row: int, package: str | None = None, flagged: str = 
     return (f"L{start}: " + " => ".join(p for p in parts if p))[:160]
 
 
-def imported_folders(tag: str, folder: str) -> list[str]:
+def imported_folders(snapshot: Snapshot, folder: str) -> list[str]:
     """Other folders of the package (models/_shared/x/, models/y/, utils/) that the
-    folder's modules import at ``tag``."""
+    folder's modules import in ``snapshot``."""
     found: set[str] = set()
-    for source in (HISTORY / tag / PACKAGE / folder).glob("*.py"):
+    for source in (snapshot.root / folder).glob("*.py"):
         text = source.read_text(errors="replace")
         pattern = rf"\b{PACKAGE}\.(models\._shared\.\w+|models\.\w+|utils)\b"
         found.update(module.replace(".", "/") + "/" for module in re.findall(pattern, text))
@@ -400,11 +362,8 @@ def imported_folders(tag: str, folder: str) -> list[str]:
     return sorted(found, key=lambda scope: (scope == "utils/", scope))  # utils/: broad, last
 
 
-def flagged_line(tag: str, path: str, row: int) -> str:
-    try:
-        lines = (HISTORY / tag / PACKAGE / path).read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
+def flagged_line(snapshot: Snapshot, path: str, row: int) -> str:
+    lines = (snapshot.text(path) or "").splitlines()
     return lines[row - 1].strip() if 0 < row <= len(lines) else ""
 
 
@@ -423,46 +382,95 @@ def clone() -> Path:
     return target
 
 
-def run(repo: Path, workers: int) -> tuple[list[str], list[Instance], dict[str, str], list[Tree]]:
+def snapshots(source: str, repo: Path | None, versions: Sequence[str]) -> list[Snapshot]:
+    if source == "wheels":
+        names = list(versions) or published_versions()
+        return [wheel_snapshot(v) for v in names]
+    repo = repo if repo else clone()
+    if not (repo / "HEAD").exists() and not (repo / ".git").exists():
+        raise SystemExit(f"history: {repo} is not a git repository")
     tags = release_tags(repo)
+    if versions:
+        tags = [t for t in tags if t.removeprefix("v") in versions]
     if not tags:
         raise SystemExit(f"history: no release tags in {repo}")
+    return [tag_snapshot(repo, tag) for tag in tags]
+
+
+def lint_all(
+    releases: Sequence[Snapshot], workers: int
+) -> tuple[list[list[Finding]], dict[str, str]]:
+    """Every release linted (cached per linter digest), and the crashes by release."""
     HISTORY.mkdir(parents=True, exist_ok=True)
     # An empty [tool.qaihm-lint] table stops config discovery here, away from this checkout's.
     (HISTORY / "pyproject.toml").write_text("[tool.qaihm-lint]\n")
     results_dir = HISTORY / "results" / linter_digest()
 
-    def one(tag: str) -> tuple[list[Finding], str | None, Tree]:
-        root = extract(repo, tag)
-        result = lint(root, results_dir / f"{tag}.json")
-        return parse(result["findings"], root), crash_of(result), tree(repo, tag)
+    def one(snapshot: Snapshot) -> tuple[list[Finding], str | None]:
+        kind = "tags" if snapshot.name.startswith("v") else "wheels"
+        result = lint(snapshot.root, results_dir / kind / f"{snapshot.name}.json")
+        return parse(result["findings"], snapshot.root), crash_of(result)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outputs = list(pool.map(one, tags))
-    crashes = {tag: out[1] for tag, out in zip(tags, outputs, strict=True) if out[1]}
-    trees = [out[2] for out in outputs]
+        outputs = list(pool.map(one, releases))
+    crashes = {s.name: out[1] for s, out in zip(releases, outputs, strict=True) if out[1]}
+    return [out[0] for out in outputs], crashes
+
+
+def run(releases: Sequence[Snapshot], per_release: Sequence[Sequence[Finding]]) -> list[Instance]:
+    trees = [s.tree for s in releases]
     folders = [{"/".join(p.split("/")[:2]) for p in t if p.startswith("models/")} for t in trees]
-    instances = follow([out[0] for out in outputs], folders)
+    instances = follow(per_release, folders)
     classify(instances, trees)
     for inst in instances:
         if inst.outcome == "confirmed":
-            before, after = tags[inst.end], tags[inst.end + 1]
-            old, new = trees[inst.end], trees[inst.end + 1]
-            path = next(p for p in related_paths(inst) if old.get(p) != new.get(p))
+            before, after = releases[inst.end], releases[inst.end + 1]
+            path = next(p for p in related_paths(inst) if before.tree.get(p) != after.tree.get(p))
             cited = re.search(rf"{re.escape(path)}:(\d+)", inst.findings[-1].message)
             row = inst.findings[-1].row if path == inst.path else 1
             row = int(cited.group(1)) if cited else row
             where = "" if path == inst.path else f"{path} "
             package = subject(inst.findings[-1]) if inst.code.startswith("QAI3") else None
             text = flagged_line(before, path, row)
-            diff = git(repo, "diff", "-U0", before, after, "--", f"{PACKAGE}/{path}")
-            change = pick_change(diff, row, package, text) if path in old else "file added"
-            inst.excerpt = where + change
+            change = diff(before, after, path)
+            inst.excerpt = where + (
+                pick_change(change, row, package, text) if path in before.tree else "file added"
+            )
         elif inst.outcome == "gone-unchanged":
-            imported = imported_folders(tags[inst.end], _folder(inst))
+            imported = imported_folders(releases[inst.end], _folder(inst))
             nearby = changed_nearby(inst, trees[inst.end], trees[inst.end + 1], imported)
             inst.excerpt = "changed: " + (" ".join(nearby) or "nothing in folder or shared code")
-    return tags, instances, crashes, trees
+    return instances
+
+
+def counts_per_release(
+    releases: Sequence[Snapshot], per_release: Sequence[Sequence[Finding]]
+) -> list[dict[str, Any]]:
+    """Default errors and warnings per code in each release: the table a jump shows up in."""
+    rows = []
+    for snapshot, findings in zip(releases, per_release, strict=True):
+        errors = Counter(f.code for f in findings if f.severity == "error")
+        warnings = Counter(f.code for f in findings if f.severity != "error")
+        models = sum(1 for p in snapshot.tree if p.startswith("models/") and p.count("/") == 2
+                     and p.endswith("/__init__.py") and not p.startswith("models/_"))  # fmt: skip
+        rows.append({"release": snapshot.name, "models": models, "errors": dict(errors),
+                     "warnings": dict(warnings)})  # fmt: skip
+    return rows
+
+
+def release_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Markdown: one row per release, errors per code then warnings per code (``w``)."""
+    codes = sorted({c for r in rows for c in r["errors"]})
+    wcodes = sorted({c for r in rows for c in r["warnings"]})
+    header = ["release", "models", "errors", *codes, "warnings", *(f"{c} (w)" for c in wcodes)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r["release"], str(r["models"]), str(sum(r["errors"].values()))]
+        cells += [str(r["errors"].get(c, "")) for c in codes]
+        cells += [str(sum(r["warnings"].values()))]
+        cells += [str(r["warnings"].get(c, "")) for c in wcodes]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def table_lines(table: Mapping[str, Mapping[str, Any]], markdown: bool) -> list[str]:
@@ -490,23 +498,42 @@ def describe(inst: Instance, tags: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--source",
+        choices=("tags", "wheels"),
+        default="tags",
+        help="upstream's git tags (default) or the wheels published on PyPI",
+    )
     parser.add_argument("--repo", type=Path, help="git dir of quic/ai-hub-models (default: clone)")
-    parser.add_argument("--workers", type=int, default=2, help="tags linted at once (default 2)")
+    parser.add_argument(
+        "--versions", nargs="*", default=[], metavar="V", help="only these releases (default: all)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="releases linted at once (default 2)"
+    )
     parser.add_argument("--details", metavar="CODE", action="append", default=[])
     parser.add_argument("--json", type=Path, metavar="OUT", help="write everything as JSON")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    args = parser.parse_args(argv)
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    parser.add_argument(
+        "--per-release",
+        action="store_true",
+        help="print default errors and warnings per code in each release",
+    )
+    args = parser.parse_args(argv)  # fmt: skip
     began = time.perf_counter()
-    repo = args.repo if args.repo else clone()
-    if not (repo / "HEAD").exists() and not (repo / ".git").exists():
-        raise SystemExit(f"history: {repo} is not a git repository")
-    tags, instances, crashes, _ = run(repo, max(1, args.workers))
+    releases = snapshots(args.source, args.repo, args.versions)
+    names = [s.name for s in releases]
+    per_release, crashes = lint_all(releases, max(1, args.workers))
+    instances = run(releases, per_release)
     table = summarize(instances)
-    print(f"{len(tags)} tags ({tags[0]} .. {tags[-1]}), {len(instances)} findings followed")
+    print(f"{len(names)} releases ({names[0]} .. {names[-1]}), {len(instances)} findings followed")
     print("\n".join(table_lines(table, args.markdown)))
-    for tag, crash in crashes.items():
-        print(f"CRASH {tag}: {crash}")
-    described = [describe(i, tags) for i in instances]
+    rows = counts_per_release(releases, per_release)
+    if args.per_release:
+        print("\n" + "\n".join(release_table(rows)))
+    for name, crash in crashes.items():
+        print(f"CRASH {name}: {crash}")
+    described = [describe(i, names) for i in instances]
     for code in args.details:
         print(f"\n{code}:")
         chosen = [d for d in described if d["code"] == code.upper()]
@@ -514,13 +541,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             flag = " long-lived" if d["long_lived"] else ""
             gone = f" @{d['gone_at']}" if d["gone_at"] else ""
             print(f"  {d['model_id']} {d['path']} {d['first_tag']}..{d['last_tag']} "
-                  f"({d['tags']} tags, {d['file_versions']} versions){flag} "
+                  f"({d['tags']} releases, {d['file_versions']} versions){flag} "
                   f"{d['outcome']}{gone} {d['excerpt']}\n    {d['message'][:150]}")  # fmt: skip
     if args.json:
         new_per_tag = Counter(i.start for i in instances if i.start > 0)
         args.json.write_text(json.dumps({
-            "tags": tags, "summary": table, "crashes": crashes,
-            "new_per_tag": {tags[k]: v for k, v in sorted(new_per_tag.items())},
+            "releases": names, "summary": table, "crashes": crashes, "per_release": rows,
+            "new_per_release": {names[k]: v for k, v in sorted(new_per_tag.items())},
             "instances": described,
         }, indent=1))  # fmt: skip
     print(f"runtime {time.perf_counter() - began:.1f}s", file=sys.stderr)

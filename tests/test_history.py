@@ -21,6 +21,7 @@ def _load() -> ModuleType:
 
 
 history = _load()
+releases = sys.modules["releases"]
 Finding = history.Finding
 
 
@@ -147,8 +148,8 @@ def test_summary_counts_outcomes_new_and_open_per_code() -> None:
 
 def test_release_tags_sort_by_version_and_skip_others(monkeypatch: pytest.MonkeyPatch) -> None:
     names = "ai-stack-models v0.10.0 v0.27 v0.3.0 v0.4.0r1 v0.4.0 v0.9.2"
-    monkeypatch.setattr(history, "git", lambda repo, *args: names.replace(" ", "\n"))
-    assert history.release_tags(Path(".")) == ["v0.3.0", "v0.4.0", "v0.4.0r1", "v0.9.2",
+    monkeypatch.setattr(releases, "git", lambda repo, *args: names.replace(" ", "\n"))
+    assert releases.release_tags(Path(".")) == ["v0.3.0", "v0.4.0", "v0.4.0r1", "v0.9.2",
                                                "v0.10.0", "v0.27"]  # fmt: skip
 
 
@@ -213,3 +214,36 @@ def test_a_folder_missing_from_one_release_does_not_split_its_findings() -> None
     assert (bridged.start, bridged.end, len(bridged.findings)) == (0, 2, 2)
     assert len(history.follow([kept, [], kept], [with_m, with_m, with_m])) == 2
     assert len(history.follow([kept, [], [], kept], [with_m, without_m, without_m, with_m])) == 2
+
+
+def test_a_wheel_file_has_the_blob_id_git_gives_it() -> None:
+    # `printf 'hello\n' | git hash-object --stdin`
+    assert releases.blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_a_diff_between_snapshots_reads_like_git_diff_u0(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    for root, text in ((old, "a\nmmcv==2.1.0\nb\n"), (new, "a\nmmcv==2.2.0\nb\n")):
+        (root / "models/m").mkdir(parents=True)
+        (root / "models/m/requirements.txt").write_text(text)
+    before = releases.Snapshot("0.1.0", old, {})
+    after = releases.Snapshot("0.2.0", new, {})
+    change = releases.diff(before, after, "models/m/requirements.txt")
+    assert history.pick_change(change, 2, "mmcv") == "L2: -mmcv==2.1.0 => +mmcv==2.2.0"
+
+
+def test_counts_per_release_split_errors_and_warnings_by_code(tmp_path: Path) -> None:
+    tree = {"models/m/__init__.py": "1", "models/_shared/x/__init__.py": "2"}
+    snapshot = releases.Snapshot("0.1.0", tmp_path, tree)
+    findings = [
+        finding("QAI301", "models/m/requirements.txt", "x"),
+        finding("QAI301", "models/m/requirements.txt", "y"),
+        Finding("QAI307", "r", "m", "models/m/requirements.txt", 1, "z", "warning"),
+    ]
+    rows = history.counts_per_release([snapshot], [findings])
+    assert rows == [
+        {"release": "0.1.0", "models": 1, "errors": {"QAI301": 2}, "warnings": {"QAI307": 1}}
+    ]
+    table = history.release_table(rows)
+    assert table[0] == "| release | models | errors | QAI301 | warnings | QAI307 (w) |"
+    assert table[2] == "| 0.1.0 | 1 | 2 | 2 | 1 | 1 |"
