@@ -13,49 +13,11 @@ from pathlib import Path
 from qaihm_lint.config import Settings
 from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.engine import FixOutcome, lint, lint_with_fixes, make_plan
+from qaihm_lint.rules._eras import STATIC_ERA, WORKBENCH_ERA
 from qaihm_lint.rules.base import Example
 from qaihm_lint.workspace import PACKAGE_NAME, Layout, discover
 
 MODEL_ID = "example"
-
-BASE_MODEL_PY = """\
-from __future__ import annotations
-
-import torch
-
-
-class FromPretrainedProtocol:
-    @classmethod
-    def from_pretrained(cls):
-        raise NotImplementedError
-
-
-class HubModel:
-    @staticmethod
-    def get_input_spec():
-        raise NotImplementedError
-
-    @staticmethod
-    def get_output_names():
-        raise NotImplementedError
-
-
-class BaseModel(torch.nn.Module, HubModel, FromPretrainedProtocol):
-    pass
-
-
-class CollectionModel:
-    @staticmethod
-    def add_component(component, name=None, subfolder_hf=None):
-        def decorator(cls):
-            return cls
-
-        return decorator
-
-
-class BasePrecompiledModel(HubModel):
-    pass
-"""
 
 SOURCE_AS_ROOT_PY = """\
 class SourceAsRoot:
@@ -112,10 +74,17 @@ class ExampleModel(BaseModel):
         return ["features"]
 """
 
-MANIFEST_MODEL_PY = MODEL_PY.replace(
-    "    @staticmethod\n    def get_input_spec(height",
-    "    def get_input_spec(self, height",
-).replace("    @staticmethod\n    def get_output_names()", "    def get_output_names(self)")
+# The manifest layout's framework derives get_output_names from the abstract get_output_spec.
+MANIFEST_MODEL_PY = (
+    MODEL_PY.replace(
+        "    @staticmethod\n    def get_input_spec(height",
+        "    def get_input_spec(self, height",
+    )
+    .replace("    @staticmethod\n    def get_output_names()", "    def get_output_spec(self)")
+    .replace(
+        '-> list[str]:\n        return ["features"]', '-> dict:\n        return {"features": None}'
+    )
+)
 
 APP_PY = """\
 from collections.abc import Callable
@@ -242,7 +211,7 @@ DEFAULT_PACKAGE_FILES = {
     "__init__.py": "",
     "global_requirements.txt": GLOBAL_REQUIREMENTS,
     "utils/__init__.py": "",
-    "utils/base_model.py": BASE_MODEL_PY,
+    "utils/base_model.py": STATIC_ERA,
     "utils/input_spec.py": "InputSpec = dict\n",
     "utils/asset_loaders.py": SOURCE_AS_ROOT_PY,
     "models/__init__.py": "",
@@ -284,7 +253,9 @@ def build_tree(
     model_id: str = MODEL_ID,
 ) -> Tree:
     tree = Tree(root)
-    for relative, text in {**DEFAULT_PACKAGE_FILES, **(package_files or {})}.items():
+    # A manifest tree gets the framework of its era unless the caller brings another.
+    era = {"utils/base_model.py": WORKBENCH_ERA} if layout is Layout.MANIFEST else {}
+    for relative, text in {**DEFAULT_PACKAGE_FILES, **era, **(package_files or {})}.items():
         tree.write(relative, text)
     models = {model_id: files or {}, **(other_models or {})}
     for mid, overrides in models.items():

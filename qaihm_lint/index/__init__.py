@@ -19,7 +19,7 @@ framework's roots), ``resolver`` (names to symbols), ``views`` (the index and it
 """
 
 from qaihm_lint.index.model import ClassInfo, MethodInfo, ModuleInfo, Param, Symbol
-from qaihm_lint.index.mro import Definition, Mro, is_framework
+from qaihm_lint.index.mro import Definition, Mro, is_framework, is_framework_code
 from qaihm_lint.index.parse import body_is_stub, dotted, resolve_relative, top_level_statements
 from qaihm_lint.index.resolver import Resolver
 from qaihm_lint.index.views import FolderView, RepoIndex
@@ -38,6 +38,7 @@ __all__ = [
     "body_is_stub",
     "dotted",
     "is_framework",
+    "is_framework_code",
     "resolve_relative",
     "top_level_statements",
 ]

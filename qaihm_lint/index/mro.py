@@ -79,6 +79,19 @@ def is_framework(cls: ClassInfo) -> bool:
     return cls.name in FRAMEWORK_ROOTS and f".{PACKAGE_NAME}.utils." in f".{cls.module}."
 
 
+_MODELS = f"{PACKAGE_NAME}.models."
+
+
+def is_framework_code(cls: ClassInfo) -> bool:
+    """Defined by the package's framework, not by model code: in ``utils/`` or a module directly
+    under ``models/`` (``protocols.py``, ``common.py``), not in a model folder, ``_shared/`` or
+    ``templates/``. What such a class defines is generic behaviour, never a model's choice."""
+    module = cls.module
+    if module.startswith(_MODELS):
+        return "." not in module[len(_MODELS) :]
+    return module.startswith(PACKAGE_NAME + ".") and module != f"{PACKAGE_NAME}.models"
+
+
 def c3(sequences: list[list[str]]) -> list[str] | None:
     result: list[str] = []
     seqs = [list(s) for s in sequences if s]

@@ -20,18 +20,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 from qaihm_lint.diagnostics import Applicability, Location
 from qaihm_lint.fixers.edits import fix_from_cst
-from qaihm_lint.index import ClassInfo, MethodInfo, Mro, Param, is_framework
+from qaihm_lint.index import ClassInfo, MethodInfo, Mro, Param, is_framework_code
 from qaihm_lint.rules.base import FolderRule
 from qaihm_lint.rules.model_class._analysis import Checked, ModelAnalysis, analyse, is_local
 from qaihm_lint.sources import SourceFile
-from qaihm_lint.workspace import PACKAGE_NAME
 
 if TYPE_CHECKING:
     import libcst
-
-# Classes of the package's utils/ are the framework (or its helpers): what they define is the
-# generic behaviour, never a model's own choice.
-_UTILS = f"{PACKAGE_NAME}.utils."
 
 
 class AnalysedRule(FolderRule):
@@ -113,7 +108,7 @@ def provided(mro: Mro, name: str, *, allow_framework: bool = True) -> bool:
     found = mro.lookup(name)
     if found is None:
         return False
-    if not allow_framework and (is_framework(found.owner) or found.owner.module.startswith(_UTILS)):
+    if not allow_framework and is_framework_code(found.owner):
         return False
     return found.method.concrete
 
@@ -135,7 +130,7 @@ def resolved(
         if pytorch_only and checked.role == "collection" and name != "from_pretrained":
             continue
         found = checked.order.lookup(name)
-        if found is None or is_framework(found.owner) or found.owner.module.startswith(_UTILS):
+        if found is None or is_framework_code(found.owner):
             continue
         yield checked, found.owner, found.method
 
@@ -150,4 +145,4 @@ def collection_overrides(analysis: ModelAnalysis) -> bool:
     if analysis.mro is None:
         return False
     found = analysis.mro.lookup("from_pretrained")
-    return found is not None and not is_framework(found.owner) and found.method.concrete
+    return found is not None and not is_framework_code(found.owner) and found.method.concrete

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from qaihm_lint.index import Definition, FolderView, Mro
+from qaihm_lint.rules._eras import GENERATED_ERA, WORKBENCH_ERA
 from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.model_class._analysis import where
+from qaihm_lint.rules.model_class._contract import declaration, delegates_to, generated_from
 from qaihm_lint.rules.model_class._examples import INIT, SHARED_YOLO, YOLO_MODEL
 from qaihm_lint.rules.model_class._methods import MethodRule, provided
-from qaihm_lint.workspace import Layout
 
-REQUIRED_INFO = ("from_pretrained", "get_input_spec", "get_output_names")
+REQUIRED = ("from_pretrained", "get_input_spec", "get_output_names")
 _WHAT_TO_DO = {
     "from_pretrained": "define `@classmethod def from_pretrained(cls, ...)` loading the "
     "pretrained weights (every argument with a default)",
@@ -18,19 +22,28 @@ _WHAT_TO_DO = {
 }
 
 
-def _required(layout: Layout, role: str) -> tuple[str, ...]:
-    if role == "collection":
-        return ("from_pretrained",)
-    if layout is Layout.MANIFEST:
-        return ("from_pretrained", "get_input_spec", "get_output_spec")
-    return REQUIRED_INFO
+_SPEC_ONLY = (
+    "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+    "class ExampleModel(BaseModel):\n"
+    "    @classmethod\n    def from_pretrained(cls):\n        return cls()\n\n"
+    "    def get_input_spec(self):\n        return {}\n\n"
+    "    def get_output_spec(self):\n        return {}\n"
+)
+
+_STATIC_SPEC_ONLY = _SPEC_ONLY.replace("    def get", "    @staticmethod\n    def get").replace(
+    "(self)", "()"
+)
 
 
 class MissingRequiredMethod(MethodRule):
     summary = "from_pretrained / get_input_spec / get_output_names neither defined nor inherited."
     why = (
         "Export, profiling and the generated tests call these three on every model; an abstract "
-        "definition inherited from the framework fails only at run time."
+        "definition inherited from the framework fails only at run time. What counts as "
+        "provided is read from the checked tree's framework: a method its `__init_subclass__` "
+        "generates from another one (get_output_names from get_output_spec, 0.53 on), or a "
+        "concrete framework method that calls an abstract one (the manifest layout's "
+        "get_output_names, which needs get_output_spec)."
     )
     valid = (
         Valid(
@@ -54,6 +67,16 @@ class MissingRequiredMethod(MethodRule):
                 "models/_shared/llm/model.py": "class LLMBase:\n    pass\n",
             },
             note="`name = staticmethod(...)` assignments provide the method.",
+        ),
+        Valid(
+            _STATIC_SPEC_ONLY,
+            package_files={"utils/base_model.py": GENERATED_ERA},
+            note="The framework generates get_output_names from the class's get_output_spec.",
+        ),
+        Valid(
+            _SPEC_ONLY,
+            package_files={"utils/base_model.py": WORKBENCH_ERA},
+            note="The framework's get_output_names derives from get_output_spec.",
         ),
     )
     invalid = (
@@ -79,22 +102,22 @@ class MissingRequiredMethod(MethodRule):
             },
             note="An inherited definition that only raises NotImplementedError.",
         ),
+        Invalid(
+            _STATIC_SPEC_ONLY,
+            note="This framework generates nothing: get_output_spec alone is not enough.",
+        ),
+        Invalid(
+            _SPEC_ONLY.replace("get_output_spec(self)", "get_output_names(self)"),
+            package_files={"utils/base_model.py": WORKBENCH_ERA},
+            note="The framework's get_output_names calls the abstract get_output_spec.",
+        ),
     )
 
     def check(self) -> None:
         analysis = self.analysis()
-        layout = self.folder.layout
         for checked in analysis.checked:
-            for name in _required(layout, checked.role):
-                found = checked.order.lookup(name)
-                if found is not None and found.method.concrete:
-                    continue
-                if found is not None and found.method.form == "alias":
-                    continue
-                if name == "get_output_spec" and provided(
-                    checked.order, "get_output_names", allow_framework=False
-                ):
-                    continue
+            names = REQUIRED if checked.role != "collection" else REQUIRED[:1]
+            for wanted, found, alternatives in self._missing(analysis.view, checked.order, names):
                 role = {
                     "model": "model class",
                     "component": "collection component",
@@ -103,14 +126,40 @@ class MissingRequiredMethod(MethodRule):
                 detail = ""
                 if found is not None:
                     detail = (
-                        f" (the definition it inherits, {found[0].name} at "
-                        f"{where(analysis.view, found[0], found[1])}, is abstract)"
+                        f" (the definition it inherits, {found.owner.name} at "
+                        f"{where(analysis.view, found.owner, found.method)}, is abstract)"
+                    )
+                advice = _WHAT_TO_DO[wanted]
+                if alternatives:
+                    advice += " or " + ", ".join(
+                        f"`{alt}()`, from which the framework generates it" for alt in alternatives
                     )
                 self.report_method(
                     checked.cls,
                     checked.cls,
                     None,
-                    name,
+                    wanted,
                     f"{role} {checked.cls.name} ({where(analysis.view, checked.cls)}) neither "
-                    f"defines nor inherits {name}{detail}: {_WHAT_TO_DO[name]}",
+                    f"defines nor inherits {wanted}{detail}: {advice}",
                 )
+
+    @staticmethod
+    def _missing(
+        view: FolderView, order: Mro, names: tuple[str, ...]
+    ) -> Iterator[tuple[str, Definition | None, list[str]]]:
+        """What the class lacks, as the tree's framework defines it: each method to ask for,
+        the abstract definition it inherits, the methods the framework would generate it from.
+        A concrete framework definition of a required method that calls an abstract one (the
+        manifest layout's get_output_names) makes that one required too."""
+        wanted = list(names)
+        for name in wanted:
+            declared = declaration(order, name)
+            if declared is not None:
+                wanted += [d for d in delegates_to(view, order, declared) if d not in wanted]
+            found = order.lookup(name)
+            if found is not None and (found.method.concrete or found.method.form == "alias"):
+                continue
+            sources = generated_from(view, order, name)
+            if any(provided(order, source, allow_framework=False) for source in sources):
+                continue
+            yield name, found, sources

@@ -4,21 +4,29 @@
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Applicability
+from qaihm_lint.index import Mro
+from qaihm_lint.rules._eras import INSTANCE_ERA
 from qaihm_lint.rules.base import Invalid, Valid
-from qaihm_lint.rules.model_class._analysis import where
+from qaihm_lint.rules.model_class._analysis import ModelAnalysis, where
+from qaihm_lint.rules.model_class._contract import callable_on_class, declaration
 from qaihm_lint.rules.model_class._examples import SHARED_YOLO, YOLO_MODEL
 from qaihm_lint.rules.model_class._methods import MethodRule, required_params, resolved
 from qaihm_lint.workspace import Layout
 
 
 class ExpectedStaticmethod(MethodRule):
-    summary = "info.yaml layout: get_input_spec / get_output_names not callable on the class."
-    why = (
-        "In this layout the generated export and test scripts call "
-        "`Model.get_input_spec()` and `Model.get_output_names()` on the class, before any "
-        "instance exists; @staticmethod, `name = staticmethod(...)` and @classmethod all work."
+    summary = (
+        "get_input_spec / get_output_names not callable on the class where the framework "
+        "declares them static."
     )
-    layouts = frozenset({Layout.INFO})
+    why = (
+        "Where the package's own framework declares these methods static (HubModelProtocol up "
+        "to 0.53), the generated export and test scripts call `Model.get_input_spec()` and "
+        "`Model.get_output_names()` on the class, before any instance exists; @staticmethod, "
+        "`name = staticmethod(...)` and @classmethod all work. From 0.54 the framework declares "
+        "them instance methods and this rule is silent. The convention is read from the "
+        "checked tree's framework; without one, the info.yaml layout means static."
+    )
     fix_applicability = Applicability.SAFE
     fix_note = "Adds @staticmethod and drops `self`, only when the body never uses `self`."
     valid = (
@@ -44,6 +52,15 @@ class ExpectedStaticmethod(MethodRule):
                 "models/_shared/yolo/model.py": SHARED_YOLO,
             },
             note="The manifest layout uses instance methods.",
+        ),
+        Valid(
+            "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+            "class ExampleModel(BaseModel):\n"
+            "    @classmethod\n    def from_pretrained(cls):\n        return cls()\n\n"
+            "    def get_input_spec(self, h: int = 8):\n        return {}\n\n"
+            "    def get_output_names(self):\n        return []\n",
+            package_files={"utils/base_model.py": INSTANCE_ERA},
+            note="An info.yaml tree whose framework declares instance methods (0.54 to 0.58).",
         ),
     )
     invalid = (
@@ -84,6 +101,9 @@ class ExpectedStaticmethod(MethodRule):
                 seen.add((owner.path, method.lineno))
                 if method.is_static or method.is_classmethod or method.is_property:
                     continue
+                convention = self._class_call(analysis, checked.order, name)
+                if convention is None:
+                    continue
                 first = method.params[0].name if method.params else ""
                 # Drop only a `self` the body never reads: any other first parameter is a
                 # real argument of a method that lost its decorator.
@@ -99,10 +119,23 @@ class ExpectedStaticmethod(MethodRule):
                     method,
                     name,
                     f"{name} of {owner.name} ({where(analysis.view, owner, method)}) is an "
-                    f"instance method, but this layout calls it on the class: {advice}",
+                    f"instance method, but {convention} calls it on the class: {advice}",
                     fix_transform=make_staticmethod(owner.name, name) if fixable else None,
                     fix_message="add @staticmethod and drop self",
                 )
+
+    def _class_call(self, analysis: ModelAnalysis, order: Mro, name: str) -> str | None:
+        """Why ``name`` must be callable on the class (None: it need not be)."""
+        declared = declaration(order, name)
+        if declared is None:
+            return "the info.yaml layout" if self.folder.layout is Layout.INFO else None
+        if not callable_on_class(declared.method):
+            return None
+        kind = "static" if declared.method.is_static else "a classmethod"
+        return (
+            f"the framework declares it {kind} "
+            f"({where(analysis.view, declared.owner, declared.method)}) and"
+        )
 
 
 class InputSpecArgWithoutDefault(MethodRule):
