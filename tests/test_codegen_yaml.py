@@ -183,3 +183,48 @@ def test_free_form_releases_get_no_key_checks(tmp_path: Path) -> None:
     text = "components:\n  WhisperEncoder: model.encoder\nqnn_export_failure_reason: x\n"
     assert check(tmp_path, text, package_files=package_files) == []
     assert check(tmp_path / "b", "- a list\n", package_files=package_files) != []
+
+
+COMMON_PY = """
+from enum import Enum
+
+
+class TargetRuntime(Enum):
+    TFLITE = "tflite"
+    GENIEX_QAIRT = "geniex_qairt"
+
+
+class Precision:
+    @staticmethod
+    def parse(obj):
+        string = obj
+        if string == "float":
+            return Precision.float
+        if string == "q4_0":
+            return Precision.q4_0
+        return None
+"""
+
+
+@pytest.mark.parametrize("where", ["common.py", "models/common.py"])
+def test_precisions_and_runtimes_come_from_the_packages_parser(tmp_path: Path, where: str) -> None:
+    """0.57's parser accepts q4_0 and its TargetRuntime has geniex_qairt: not unknown there."""
+    text = (
+        "supported_precisions:\n- q4_0\n- w8a16\n"
+        "disabled_paths:\n  float:\n    geniex_qairt:\n      issue: https://example.com/1\n"
+    )
+    assert check(tmp_path, text, package_files={where: COMMON_PY}) == []
+    schema = schema_for(Package(tmp_path / "qai_hub_models"))
+    assert schema.precisions == frozenset({"float", "q4_0"})
+    assert schema.runtimes == frozenset({"tflite", "geniex_qairt"})
+
+
+def test_a_precision_the_packages_parser_lacks_is_unknown(tmp_path: Path) -> None:
+    # mxfp4 is in the built-in list, but this tree's parser does not know it.
+    messages = check(
+        tmp_path, "supported_precisions:\n- mxfp4\n", package_files={"common.py": COMMON_PY}
+    )
+    assert any("unknown precision `mxfp4`" in m for m in messages), messages
+    # Without the package's parser, the built-in names apply.
+    assert check(tmp_path / "b", "supported_precisions:\n- mxfp4\n") == []
+    assert any("q4_0" in m for m in check(tmp_path / "c", "supported_precisions:\n- q4_0\n"))

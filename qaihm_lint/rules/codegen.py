@@ -15,12 +15,10 @@ from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.rules.codegen_schema import (
     DISABLE_REASON_FIELDS,
     GENAI_RUNTIMES,
-    KNOWN_PRECISIONS,
     MIXED_PRECISIONS,
     RUNTIMES,
     Schema,
     did_you_mean,
-    is_precision,
     schema_for,
 )
 from qaihm_lint.sources import SourceError, SourceFile
@@ -191,27 +189,28 @@ class InvalidCodeGenYaml(FolderRule):
         if isinstance(runtimes, list):
             for runtime in runtimes:
                 if runtime in RUNTIMES and runtime not in GENAI_RUNTIMES:
+                    # Only runtimes known not to be GenAI ones: a tree may add GenAI runtimes.
                     self.report(
                         source,
                         f"`{runtime}` in supported_genai_runtimes is not a GenAI "
                         f"runtime (those are: {', '.join(GENAI_RUNTIMES)})",
                         start=at("supported_genai_runtimes"),
                     )
-                elif runtime not in RUNTIMES:
+                elif not schema.is_runtime(runtime):
                     self.report(
                         source,
                         f"unknown runtime `{runtime}` in supported_genai_runtimes"
-                        f"{did_you_mean(str(runtime), list(GENAI_RUNTIMES))}",
+                        f"{did_you_mean(str(runtime), sorted(schema.runtimes))}",
                         start=at("supported_genai_runtimes"),
                     )
         precisions = data.get("supported_precisions")
         if isinstance(precisions, list):
             for precision in precisions:
-                if not is_precision(precision):
+                if not schema.is_precision(precision):
                     self.report(
                         source,
                         f"unknown precision `{precision}` in supported_precisions"
-                        f"{did_you_mean(str(precision), list(KNOWN_PRECISIONS))}",
+                        f"{did_you_mean(str(precision), sorted(schema.precisions))}",
                         start=at("supported_precisions"),
                     )
             mixed = [p for p in precisions if p in MIXED_PRECISIONS]
@@ -234,20 +233,22 @@ class InvalidCodeGenYaml(FolderRule):
                 f"default_device `{device}` is not a canary device; use one of {options}",
                 start=at("default_device"),
             )
-        self._disabled_paths(source, data.get("disabled_paths"), at("disabled_paths"))
+        self._disabled_paths(source, schema, data.get("disabled_paths"), at("disabled_paths"))
 
-    def _disabled_paths(self, source: SourceFile, value: object, where: Location) -> None:
+    def _disabled_paths(
+        self, source: SourceFile, schema: Schema, value: object, where: Location
+    ) -> None:
         if not isinstance(value, dict):
             return
         if set(value) == {"data"} and isinstance(value["data"], dict):
             value = value["data"]
         assert isinstance(value, dict)
         for precision, runtimes in value.items():
-            if not is_precision(precision):
+            if not schema.is_precision(precision):
                 self.report(
                     source,
                     f"disabled_paths: unknown precision `{precision}`"
-                    f"{did_you_mean(str(precision), list(KNOWN_PRECISIONS))}",
+                    f"{did_you_mean(str(precision), sorted(schema.precisions))}",
                     start=where,
                 )
                 continue
@@ -257,11 +258,11 @@ class InvalidCodeGenYaml(FolderRule):
                 )
                 continue
             for runtime, reasons in runtimes.items():
-                if runtime not in RUNTIMES:
+                if not schema.is_runtime(runtime):
                     self.report(
                         source,
                         f"disabled_paths.{precision}: unknown runtime `{runtime}`"
-                        f"{did_you_mean(str(runtime), list(RUNTIMES))}",
+                        f"{did_you_mean(str(runtime), sorted(schema.runtimes))}",
                         start=where,
                     )
                     continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -120,26 +120,19 @@ DISABLE_REASON_FIELDS: dict[str, Checker] = {
 }
 
 
-def is_precision(value: object) -> bool:
+def is_precision(value: object, literals: Iterable[str] = KNOWN_PRECISIONS) -> bool:
+    """A precision name: one of the parser's literal names, or weights/activations bits."""
     if not isinstance(value, str):
         return False
-    return value in KNOWN_PRECISIONS or (
+    return value in literals or (
         bool(value) and _PRECISION.match(value) is not None and value.strip("_") != ""
     )
-
-
-def _precision(value: object) -> str | None:
-    return None if is_precision(value) else "a precision"
-
-
-def _runtime(value: object) -> str | None:
-    return None if value in RUNTIMES else "a target runtime"
 
 
 # The fields of QAIHMModelCodeGen in the 0.46.1 release, with their types.
 FIELDS: dict[str, Checker] = {
     "is_aimet": _bool,
-    "supported_precisions": _list_of(_precision, "precisions"),
+    "supported_precisions": _list_of(_str, "precisions"),  # names: the rule checks them
     "num_calibration_samples": _optional(_int),
     "has_on_target_demo": _bool,
     "add_genie_url_to_export": _bool,
@@ -153,7 +146,7 @@ FIELDS: dict[str, Checker] = {
     "freeze_perf_yaml": _bool,
     "is_precompiled": _bool,
     "requires_aot_prepare": _bool,
-    "supported_genai_runtimes": _list_of(_runtime, "target runtimes"),
+    "supported_genai_runtimes": _list_of(_str, "target runtimes"),  # names: the rule checks
     "skip_export": _bool,
     "global_requirements_incompatible": _bool,
     "pip_pre_build_reqs": _optional(_str),
@@ -206,6 +199,16 @@ class Schema:
     fields: Mapping[str, Checker | None] | None  # None: a free-form file (no key/type checks)
     canary_devices: frozenset[str] | None
     origin: str
+    # Precision names the package's Precision.parse accepts literally (besides the wNaM grammar)
+    # and the values of its TargetRuntime enum; the built-in 0.46.1 lists where it has neither.
+    precisions: frozenset[str] = frozenset(KNOWN_PRECISIONS)
+    runtimes: frozenset[str] = frozenset(RUNTIMES)
+
+    def is_precision(self, value: object) -> bool:
+        return is_precision(value, self.precisions)
+
+    def is_runtime(self, value: object) -> bool:
+        return value in self.runtimes
 
 
 def _stat_key(path: Path) -> tuple[Path, float, int] | None:
@@ -278,6 +281,68 @@ def _canary_devices(key: tuple[Path, float, int]) -> frozenset[str] | None:
     return frozenset(out)
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the package's ``common.py`` says: precision literals and target runtimes."""
+
+    precisions: frozenset[str] | None
+    runtimes: frozenset[str] | None
+
+
+def _string_compares(function: ast.FunctionDef) -> set[str]:
+    """The string constants ``function`` compares something with ``==`` to."""
+    found: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Compare) and all(isinstance(o, ast.Eq) for o in node.ops):
+            for side in (node.left, *node.comparators):
+                if isinstance(side, ast.Constant) and isinstance(side.value, str):
+                    found.add(side.value)
+    return found
+
+
+@lru_cache(maxsize=8)
+def _vocabulary(key: tuple[Path, float, int]) -> Vocabulary:
+    try:
+        tree = ast.parse(SourceFile(key[0]).text)
+    except (SourceError, SyntaxError, ValueError, RecursionError):
+        return Vocabulary(None, None)
+    precisions: frozenset[str] | None = None
+    runtimes: frozenset[str] | None = None
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        if node.name == "Precision":
+            parse = next(
+                (f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "parse"),
+                None,
+            )
+            if parse is not None:
+                precisions = frozenset(_string_compares(parse))
+        elif node.name == "TargetRuntime":
+            runtimes = frozenset(
+                statement.value.value
+                for statement in node.body
+                if isinstance(statement, ast.Assign)
+                and isinstance(statement.value, ast.Constant)
+                and isinstance(statement.value.value, str)
+            )
+    return Vocabulary(precisions or None, runtimes or None)
+
+
+def vocabulary_for(package: Package | None) -> Vocabulary:
+    """The package's precision and runtime names (``common.py``, ``models/common.py`` before
+    0.55); None for what it does not define."""
+    if package is None:
+        return Vocabulary(None, None)
+    for relative in ("common.py", "models/common.py"):
+        key = _stat_key(package.root / relative)
+        if key is not None:
+            found = _vocabulary(key)
+            if found.precisions is not None or found.runtimes is not None:
+                return found
+    return Vocabulary(None, None)
+
+
 def schema_for(package: Package | None) -> Schema:
     """The schema a package's code-gen.yaml files answer to.
 
@@ -314,7 +379,14 @@ def schema_for(package: Package | None) -> Schema:
         canary = _canary_devices(device_key)
     else:
         canary = FALLBACK_CANARY_DEVICES if origin == "the 0.46.1 schema" else None
-    return Schema(fields, canary, origin)
+    words = vocabulary_for(package)
+    return Schema(
+        fields,
+        canary,
+        origin,
+        words.precisions or frozenset(KNOWN_PRECISIONS),
+        words.runtimes or frozenset(RUNTIMES),
+    )
 
 
 def did_you_mean(word: str, options: list[str]) -> str:
