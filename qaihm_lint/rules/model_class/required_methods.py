@@ -35,6 +35,13 @@ _STATIC_SPEC_ONLY = _SPEC_ONLY.replace("    def get", "    @staticmethod\n    de
 )
 
 
+def _precompiled(order: Mro) -> bool:
+    """A collection loaded from precompiled assets (``from_precompiled``, the
+    FromPrecompiledProtocol of 0.17-0.25) has nothing to load from pretrained weights."""
+    found = order.lookup("from_precompiled")
+    return order.lookup("from_pretrained") is None and found is not None and found.method.concrete
+
+
 class MissingRequiredMethod(MethodRule):
     summary = "from_pretrained / get_input_spec / get_output_names neither defined nor inherited."
     why = (
@@ -78,6 +85,12 @@ class MissingRequiredMethod(MethodRule):
             package_files={"utils/base_model.py": WORKBENCH_ERA},
             note="The framework's get_output_names derives from get_output_spec.",
         ),
+        Valid(
+            "from qai_hub_models.utils.base_model import CollectionModel\n\n\n"
+            "class ExampleCollection(CollectionModel):\n"
+            "    @classmethod\n    def from_precompiled(cls):\n        return cls()\n",
+            note="A collection of precompiled assets has no from_pretrained.",
+        ),
     )
     invalid = (
         Invalid(
@@ -117,6 +130,8 @@ class MissingRequiredMethod(MethodRule):
         analysis = self.analysis()
         for checked in analysis.checked:
             names = REQUIRED if checked.role != "collection" else REQUIRED[:1]
+            if checked.role == "collection" and _precompiled(checked.order):
+                continue
             for wanted, found, alternatives in self._missing(analysis.view, checked.order, names):
                 role = {
                     "model": "model class",
