@@ -104,3 +104,18 @@ def test_workbench_era_asks_for_get_output_spec(tmp_path: Path) -> None:
         STATIC_NAMES, INSTANCE_NAMES
     )
     assert _lint(tmp_path, "workbench", names_only) == ["QAI201 model.py:12"]
+
+
+def test_verbose_facts_say_where_each_expectation_was_read(tmp_path: Path) -> None:
+    from qaihm_lint.rules.framework import framework_facts
+    from qaihm_lint.workspace import Package
+
+    tree = build_tree(tmp_path / "g", package_files={"utils/base_model.py": GENERATED_ERA})
+    facts = framework_facts(Package(tree.package))
+    assert facts[0] == "get_input_spec: static (HubModel, utils/base_model.py:27)"
+    assert facts[1].endswith("generated from get_output_spec")
+    assert "built-in" in facts[-3] and facts[-1] == "code-gen.yaml schema: the 0.46.1 schema"
+    tree = build_tree(tmp_path / "w", layout=Layout.MANIFEST)
+    assert framework_facts(Package(tree.package))[0].startswith(
+        "get_input_spec: instance method (WorkbenchModel"
+    )
