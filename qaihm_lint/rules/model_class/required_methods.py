@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from qaihm_lint.index import Definition, FolderView, Mro
-from qaihm_lint.rules._eras import GENERATED_ERA, WORKBENCH_ERA
+from qaihm_lint.rules._eras import GENERATED_ERA, STATIC_ERA, WORKBENCH_ERA
 from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.model_class._analysis import where
 from qaihm_lint.rules.model_class._contract import declaration, delegates_to, generated_from
@@ -50,7 +50,8 @@ class MissingRequiredMethod(MethodRule):
         "provided is read from the checked tree's framework: a method its `__init_subclass__` "
         "generates from another one (get_output_names from get_output_spec, 0.53 on), or a "
         "concrete framework method that calls an abstract one (the manifest layout's "
-        "get_output_names, which needs get_output_spec)."
+        "get_output_names, which needs get_output_spec). A method the framework does not "
+        "declare at all (get_output_names before 0.9.2) is not asked for."
     )
     valid = (
         Valid(
@@ -90,6 +91,17 @@ class MissingRequiredMethod(MethodRule):
             "class ExampleCollection(CollectionModel):\n"
             "    @classmethod\n    def from_precompiled(cls):\n        return cls()\n",
             note="A collection of precompiled assets has no from_pretrained.",
+        ),
+        Valid(
+            _STATIC_SPEC_ONLY.replace("get_output_spec", "get_input_names"),
+            package_files={
+                "utils/base_model.py": STATIC_ERA.replace(
+                    "    @staticmethod\n    def get_output_names():\n"
+                    "        raise NotImplementedError\n",
+                    "",
+                )
+            },
+            note="A framework without get_output_names (before 0.9.2) does not ask for it.",
         ),
     )
     invalid = (
@@ -169,8 +181,11 @@ class MissingRequiredMethod(MethodRule):
         wanted = list(names)
         for name in wanted:
             declared = declaration(order, name)
-            if declared is not None:
-                wanted += [d for d in delegates_to(view, order, declared) if d not in wanted]
+            if declared is None:
+                # The tree's framework does not know the method (get_output_names before
+                # 0.9.2): nothing calls it there, so nothing asks for it.
+                continue
+            wanted += [d for d in delegates_to(view, order, declared) if d not in wanted]
             found = order.lookup(name)
             if found is not None and (found.method.concrete or found.method.form == "alias"):
                 continue
