@@ -410,14 +410,20 @@ def test_stale_flag_in_manifest_layout_points_at_scorecard_config(tmp_path: Path
     assert finding.fix is None
 
 
-def test_flag_required_by_pip_commands_is_not_stale(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "pre_pip_install_commands:\n- pip install torch\n",
+        # 0.59's manifests still used the code-gen names (8 stale-flag warnings there otherwise).
+        "pip_pre_build_reqs: mmpose==1.2.0 --no-deps\n",
+        "pip_install_flags: git+https://github.com/example/x@34bbbfd --use-pep517\n",
+    ],
+)
+def test_flag_required_by_pip_commands_is_not_stale(tmp_path: Path, setting: str) -> None:
     from qaihm_lint.testing import MANIFEST_YAML
 
     package_files = {"scorecard/models/example/scorecard-config.yaml": f"{FLAG}: true\n"}
-    files = {
-        "requirements.txt": "numpy>=1.26,<3\n",
-        "manifest.yaml": MANIFEST_YAML + "pre_pip_install_commands:\n- pip install torch\n",
-    }
+    files = {"requirements.txt": "numpy>=1.26,<3\n", "manifest.yaml": MANIFEST_YAML + setting}
     assert lint(tmp_path, files, layout=Layout.MANIFEST, package_files=package_files) == []
 
 

@@ -15,7 +15,12 @@ SCORECARD_CONFIG = "scorecard-config.yaml"
 FLAG = "global_requirements_incompatible"
 # Settings that upstream only accepts together with the flag: it is never stale when one is set.
 CODE_GEN_FLAG_DEPENDENTS = ("pip_install_flags", "pip_pre_build_reqs")
-MANIFEST_FLAG_DEPENDENTS = ("pre_pip_install_commands", "post_pip_install_commands")
+# The manifest layout renamed them at 0.60; 0.59's manifests still hold the code-gen names.
+MANIFEST_FLAG_DEPENDENTS = (
+    "pre_pip_install_commands",
+    "post_pip_install_commands",
+    *CODE_GEN_FLAG_DEPENDENTS,
+)
 
 _TRUE_STRINGS = frozenset({"1", "true", "yes", "on", "t", "y"})
 _FALSE_STRINGS = frozenset({"0", "false", "no", "off", "f", "n"})
