@@ -622,7 +622,7 @@ def test_creating_code_gen_yaml() -> None:
     assert edit is not None and edit.content == f"{FLAG}: true\n"
 
 
-def _shared_tree(tmp_path: Path, user_flag: bool) -> list:
+def _shared_tree(tmp_path: Path, user_flag: bool, only: str | None = None) -> list:
     package = {
         "global_requirements.txt": "shapely==2.1.2\n",
         "models/templates/detection/evaluator.py": "X = 1\n",
@@ -639,7 +639,8 @@ def _shared_tree(tmp_path: Path, user_flag: bool) -> list:
         layout=Layout.MANIFEST,
         other_models={"user": {"app.py": uses}},
     )
-    return [d for d in lint_paths([tree.package], select=["QAI3"]) if "templates" in str(d.path)]
+    paths = [tree.package / only] if only else [tree.package]
+    return [d for d in lint_paths(paths, select=["QAI3"]) if "templates" in str(d.path)]
 
 
 def test_shared_requirements_are_checked_against_global(tmp_path: Path) -> None:
@@ -653,3 +654,7 @@ def test_shared_requirements_are_checked_against_global(tmp_path: Path) -> None:
     # Every model that imports it has its own environment: nothing conflicts (gemma4's case).
     found = _shared_tree(tmp_path / "b", user_flag=True)
     assert [d.code for d in found] == ["QAI301"]
+    # Pre-commit passes the changed file: the shared folder is checked.
+    only = "models/templates/detection/requirements.txt"
+    found = _shared_tree(tmp_path / "c", user_flag=False, only=only)
+    assert [d.code for d in found] == ["QAI302", "QAI301"]
