@@ -22,7 +22,7 @@ from qaihm_lint.workspace import Layout
 
 class UnpinnedRequirement(LineRule):
     summary = (
-        "A requirements.txt line names a package without any version; a git URL must name a "
+        "A requirements line names a package without any version; a git URL must name a "
         "full 40-hex commit."
     )
     why = (
