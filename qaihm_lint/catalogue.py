@@ -87,12 +87,7 @@ CATALOGUE: dict[str, Entry] = {
         "requirements.cross_model:CrossModelRequirementConflict",
         "package",
     ),
-    "QAI307": Entry(
-        "inexact-requirement",
-        "requirements.pins:InexactRequirement",
-        "folder",
-        enabled_by_default=False,
-    ),
+    "QAI307": Entry("inexact-requirement", "requirements.pins:InexactRequirement", "folder"),
     "QAI401": Entry(
         "source-as-root-unpinned-commit",
         "source_as_root.source_as_root:SourceAsRootUnpinnedCommit",

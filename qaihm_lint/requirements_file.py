@@ -42,6 +42,8 @@ _URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*")
 # Per-requirement options pip accepts after a requirement on the same line.
 _PER_REQUIREMENT_OPTION = re.compile(r"\s--?(hash|global-option|config-settings|install-option)\b")
+# Any other option written after a requirement on its line ("<url> -f <index>").
+_TRAILING_OPTION = re.compile(r"\s-[-A-Za-z]")
 
 # pip's requirements-file options (pip/_internal/req/req_file.py), by spelling: takes a value?
 _OPTIONS: dict[str, bool] = {
@@ -89,6 +91,10 @@ class RequirementLine:
     # Direct references: the URL, and for VCS URLs the ref after '@' (None when absent).
     url: str | None = None
     vcs_ref: str | None = None
+    # An environment marker written after an option on the same line (``<url> -f <index>;
+    # <marker>``): pip reads it as the option's argument, so the requirement applies everywhere.
+    swallowed_marker: str | None = None
+    trailing_option: str | None = None
 
     @property
     def path(self) -> Path:
@@ -272,14 +278,33 @@ def _parse_line(source: SourceFile, row: int, end_row: int, raw: str) -> Require
     if option is not None:
         body = body[: option.start()].rstrip()
         line.text = body
+    else:
+        # pip ends the requirement at the first word that starts with "-": whatever follows,
+        # an environment marker included, is read as that option's arguments.
+        trailing = _TRAILING_OPTION.search(body)
+        if trailing is not None:
+            options = body[trailing.start() :].strip()
+            body = body[: trailing.start()].rstrip()
+            line.text = body
+            if ";" in options:
+                line.swallowed_marker = options[options.index(";") + 1 :].strip()
+                line.trailing_option = options.split()[0]
     if _URL_START.match(body) and " @ " not in body:
         _parse_url_requirement(line, body)
         return line
     try:
         line.requirement = Requirement(body)
     except InvalidRequirement as exc:
-        line.error = _reason(exc)
-        return line
+        # PEP 508 wants white space between a URL and its marker (";" may be part of a URL);
+        # pip splits a URL requirement at "; " instead, so "name@<url>; marker" installs.
+        head, sep, marker = body.partition("; ")
+        try:
+            if not sep or "://" not in head:
+                raise exc
+            line.requirement = Requirement(f"{head} ; {marker}")
+        except InvalidRequirement:
+            line.error = _reason(exc)
+            return line
     if line.requirement.url:
         line.url = line.requirement.url
         if line.is_vcs:
@@ -443,9 +468,10 @@ def specifier_span(line: RequirementLine) -> tuple[int, int] | None:
     body, _comment = _split_comment(physical)
     stop = body.find(";", start)
     end = len(body) if stop == -1 else stop
-    option = _PER_REQUIREMENT_OPTION.search(body, start)
-    if option is not None and option.start() < end:
-        end = option.start()
+    for pattern in (_PER_REQUIREMENT_OPTION, _TRAILING_OPTION):
+        option = pattern.search(body, start)
+        if option is not None and option.start() < end:
+            end = option.start()
     while end > start and physical[end - 1].isspace():
         end -= 1
     return start, end

@@ -13,12 +13,25 @@ from packaging.version import InvalidVersion, Version
 
 
 def pinned_version(specifier: SpecifierSet) -> str | None:
+    """The one version ``specifier`` admits: ``==V`` / ``===V`` (no wildcard), or a range
+    closed on one version (``>=V,<=V``, which upstream writes for a pin too); else None."""
     specs = list(specifier)
-    if len(specs) != 1:
-        return None
-    spec = specs[0]
-    if spec.operator == "===" or (spec.operator == "==" and not spec.version.endswith(".*")):
-        return spec.version
+    exact = [
+        s
+        for s in specs
+        if s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*"))
+    ]
+    if len(specs) == 1 and exact:
+        return exact[0].version
+    lower = [s.version for s in specs if s.operator == ">="]
+    upper = [s.version for s in specs if s.operator == "<="]
+    candidates = [s.version for s in exact] or [v for v in lower if v in upper]
+    for version in candidates:
+        try:
+            if all(s.contains(version, prereleases=True) for s in specs):
+                return version
+        except (InvalidSpecifier, InvalidVersion):
+            return None
     return None
 
 

@@ -377,5 +377,6 @@ def _shared_folders_at(package: Package, path: Path) -> list[Path]:
     if not relative.parts or relative.parts[0] not in SHARED_CODE_DIRS:
         return []
     if path.is_file():
-        return [path.parent] if path.suffix == ".py" else []
+        # Its code, or the requirements.txt the models that use it install.
+        return [path.parent] if path.suffix == ".py" or path.name == "requirements.txt" else []
     return [f for f in package.shared_folders() if f == path or path in f.parents]

@@ -317,14 +317,57 @@ def test_message_and_fix_never_depend_on_what_is_installed(
     assert '`psutil==<version>; sys_platform != "win32"`' in message
 
 
-def test_ranges_are_qai307_and_off_by_default(tmp_path: Path) -> None:
+def test_ranges_are_qai307_warnings_on_by_default(tmp_path: Path) -> None:
     files = {"requirements.txt": "loguru>=0.7.3\nyacs\n"}
-    assert codes(lint(tmp_path / "a", files, select=("QAI3",))) == [
-        ("QAI301", "requirements.txt", 2)
-    ]
-    assert codes(lint(tmp_path / "b", files, select=("QAI307",))) == [
+    findings = lint(tmp_path / "a", files, select=("QAI3",))
+    assert codes(findings) == [("QAI307", "requirements.txt", 1), ("QAI301", "requirements.txt", 2)]
+    assert [d.severity.value for d in findings] == ["warning", "error"]
+    default = [d for d in lint(tmp_path / "b", files, select=None) if d.code.startswith("QAI3")]
+    assert codes(default) == codes(findings)
+
+
+def test_a_range_admitting_one_version_is_a_pin(tmp_path: Path) -> None:
+    # yolox's fix in 0.53.0: `loguru>=0.7.3` became `loguru>=0.7.3,<=0.7.3`.
+    files = {"requirements.txt": "loguru>=0.7.3,<=0.7.3\nnumba>=0.61,<=0.62\n"}
+    assert codes(lint(tmp_path, files, select=("QAI3",))) == [("QAI307", "requirements.txt", 2)]
+
+
+def test_compatible_release_restating_global_is_a_range(tmp_path: Path) -> None:
+    # Upstream pinned every `~=` line, global's own included, in 0.53.0; bounded ranges that
+    # restate global's stay.
+    package = {"global_requirements.txt": "transformers~=4.56.2\nscipy>=1.8.1,<=1.17.1\n"}
+    files = {"requirements.txt": "transformers~=4.56.2\nscipy>=1.8.1,<=1.17.1\n"}
+    tree = build_tree(tmp_path, files, package_files=package)
+    assert codes(lint_paths([tree.model()], select=["QAI307"])) == [
         ("QAI307", "requirements.txt", 1)
     ]
+
+
+def test_every_requirements_file_of_a_model_is_read(tmp_path: Path) -> None:
+    gpu = (
+        "psutil; sys_platform != 'win32'\n"
+        "https://example.com/aimet_onnx-2.26.0-cp310-cp310-linux_x86_64.whl -f "
+        "https://download.pytorch.org/whl/torch_stable.html; sys_platform == 'linux'\n"
+        "numpy==1.26.4\nnumpy==1.26.4\n"
+        "lerobot @ https://example.com/lerobot-0.4.1-py3-none-any.whl; python_version < '3.13'\n"
+    )
+    files = {"requirements.txt": "numpy==1.26.4\n", "requirements-gpu.txt": gpu}
+    found = codes(lint(tmp_path, files, select=("QAI3",)))
+    assert found == [
+        ("QAI301", "requirements-gpu.txt", 1),
+        ("QAI304", "requirements-gpu.txt", 2),
+        ("QAI305", "requirements-gpu.txt", 4),
+    ]
+
+
+def test_a_marker_after_an_option_is_swallowed() -> None:
+    (line,) = parse(
+        "https://x.org/a-1.0-py3-none-any.whl -f https://x.org/simple; sys_platform == 'linux'\n"
+    ).lines
+    assert line.requirement is not None and line.marker is None
+    assert line.swallowed_marker == "sys_platform == 'linux'" and line.trailing_option == "-f"
+    (line,) = parse("torch==2.4.1 -f https://x.org/simple\n").lines
+    assert line.text == "torch==2.4.1" and line.swallowed_marker is None
 
 
 def test_conflict_fix_edits_code_gen_keeping_comments_and_crlf(tmp_path: Path) -> None:
@@ -583,3 +626,41 @@ def test_creating_code_gen_yaml() -> None:
 
     edit = set_top_level_true(None, None, FLAG)
     assert edit is not None and edit.content == f"{FLAG}: true\n"
+
+
+def _shared_tree(tmp_path: Path, user_flag: bool, only: str | None = None) -> list:
+    package = {
+        "global_requirements.txt": "shapely==2.1.2\n",
+        "models/templates/detection/evaluator.py": "X = 1\n",
+        "models/templates/detection/requirements.txt": "shapely==2.0.6\npycocotools\n",
+        "models/templates/llm/grader/grade.py": "X = 1\n",
+        "models/templates/llm/grader/requirements.txt": "torch\n",
+        "scorecard/models/user/scorecard-config.yaml": f"{rules.FLAG}: {user_flag}\n",
+    }
+    uses = "from qai_hub_models.models.templates.detection.evaluator import X\n"
+    tree = build_tree(
+        tmp_path,
+        {},
+        package_files=package,
+        layout=Layout.MANIFEST,
+        other_models={"user": {"app.py": uses}},
+    )
+    paths = [tree.package / only] if only else [tree.package]
+    return [d for d in lint_paths(paths, select=["QAI3"]) if "templates" in str(d.path)]
+
+
+def test_shared_requirements_are_checked_against_global(tmp_path: Path) -> None:
+    # templates/detection pinned shapely==2.0.6 against global's 2.1.2 until 0.64.0.
+    found = _shared_tree(tmp_path / "a", user_flag=False)
+    assert [(d.code, d.model_id, d.start.row) for d in found] == [
+        ("QAI302", "templates/detection", 1),
+        ("QAI301", "templates/detection", 2),
+    ]
+    assert "(user)" in found[0].message
+    # Every model that imports it has its own environment: nothing conflicts (gemma4's case).
+    found = _shared_tree(tmp_path / "b", user_flag=True)
+    assert [d.code for d in found] == ["QAI301"]
+    # Pre-commit passes the changed file: the shared folder is checked.
+    only = "models/templates/detection/requirements.txt"
+    found = _shared_tree(tmp_path / "c", user_flag=False, only=only)
+    assert [d.code for d in found] == ["QAI302", "QAI301"]

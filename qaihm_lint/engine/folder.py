@@ -77,7 +77,7 @@ def _run_rules(ctx: ModelContext, plan: Plan) -> list[Diagnostic]:
     verbose = plan.settings.verbose
     raw: list[Diagnostic] = []
     for rule_cls in plan.folder_rules:
-        if folder.layout not in rule_cls.layouts or folder.shared:
+        if folder.layout not in rule_cls.layouts or (folder.shared and not rule_cls.shared_code):
             continue
         rule = rule_cls(ctx)
         try:

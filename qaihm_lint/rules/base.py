@@ -162,6 +162,10 @@ class Rule:
 class ModelRule(Rule):
     """A rule that checks one model folder at a time (``ctx.folder``)."""
 
+    # Also check shared model code (``models/_shared/<x>``, ``models/templates/<x>``): rules
+    # about code, or requirements, themselves rather than about a model folder's duties.
+    shared_code: ClassVar[bool] = False
+
     def __init__(self, ctx: ModelContext) -> None:
         super().__init__()
         self.ctx = ctx
@@ -207,10 +211,6 @@ class PythonRule(ModelRule):
     # Substrings without which the rule cannot find anything in a file: a file that contains
     # none of them is not walked for this rule (most files of a cold run, for narrow rules).
     triggers: ClassVar[tuple[str, ...]] = ()
-    # Also walk shared model code (``models/_shared/``, ``models/templates/``): rules about
-    # code itself rather than about a model folder's duties.
-    shared_code: ClassVar[bool] = False
-
     source: SourceFile
     ancestors: list[ast.AST]
 

@@ -158,10 +158,16 @@ class MissingRequiredFile(FolderRule):
             note="A precompiled model has no PyTorch source for an App or a demo to run.",
         ),
         Valid(
-            files={"test.py": None, "demo.py": None},
+            files={"demo.py": None},
             path="manifest.yaml",
             layout=Layout.MANIFEST,
-            note="The manifest layout's validator treats test.py and demo.py as optional.",
+            note="The manifest layout's validator treats demo.py as optional.",
+        ),
+        Valid(
+            files={"test.py": None, "manifest.yaml": MANIFEST_LLM},
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+            note="Generative models have no per-model test.py in either layout.",
         ),
         Valid(
             files={"test.py": None, "info.yaml": INFO_GENERATIVE},
@@ -184,6 +190,13 @@ class MissingRequiredFile(FolderRule):
             layout=Layout.MANIFEST,
             other_models={"sibling": {}},
             note="The layout of a folder without metadata is that of its siblings.",
+        ),
+        Invalid(
+            files={"test.py": None},
+            path="manifest.yaml",
+            layout=Layout.MANIFEST,
+            note="A non-generative model of the manifest layout has a test.py too (yolov3 is "
+            "the one folder of 0.59.0-0.65.0 without).",
         ),
     )
 
@@ -209,9 +222,11 @@ class MissingRequiredFile(FolderRule):
             required.remove("app.py")
             required.remove("demo.py")
         if folder.layout is Layout.MANIFEST:
-            # Upstream's manifest validator treats test.py and demo.py as optional in this layout.
-            required = [name for name in required if name not in ("demo.py", "test.py")]
-        elif is_generative(folder) and "test.py" in required:
+            # Upstream's manifest validator treats demo.py as optional in this layout. It says
+            # the same of test.py, but every non-generative folder of 0.59.0-0.65.0 has one
+            # except yolov3, which never had one (QAI101 in every info.yaml release).
+            required = [name for name in required if name != "demo.py"]
+        if is_generative(folder) and "test.py" in required:
             # Diffusion pipelines and LLMs: never a per-model test.py in any release.
             required.remove("test.py")
         bound = exports(folder)

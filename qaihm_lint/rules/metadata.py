@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import FILE_START
 from qaihm_lint.rules._examples import GOOD_INFO
@@ -42,6 +44,7 @@ MANIFEST_REQUIRED: dict[str, type | tuple[type, ...]] = {
 # Optional keys whose type is the same wherever they appear.
 OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "license": str,
+    "deploy_license": str,
     "source_repo": str,
     "research_paper": str,
     "research_paper_title": str,
@@ -62,6 +65,26 @@ OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "supported_precisions": list,
     "external_repos": dict,
 }
+
+# Keys that hold one link: the website renders each as one anchor.
+URL_KEYS = ("license", "deploy_license", "source_repo", "research_paper")
+_URL = re.compile(r"https?://[^\s/]+\S*")
+
+
+def url_problem(value: str) -> str | None:
+    """Why ``value`` is not one well-formed http(s) URL, or None when it is."""
+    urls = re.findall(r"[A-Za-z][A-Za-z0-9+.-]*://", value)
+    if len(urls) > 1:
+        return (
+            f"holds {len(urls)} URLs run together (YAML joins continuation lines with a "
+            "space): keep the one this key is for"
+        )
+    if _URL.fullmatch(value) is not None:
+        return None
+    if urls and not value.startswith(("http://", "https://")):
+        return f"starts with `{value.split('://', 1)[0]}://`: write `https://`"
+    return "is not a URL: write the `https://` link it stands for"
+
 
 _TYPE_NAMES = {
     str: "a string",
@@ -87,13 +110,21 @@ def _is_instance(value: object, expected: type | tuple[type, ...]) -> bool:
 class InvalidInfoYaml(FolderRule):
     summary = (
         "info.yaml / manifest.yaml does not parse, is not a mapping, lacks a key, has a "
-        "wrongly typed value, or its id is not the folder name."
+        "wrongly typed value, a link field (license, source_repo, ...) that is not one URL, "
+        "or its id is not the folder name."
     )
     why = (
         "The website, the README generator and the export scripts read these files; a missing key "
         "or an id that differs from the folder name breaks them, usually far from the mistake."
     )
-    valid = (Valid(GOOD_INFO, path="info.yaml"),)
+    valid = (
+        Valid(GOOD_INFO, path="info.yaml"),
+        Valid(
+            GOOD_INFO + "license: https://github.com/org/repo/blob/main/LICENSE\n"
+            "source_repo: >-\n  https://github.com/org/repo/tree/main/a_rather_long/path\n",
+            path="info.yaml",
+        ),
+    )
     invalid = (
         Invalid(GOOD_INFO.replace("id: example", "id: other_model"), path="info.yaml"),
         Invalid(GOOD_INFO.replace("headline: An example model.\n", ""), path="info.yaml"),
@@ -101,6 +132,18 @@ class InvalidInfoYaml(FolderRule):
         Invalid("name: [unclosed\n", path="info.yaml"),
         Invalid("- just\n- a list\n", path="info.yaml"),
         Invalid(GOOD_INFO + "name: Again\n", path="info.yaml", note="Duplicate keys."),
+        Invalid(
+            GOOD_INFO + "license: hhttps://example.com/LICENSE\n",
+            path="info.yaml",
+            note="dla102x's license until 0.51.0.",
+        ),
+        Invalid(
+            GOOD_INFO + "license: https://github.com/org/repo/blob/main/LICENSE\n"
+            "  https://example.com/Proprietary+License.pdf\n",
+            path="info.yaml",
+            note="A continuation line joins two URLs into one value (bevdet, centernet_3d and "
+            "gkt until 0.52.0).",
+        ),
     )
 
     def check(self) -> None:
@@ -151,6 +194,12 @@ class InvalidInfoYaml(FolderRule):
                 start=start,
                 end=end,
             )
+        for key in URL_KEYS:
+            value = data.get(key)
+            problem = url_problem(value) if isinstance(value, str) else None
+            if problem is not None:
+                start, end = document.value_span(key)
+                self.report(source, f"{name}: `{key}` {problem}", start=start, end=end)
         model_id = data.get("id")
         if isinstance(model_id, str) and model_id != folder.model_id:
             start, end = document.value_span("id")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from qaihm_lint.diagnostics import Applicability
+from qaihm_lint.index import is_framework
 from qaihm_lint.rules.base import Invalid, Valid
-from qaihm_lint.rules.model_class._analysis import where
+from qaihm_lint.rules.model_class._analysis import Checked, ModelAnalysis, is_local, where
 from qaihm_lint.rules.model_class._examples import INIT, SHARED_YOLO, YOLO_MODEL
 from qaihm_lint.rules.model_class._methods import (
     MethodRule,
@@ -107,7 +110,10 @@ class FromPretrainedNotClassmethod(MethodRule):
 
 
 class FromPretrainedArgWithoutDefault(MethodRule):
-    summary = "A from_pretrained parameter (after cls) has no default."
+    summary = (
+        "A from_pretrained parameter (after cls) has no default, in `Model` or in another "
+        "model class the folder exports."
+    )
     why = (
         "Export scripts, tests and deep checks call `Model.from_pretrained()` with no "
         "arguments; a required parameter makes every one of them fail."
@@ -164,12 +170,42 @@ class FromPretrainedArgWithoutDefault(MethodRule):
             },
             note="Inherited as is: reported at the model class.",
         ),
+        Invalid(
+            "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+            "class ExampleModel(BaseModel):\n"
+            "    @classmethod\n"
+            "    def from_pretrained(cls, checkpoint: str = 'a'):\n"
+            "        return cls()\n\n"
+            "    @staticmethod\n    def get_input_spec():\n        return {}\n\n"
+            "    @staticmethod\n    def get_output_names():\n        return []\n\n\n"
+            "class ExampleFP(ExampleModel):\n"
+            "    @classmethod\n"
+            "    def from_pretrained(cls, checkpoint: str):\n"
+            "        return cls()\n",
+            files={
+                "__init__.py": "from .model import ExampleFP as FP_Model\n"
+                "from .model import ExampleModel as Model\n"
+            },
+            note="Another model class the folder exports (an LLM's `FP_Model`), whose own "
+            "from_pretrained drops the default its base gives.",
+        ),
     )
 
     def check(self) -> None:
         analysis = self.analysis()
         seen: set[tuple[str, str]] = set()
-        for checked, owner, method in resolved(analysis, "from_pretrained", pytorch_only=False):
+        also = replace(analysis, checked=_other_exports(analysis))
+        for checked, owner, method in [
+            *resolved(analysis, "from_pretrained", pytorch_only=False),
+            # Another export is held to its own folder's definitions: the QNN_Model of 12 LLM
+            # folders inherits LLM_QNN's from_pretrained(host_device, sequence_length,
+            # context_length) for 23 releases (0.43.0-0.65.0), which upstream keeps.
+            *(
+                found
+                for found in resolved(also, "from_pretrained", pytorch_only=False)
+                if is_local(analysis.view, found[1].path)
+            ),
+        ]:
             if checked.order.kind == "precompiled" or method.form != "def":
                 continue
             if checked.role == "component" and collection_overrides(analysis):
@@ -179,6 +215,7 @@ class FromPretrainedArgWithoutDefault(MethodRule):
                 continue
             seen.add((checked.cls.qualname, owner.qualname))
             names = ", ".join(p.name for p in required)
+            caller = checked.cls.name if checked.role == "export" else "Model"
             inherited = "" if owner is checked.cls else f", inherited by {checked.cls.name},"
             self.report_method(
                 checked.cls,
@@ -187,5 +224,27 @@ class FromPretrainedArgWithoutDefault(MethodRule):
                 "from_pretrained",
                 f"from_pretrained of {owner.name} ({where(analysis.view, owner, method)})"
                 f"{inherited} has parameters without a default ({names}): "
-                "`Model.from_pretrained()` must work with no arguments; give each a default",
+                f"`{caller}.from_pretrained()` must work with no arguments; give each a default",
             )
+
+
+def _other_exports(analysis: ModelAnalysis) -> list[Checked]:
+    """Model classes ``__init__.py`` exports besides ``Model`` (an LLM's ``FP_Model``): users
+    and the package's scripts call their from_pretrained the same way."""
+    view = analysis.view
+    module = view.module(view.prefix)
+    if module is None:
+        return []
+    seen = {checked.cls.qualname for checked in analysis.checked}
+    found = []
+    for name in sorted(module.bindings):
+        if name == "Model":
+            continue
+        cls = view.resolve_class(view.prefix, name)
+        if cls is None or cls.qualname in seen or is_framework(cls):
+            continue
+        order = view.mro(cls)
+        if order.kind == "pytorch":
+            seen.add(cls.qualname)
+            found.append(Checked(cls, order, "export"))
+    return found

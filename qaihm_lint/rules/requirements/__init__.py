@@ -14,9 +14,10 @@ and macOS).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from packaging.version import InvalidVersion
 
@@ -42,7 +43,7 @@ from qaihm_lint.specifiers import (
     intersects,
     same_specifier,
 )
-from qaihm_lint.workspace import Layout, ModelFolder, Package
+from qaihm_lint.workspace import Layout, ModelFolder, Package, layout_of
 
 REQUIREMENTS = "requirements.txt"
 
@@ -181,10 +182,23 @@ class ModelRequirements:
     global_reqs: GlobalRequirements | None
     flag: FlagState
     _conflicts: dict[int, Conflict | None] = field(default_factory=dict)
+    # The folder's other requirements files (requirements-gpu.txt, ...), each its own
+    # environment: the line rules (QAI301, QAI304, QAI305, QAI307) read them too; the shared
+    # environment's rules (QAI302, QAI303, QAI306) read requirements.txt only.
+    others: list[RequirementSet] = field(default_factory=list)
 
     @property
     def lines(self) -> list[RequirementLine]:
         return self.set.requirements() if self.set is not None else []
+
+    @property
+    def sets(self) -> list[RequirementSet]:
+        """requirements.txt's set, then the other files'."""
+        return ([self.set] if self.set is not None else []) + self.others
+
+    @property
+    def all_lines(self) -> list[RequirementLine]:
+        return [line for requirement_set in self.sets for line in requirement_set.requirements()]
 
     def own(self, line: RequirementLine) -> bool:
         """Lines of files in the model folder (its own and those it includes from there)."""
@@ -231,29 +245,92 @@ def model_requirements(
         cached = memo.get("requirements")
         if isinstance(cached, ModelRequirements):
             return cached
-    source = folder.file(REQUIREMENTS)
+    source = folder.file(REQUIREMENTS) if _has_requirements(folder) else None
     is_directory = source is None and (folder.path / REQUIREMENTS).is_dir()
-    requirement_set = None
-    if source is not None:
-        boundary = folder.package.root if folder.package is not None else folder.path
+    boundary = folder.package.root if folder.package is not None else folder.path
 
-        def reader(path: Path) -> SourceFile | None:
-            if path.parent == folder.path:
-                return folder.file(path.name)
-            return file_at(path)
+    def reader(path: Path) -> SourceFile | None:
+        if path.parent == folder.path:
+            return folder.file(path.name)
+        return file_at(path)
 
-        requirement_set = rf.load_set(source, boundary, reader)
+    requirement_set = rf.load_set(source, boundary, reader) if source is not None else None
+    included = {f.source.path for f in requirement_set.files} if requirement_set else set()
+    others = []
+    for name in other_requirement_files(folder):
+        other = folder.file(name)
+        if other is not None and other.path not in included:
+            others.append(rf.load_set(other, boundary, reader))
     result = ModelRequirements(
         folder,
         source,
         is_directory,
         requirement_set,
         load_global(folder.package),
-        flag_state(folder),
+        SHARED_FLAG if folder.shared else flag_state(folder),
+        others=others,
     )
     if memo is not None:
         memo["requirements"] = result
     return result
+
+
+# Shared code has no opt-out of its own: the models that use it decide (QAI302 asks them).
+SHARED_FLAG = FlagState(False, None, None, None, in_folder=False)
+
+
+def _has_requirements(folder: ModelFolder) -> bool:
+    """A model folder, or shared code right under ``_shared/`` or ``templates/`` (what models
+    import); deeper folders' files are tools' own (``llm/qdc/device_scripts``)."""
+    return not folder.shared or len(PurePosixPath(folder.model_id).parts) == 2
+
+
+def shared_code_users(folder: ModelFolder) -> list[ModelFolder]:
+    """The model folders whose code imports the shared folder, directly or through other
+    shared code (what installs its requirements.txt with theirs). Read only when a rule needs
+    it; every file read is noted, so the cache knows what the answer depends on."""
+    package = folder.package
+    if package is None:
+        return []
+    pending = [folder.module_suffix]
+    seen = set(pending)
+    users: dict[Path, ModelFolder] = {}
+    shared = [ModelFolder(p, folder.layout, package, shared=True) for p in package.shared_folders()]
+    models = [ModelFolder(p, layout_of(p, package), package) for p in package.model_folders()]
+    while pending:
+        module = re.compile(rf"\bqai_hub_models\.models\.{re.escape(pending.pop())}\b")
+        for candidate in [*models, *shared]:
+            if candidate.path == folder.path or not any(
+                module.search(_text(source)) for source in candidate.python_files()
+            ):
+                continue
+            if candidate.shared:
+                if candidate.module_suffix not in seen:
+                    seen.add(candidate.module_suffix)
+                    pending.append(candidate.module_suffix)
+            else:
+                users[candidate.path] = candidate
+    return [users[path] for path in sorted(users)]
+
+
+def _text(source: SourceFile) -> str:
+    try:
+        return source.text
+    except SourceError:
+        return ""
+
+
+def other_requirement_files(folder: ModelFolder) -> list[str]:
+    """A model folder's requirements files besides requirements.txt (``requirements-gpu.txt``
+    for the GPU environment LLMs are quantized in). Shared code's requirements.txt is what
+    the models using it install; its other files are tools' own (an LLM grader), not read."""
+    if folder.shared:
+        return []
+    return [
+        name
+        for name in folder.names()
+        if name != REQUIREMENTS and name.startswith("requirements") and name.endswith(".txt")
+    ]
 
 
 def quote(line: RequirementLine) -> str:
@@ -360,6 +437,7 @@ __all__ = [
     "FLAG",
     "PUBLISHES_CODE_GEN",
     "REQUIREMENTS",
+    "SHARED_FLAG",
     "Conflict",
     "FlagState",
     "GlobalRequirements",
@@ -369,8 +447,10 @@ __all__ = [
     "line_where",
     "load_global",
     "model_requirements",
+    "other_requirement_files",
     "pin_fix",
     "quote",
     "requirement_name",
     "restates_global",
+    "shared_code_users",
 ]

@@ -11,10 +11,13 @@ from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.requirements import (
     PUBLISHES_CODE_GEN,
     REQUIREMENTS,
+    Conflict,
     LineRule,
     ModelRequirements,
+    flag_state,
     model_requirements,
     quote,
+    shared_code_users,
 )
 from qaihm_lint.specifiers import active_envs, same_specifier
 from qaihm_lint.workspace import Layout
@@ -107,36 +110,68 @@ class GlobalRequirementsConflict(LineRule):
         ),
     )
 
+    shared_code = True
+
     def check(self) -> None:
         model = model_requirements(self.folder, self.ctx.memo)
+        if self.folder.shared:
+            self._check_shared(model)
+            return
         if model.flag.value or model.flag.unknown:
             return
         fix = None
-        for line in model.lines:
-            if not model.own(line):
-                continue
-            conflict = model.global_conflict(line)
-            if conflict is None:
-                continue
+        for line, conflict in _conflicts(model):
             if fix is None:
                 fix = _flag_fix(model)
-            glob = conflict.other
-            if line.pinned_version is not None:
-                what = (
-                    f"{quote(line)} does not satisfy global_requirements.txt's "
-                    f"`{glob.text}` (line {glob.row}){conflict.where()}"
-                )
-            else:
-                what = (
-                    f"no version satisfies both {quote(line)} and global_requirements.txt's "
-                    f"`{glob.text}` (line {glob.row}){conflict.where()}"
-                )
             self.report_line(
                 line,
-                f"{what}: use a version global allows, or set `{FLAG}: "
+                f"{_what(line, conflict)}: use a version global allows, or set `{FLAG}: "
                 f"true` in {model.flag.display} to give this model its own environment",
                 fix=fix,
             )
+
+    def _check_shared(self, model: ModelRequirements) -> None:
+        """Shared code's requirements are installed with the models that import it: a
+        conflict matters when one of them is in the shared environment."""
+        conflicts = _conflicts(model)
+        if not conflicts:
+            return
+        users = [
+            user
+            for user in shared_code_users(self.folder)
+            if not (flag := flag_state(user)).value and not flag.unknown
+        ]
+        if not users:
+            return
+        names = ", ".join(user.model_id for user in users[:3])
+        more = f" and {len(users) - 3} more" if len(users) > 3 else ""
+        for line, conflict in conflicts:
+            self.report_line(
+                line,
+                f"{_what(line, conflict)}: models in the shared environment import this "
+                f"code ({names}{more}); use a version global allows",
+            )
+
+
+def _conflicts(model: ModelRequirements) -> list[tuple[RequirementLine, Conflict]]:
+    found = []
+    for line in model.lines:
+        if model.own(line) and (conflict := model.global_conflict(line)) is not None:
+            found.append((line, conflict))
+    return found
+
+
+def _what(line: RequirementLine, conflict: Conflict) -> str:
+    glob = conflict.other
+    if line.pinned_version is not None:
+        return (
+            f"{quote(line)} does not satisfy global_requirements.txt's "
+            f"`{glob.text}` (line {glob.row}){conflict.where()}"
+        )
+    return (
+        f"no version satisfies both {quote(line)} and global_requirements.txt's "
+        f"`{glob.text}` (line {glob.row}){conflict.where()}"
+    )
 
 
 def _already_global(line: RequirementLine, model: ModelRequirements) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qaihm_lint import requirements_file as rf
-from qaihm_lint.diagnostics import Applicability
+from qaihm_lint.diagnostics import Applicability, Severity
 from qaihm_lint.requirements_file import RequirementLine
 from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.requirements import (
@@ -22,7 +22,7 @@ from qaihm_lint.workspace import Layout
 
 class UnpinnedRequirement(LineRule):
     summary = (
-        "A requirements.txt line names a package without any version; a git URL must name a "
+        "A requirements line names a package without any version; a git URL must name a "
         "full 40-hex commit."
     )
     why = (
@@ -30,7 +30,7 @@ class UnpinnedRequirement(LineRule):
         "not the model users get; upstream pinned its bare `psutil` and `wmi` lines. A range "
         "is another matter: upstream keeps deliberate ranges for years (`torch>=2.6` for "
         "Hugging Face's safe loading, `torchaudio>=2.4.0,<2.10.0` in nine folders), so the "
-        "guide's exact pins are QAI307, off by default."
+        "guide's exact pins are QAI307, a warning."
     )
     fix_applicability = Applicability.SAFE
     fix_note = (
@@ -44,7 +44,7 @@ class UnpinnedRequirement(LineRule):
         Valid(
             "torch>=2.6  # required to load unsafe weights\n",
             path=REQUIREMENTS,
-            note="A range is a deliberate choice (QAI307 asks for exact pins, off by default).",
+            note="A range is QAI307's (a warning), not this rule's.",
         ),
         Valid(
             "yolo @ git+https://github.com/org/yolo@0123456789abcdef0123456789abcdef01234567\n",
@@ -73,12 +73,19 @@ class UnpinnedRequirement(LineRule):
             package_files={"global_requirements.txt": "plyfile>=1.0,<=1.1\n"},
             fixed="plyfile>=1.0,<=1.1\n",
         ),
+        Invalid(
+            "onnxruntime-gpu==1.23.2\npsutil; sys_platform != 'win32'\n",
+            path="requirements-gpu.txt",
+            note="Every requirements file of the model is read (upstream pinned these in 0.53.0).",
+        ),
     )
+
+    shared_code = True
 
     def check(self) -> None:
         model = model_requirements(self.folder, self.ctx.memo)
         manifest = self.folder.layout is Layout.MANIFEST
-        for line in model.lines:
+        for line in model.all_lines:
             if not model.own(line) or line.is_pinned:
                 continue
             if line.is_vcs:
@@ -133,15 +140,18 @@ class UnpinnedRequirement(LineRule):
 
 
 class InexactRequirement(LineRule):
-    summary = "A requirements.txt line allows a range of versions instead of pinning one (`==`)."
+    summary = "A requirements line allows a range of versions instead of pinning one (`==`)."
     why = (
         "The onboarding guide asks for exact pins, so that the model that passed CI is the "
-        "model users get. Upstream keeps many deliberate ranges (136 of the 371 lines of "
-        "0.46.1), so this is off by default: enable it where your project follows the guide's "
-        "letter. A line that restates global_requirements.txt's specifier is accepted (the "
-        "shared environment governs that version)."
+        "model users get. Upstream pins its ranges slowly (every `~=` in 0.53.0, the last "
+        "`torch>=2.6` ranges in 0.65.0) and keeps deliberate ones for years, so this is a "
+        "warning: shown, never failing a run. A range closed on one version "
+        "(`>=0.7.3,<=0.7.3`) is a pin. A line that restates global_requirements.txt's bounded "
+        "range is accepted (the shared environment governs that version); a restated `~=` "
+        "is not (upstream pinned those, global's own included)."
     )
-    layouts = frozenset({Layout.INFO})
+    severity = Severity.WARNING
+    shared_code = True
     fix_applicability = Applicability.SAFE
     fix_note = "Safe when global_requirements.txt pins the package with `==`; otherwise none."
     valid = (
@@ -152,6 +162,11 @@ class InexactRequirement(LineRule):
             note="Restates global_requirements.txt: the shared environment decides.",
         ),
         Valid("psutil\n", path=REQUIREMENTS, note="No version at all is QAI301's."),
+        Valid(
+            "loguru>=0.7.3,<=0.7.3\n",
+            path=REQUIREMENTS,
+            note="A range that admits one version is a pin (yolox's fix in 0.53.0).",
+        ),
     )
     invalid = (
         Invalid(
@@ -161,14 +176,35 @@ class InexactRequirement(LineRule):
             fixed="timm==1.0.15  # backbone\n",
         ),
         Invalid("loguru>=0.7.3\n", path=REQUIREMENTS),
+        Invalid(
+            "transformers~=4.56.2\n",
+            path=REQUIREMENTS,
+            package_files={"global_requirements.txt": "transformers~=4.56.2\n"},
+            note="Restates global's `~=`: still a range (upstream pinned both in 0.53.0).",
+        ),
+        Invalid(
+            "torch>=2.6,<=2.11.0  # safe loading\n",
+            path=REQUIREMENTS,
+            layout=Layout.MANIFEST,
+            note="Every layout, every requirements file (mobile_vit's, pinned in 0.65.0).",
+        ),
     )
 
     def check(self) -> None:
         model = model_requirements(self.folder, self.ctx.memo)
-        for line in model.lines:
+        for line in model.all_lines:
             if not model.own(line) or line.is_pinned or line.is_vcs or line.url is not None:
                 continue
-            if not str(line.specifier) or restates_global(line, model.global_reqs):
+            if not str(line.specifier):
+                continue
+            if restates_global(line, model.global_reqs) and not _compatible_release(line):
                 continue
             head = f"`{requirement_name(line)}` allows a range (`{rf.specifier_text(line)}`)"
             self.report_exact_pin_wanted(line, model, head)
+
+
+def _compatible_release(line: RequirementLine) -> bool:
+    """``~=X.Y.Z``: one version named, its patch releases let in. Upstream pinned every such
+    line to ``==`` in 0.53.0, global_requirements.txt's own included, while it kept the
+    bounded ranges it restates (``scipy>=1.8.1,<=1.17.1``) to this day."""
+    return any(spec.operator == "~=" for spec in line.specifier)

@@ -6,11 +6,12 @@ from collections import defaultdict
 
 from qaihm_lint.diagnostics import Applicability, Fix
 from qaihm_lint.fixers.text_fixes import delete_line
-from qaihm_lint.requirements_file import RequirementLine
+from qaihm_lint.requirements_file import RequirementLine, RequirementSet
 from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.requirements import (
     REQUIREMENTS,
     LineRule,
+    ModelRequirements,
     line_where,
     model_requirements,
     quote,
@@ -19,9 +20,11 @@ from qaihm_lint.specifiers import active_envs
 
 
 class InvalidRequirement(LineRule):
+    shared_code = True
     summary = (
-        "A requirements.txt line pip cannot read: not PEP 508, an unknown option, a "
-        "broken `-r` include, or a file that is not UTF-8 text."
+        "A requirements line pip cannot read, or reads otherwise than written: not PEP 508, "
+        "an unknown option, a broken `-r` include, a marker after an option, a file that is "
+        "not UTF-8 text."
     )
     why = (
         "`pip install -r` stops at the first line it cannot parse, so every later "
@@ -34,6 +37,12 @@ class InvalidRequirement(LineRule):
             path=REQUIREMENTS,
             files={"extra.txt": "einops==0.3.2\n"},
         ),
+        Valid(
+            "aimet_onnx@https://example.com/aimet_onnx-2.26.0-cp310-linux_x86_64.whl; "
+            "sys_platform == 'linux'\n",
+            path="requirements-gpu.txt",
+            note="pip splits a URL from its marker at `; `, as pi05's GPU file relies on.",
+        ),
     )
     invalid = (
         Invalid("numpy = 1.26\n", path=REQUIREMENTS),
@@ -44,6 +53,14 @@ class InvalidRequirement(LineRule):
             path="extra.txt",
             files={REQUIREMENTS: "-r extra.txt\n"},
             note="An include cycle: reported on the line that closes it.",
+        ),
+        Invalid(
+            "onnxruntime-gpu==1.23.2\n"
+            "https://example.com/aimet_onnx-2.26.0-cp310-linux_x86_64.whl -f "
+            "https://download.pytorch.org/whl/torch_stable.html; sys_platform == 'linux'\n",
+            path="requirements-gpu.txt",
+            note="The marker is `-f`'s argument to pip: the Linux-only wheel is required "
+            "everywhere (upstream dropped the `-f` in 0.57.0).",
         ),
     )
 
@@ -56,19 +73,20 @@ class InvalidRequirement(LineRule):
                 "a requirements file: pip cannot read it; make it a file or remove it",
                 anchor="directory",
             )
-            return
-        if model.set is None:
-            return
-        if model.set.root.error is not None:
-            error = model.set.root.error
+        for requirement_set in model.sets:
+            self._check_set(model, requirement_set)
+
+    def _check_set(self, model: ModelRequirements, requirement_set: RequirementSet) -> None:
+        root = requirement_set.root
+        if root.error is not None:
             self.report(
-                model.set.root.source,
-                f"{REQUIREMENTS} {error}: pip cannot read it; save it as UTF-8 text",
-                start=error.location,
-                anchor=str(error),
+                root.source,
+                f"{root.source.path.name} {root.error}: pip cannot read it; save it as UTF-8 text",
+                start=root.error.location,
+                anchor=str(root.error),
             )
             return
-        for line in model.set.invalid_lines():
+        for line in requirement_set.invalid_lines():
             if not model.own(line):
                 continue
             self.report_line(
@@ -76,12 +94,21 @@ class InvalidRequirement(LineRule):
                 f"{line.path.name} line {line.row} is not a valid "
                 f"requirement: {line.error}; write `name[extras]<specifier> ; marker`",
             )
-        for problem in model.set.problems:
+        for problem in requirement_set.problems:
             line = problem.line
             if model.own(line):
                 self.report_line(
                     line,
                     f"{problem.message}: pip cannot install from it",
+                )
+        for line in requirement_set.requirements():
+            if line.swallowed_marker is not None and model.own(line):
+                self.report_line(
+                    line,
+                    f"the marker `{line.swallowed_marker}` follows the option "
+                    f"`{line.trailing_option}`, so pip reads it as that option's argument and "
+                    f"installs {quote(line)} everywhere; write the marker right after the "
+                    "requirement, and the option on a line of its own",
                 )
 
 
@@ -122,10 +149,16 @@ class DuplicateRequirement(LineRule):
         Invalid("ruamel_yaml==0.18.10\nruamel.yaml==0.18.6\n", path=REQUIREMENTS),
     )
 
+    shared_code = True
+
     def check(self) -> None:
         model = model_requirements(self.folder, self.ctx.memo)
+        for requirement_set in model.sets:
+            self._check_set(model, requirement_set)
+
+    def _check_set(self, model: ModelRequirements, requirement_set: RequirementSet) -> None:
         seen: dict[str, list[RequirementLine]] = defaultdict(list)
-        for line in model.lines:
+        for line in requirement_set.requirements():
             name = line.name
             if name is None:
                 continue

@@ -19,6 +19,15 @@ external_repos:
     patches_filename: {patch}
 """
 
+# code-gen.yaml's external_repos: where 0.52.0-0.58.0 declare clones, beside info.yaml.
+CODE_GEN_REPOS = """\
+external_repos:
+  rf_detr:
+    repo_url: https://github.com/roboflow/rf-detr.git
+    commit_sha: {sha}
+    patches_filename: {patch}
+"""
+
 SAR_MODEL = """\
 from qai_hub_models.utils.asset_loaders import SourceAsRoot
 

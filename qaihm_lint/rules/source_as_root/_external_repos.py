@@ -1,5 +1,6 @@
-"""The manifest layout's ``external_repos`` entries (its replacement for SourceAsRoot), with the
-line of each entry and of its keys."""
+"""The ``external_repos`` entries that replaced SourceAsRoot, with the line of each entry and of
+its keys: in manifest.yaml (manifest layout), or in code-gen.yaml in the releases between the
+two layouts (0.52.0-0.58.0 declare them there, beside info.yaml)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import Location
 from qaihm_lint.rules.base import FolderRule
 from qaihm_lint.sources import SourceError, SourceFile
-from qaihm_lint.workspace import Layout
+from qaihm_lint.workspace import CODE_GEN_YAML, Layout
 
 
 @dataclass
@@ -19,13 +20,14 @@ class ExternalRepo:
     name: str
     data: dict[str, object]
     line: int  # of the repo's key
-    source: SourceFile  # the manifest.yaml it is written in
+    source: SourceFile  # the manifest.yaml or code-gen.yaml it is written in
 
 
 def external_repos(rule: FolderRule) -> Iterator[ExternalRepo]:
-    """The entries of the folder's manifest.yaml ``external_repos`` (none when the file is
-    missing, unreadable or has no such mapping)."""
-    source = rule.folder.file(Layout.MANIFEST.value)
+    """The entries of the folder's ``external_repos`` (none when the file is missing,
+    unreadable or has no such mapping)."""
+    name = Layout.MANIFEST.value if rule.folder.layout is Layout.MANIFEST else CODE_GEN_YAML
+    source = rule.folder.file(name)
     if source is None:
         return
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.model_class._analysis import display_path
 from qaihm_lint.rules.source_as_root._analysis import SourceAsRootRule, argument_node
-from qaihm_lint.rules.source_as_root._examples import FULL, MANIFEST, SAR_MODEL
+from qaihm_lint.rules.source_as_root._examples import CODE_GEN_REPOS, FULL, MANIFEST, SAR_MODEL
 from qaihm_lint.rules.source_as_root._external_repos import external_repos, find_line, line_span
 from qaihm_lint.sources import SourceError, note_access
 from qaihm_lint.workspace import Layout
@@ -67,6 +67,16 @@ class SourceAsRootPipInstallable(SourceAsRootRule):
             SAR_MODEL.format(sha=FULL, extra=""),
             files={"requirements.txt": f"git+https://github.com/example/upstream.git@{FULL}\n"},
         ),
+        Invalid(
+            files={
+                "code-gen.yaml": CODE_GEN_REPOS.format(sha=FULL, patch="p.diff"),
+                "external_repos/p.diff": "",
+                "requirements.txt": "rfdetr==1.6.5\n",
+            },
+            path="code-gen.yaml",
+            note="code-gen.yaml's `external_repos` (rf_detr cloned rf-detr until 0.57.0; "
+            'without the requirement, `known-pip-installable = ["rfdetr"]` says it).',
+        ),
     )
 
     def check(self) -> None:
@@ -120,7 +130,10 @@ class SourceAsRootPipInstallable(SourceAsRootRule):
 
 
 class SourceAsRootMissingPatch(SourceAsRootRule):
-    summary = "source_repo_patches (or `patches_filename`) names a file that does not exist."
+    summary = (
+        "source_repo_patches (or an `external_repos` `patches_filename`) names a file that "
+        "does not exist."
+    )
     why = "SourceAsRoot applies each patch after cloning; a missing one fails at run time."
     valid = (
         Valid(
@@ -152,6 +165,10 @@ class SourceAsRootMissingPatch(SourceAsRootRule):
             files={"manifest.yaml": MANIFEST.format(sha=FULL, patch="p.diff")},
             path="manifest.yaml",
             layout=Layout.MANIFEST,
+        ),
+        Invalid(
+            files={"code-gen.yaml": CODE_GEN_REPOS.format(sha=FULL, patch="p.diff")},
+            path="code-gen.yaml",
         ),
     )
 

@@ -1,7 +1,8 @@
 """SourceAsRoot: pinned commits, not at import, and a last resort only (QAI401, QAI402, QAI405).
 
-The manifest layout replaces SourceAsRoot with ``external_repos`` in manifest.yaml; QAI401,
-QAI403, QAI404 and QAI405 read those entries there (see ``_external_repos``).
+The newer releases replace SourceAsRoot with ``external_repos`` (code-gen.yaml from 0.52.0,
+manifest.yaml from 0.59.0); QAI401, QAI403 and QAI404 read those entries there (see
+``_external_repos``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from qaihm_lint.rules.source_as_root._analysis import (
     scan_folder,
     value_of,
 )
-from qaihm_lint.rules.source_as_root._examples import FULL, MANIFEST, SAR_MODEL
+from qaihm_lint.rules.source_as_root._examples import CODE_GEN_REPOS, FULL, MANIFEST, SAR_MODEL
 from qaihm_lint.rules.source_as_root._external_repos import external_repos, find_line, line_span
 from qaihm_lint.workspace import Layout
 
 
 class SourceAsRootUnpinnedCommit(SourceAsRootRule):
     summary = (
-        "source_repo_commit_hash (or a manifest `external_repos` commit_sha) is not a "
-        "full 40-hex SHA."
+        "source_repo_commit_hash (or an `external_repos` commit_sha, in manifest.yaml or "
+        "code-gen.yaml) is not a full 40-hex SHA."
     )
     why = (
         "A branch, tag or short hash can move or become ambiguous, so the cloned code (and the "
@@ -65,6 +66,14 @@ class SourceAsRootUnpinnedCommit(SourceAsRootRule):
             },
             path="manifest.yaml",
             layout=Layout.MANIFEST,
+        ),
+        Invalid(
+            files={
+                "code-gen.yaml": CODE_GEN_REPOS.format(sha="1e63dba", patch="p.diff"),
+                "external_repos/p.diff": "",
+            },
+            path="code-gen.yaml",
+            note="code-gen.yaml's `external_repos`, in the releases between the two layouts.",
         ),
     )
 
