@@ -3,8 +3,10 @@ so that a legacy tree adopts the linter in one command (ruff's flag of the same 
 
 The comment is the form ruff does not read as a noqa directive: upstream's ruff (``RUF100``,
 ``--fix``) leaves it alone. A line that already carries one gets the new codes in its brackets.
-Lines a comment cannot end are left, and said: a line inside a multi-line string or YAML block
-scalar (the comment would become text), a line continued with a backslash, a shebang. A file is
+In Python the comment ends the finding's statement (its last row: after a multi-line string or
+a continued line), which covers the whole statement. Lines a comment cannot end are left, and
+said: a line inside a YAML block or multi-line scalar (the comment would become text), a
+requirements line continued with a backslash, a shebang. A file is
 written only when its meaning is unchanged (the same Python syntax tree, the same YAML data),
 atomically; a second run finds nothing to add.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import re
-import tokenize
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 from qaihm_lint.diagnostics import Diagnostic, Edit, Location
 from qaihm_lint.fixers.edits import apply_edits
 from qaihm_lint.sources import SourceError, SourceFile
-from qaihm_lint.suppressions import IGNORE_COMMENT
+from qaihm_lint.suppressions import IGNORE_COMMENT, logical_lines, python_tokens
 
 _EXISTING = re.compile(r"#\s*qaihm-lint:\s*ignore\[(?P<codes>[^\]]*)\]", re.IGNORECASE)
 
@@ -32,25 +33,6 @@ class Added:
     changed: dict[Path, bytes] = field(default_factory=dict)
     added: int = 0  # findings that got a suppression
     left: list[str] = field(default_factory=list)  # why the others did not
-
-
-def _python_unsafe_rows(source: SourceFile) -> set[int] | None:
-    """Rows whose end is inside a token that spans lines (a triple-quoted string, an f-string)
-    or that a backslash continues; None when the file does not tokenize."""
-    unsafe: set[int] = set()
-    # The file's own lines (a lone \r ends one too), so that rows are the ones findings use.
-    lines = iter([line + "\n" for line in source.lines])
-    try:
-        tokens = list(tokenize.generate_tokens(lambda: next(lines, "")))
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    for token in tokens:
-        if token.end[0] > token.start[0] and token.type not in (tokenize.NL, tokenize.NEWLINE):
-            unsafe.update(range(token.start[0], token.end[0]))
-    for row, line in enumerate(source.lines, start=1):
-        if line.rstrip().endswith("\\"):
-            unsafe.add(row)
-    return unsafe
 
 
 def _yaml_unsafe_rows(source: SourceFile) -> set[int] | None:
@@ -124,7 +106,7 @@ def add_suppressions(diagnostics: Iterable[Diagnostic]) -> Added:
 
 def _unsafe_rows(path: Path, source: SourceFile) -> set[int] | None:
     if path.suffix == ".py":
-        return _python_unsafe_rows(source)
+        return set() if python_tokens(source) is not None else None
     if path.suffix in (".yaml", ".yml"):
         return _yaml_unsafe_rows(source)
     return {r for r, line in enumerate(source.lines, start=1) if line.rstrip().endswith("\\")}
@@ -146,15 +128,21 @@ def _add_to_file(path: Path, rows: dict[int, list[str]], outcome: Added) -> None
         return leave(everything, None, f"the file {exc}")
     if unsafe is None:
         return leave(everything, None, "the file does not parse")
-    edits = []
+    # In Python the comment goes at the end of the finding's statement (after a multi-line
+    # string, after the last continued line), which covers every row of the statement.
+    tokens = python_tokens(source) if path.suffix == ".py" else None
+    spans = logical_lines(tokens) if tokens is not None else {}
+    targets: dict[int, set[str]] = defaultdict(set)
     added = 0
     for row, codes in sorted(rows.items()):
-        line = source.line(row)
-        if row in unsafe or row > len(source.lines) or (row == 1 and line.startswith("#!")):
+        target = spans.get(row, (row, row))[1]
+        line = source.line(target)
+        if target in unsafe or target > len(source.lines) or line.startswith("#!"):
             leave(codes, row, "a comment cannot end this line (inside a string or continued)")
             continue
-        edits.append(_line_edit(line, row, set(codes)))
+        targets[target].update(codes)
         added += len(codes)
+    edits = [_line_edit(source.line(row), row, codes) for row, codes in sorted(targets.items())]
     new = apply_edits(text, source, edits)
     if new != text:
         if not _same_meaning(path, text, new):

@@ -269,7 +269,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     workspace = discover(paths, settings.exclude)
     if workspace.skipped:
         workspace = with_dependants(workspace, settings.exclude)
-    if args.changed_since:
+    if args.changed_since is not None:
         workspace = restrict_to_changed(workspace, changed_files(args.changed_since, Path.cwd()))
     nothing_checked = ""
     if not workspace.folders:

@@ -74,26 +74,58 @@ class FileSuppressions:
         return False
 
     def directives(self) -> Iterable[Directive]:
+        seen: set[int] = set()  # a directive is listed on every row of its logical line
         for row in sorted(self.by_row):
-            yield from self.by_row[row]
+            for directive in self.by_row[row]:
+                if id(directive) not in seen:
+                    seen.add(id(directive))
+                    yield directive
         yield from self.file_level
 
 
-def _comments(source: SourceFile) -> Iterable[tuple[int, int, str]]:
+def python_tokens(source: SourceFile) -> list[tokenize.TokenInfo] | None:
+    """The file's tokens, or None when it does not tokenize. Fed the file's own lines (a lone
+    \\r ends one too), so that rows and columns are the ones findings use."""
+    lines = iter([line + "\n" for line in source.lines])
+    try:
+        return list(tokenize.generate_tokens(lambda: next(lines, "")))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+
+
+_NOT_CODE = frozenset(
+    (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
+)
+
+
+def logical_lines(tokens: Iterable[tokenize.TokenInfo]) -> dict[int, tuple[int, int]]:
+    """Each row of a statement that spans rows -> (first row, last row) of that statement.
+
+    A directive anywhere on a statement's rows covers the whole statement: when a formatter
+    wraps a long call (ruff format does not count our comment as a pragma), the trailing comment
+    moves to the statement's last row, away from the row the finding starts on."""
+    spans: dict[int, tuple[int, int]] = {}
+    start: int | None = None
+    for token in tokens:
+        if token.type == tokenize.NEWLINE:
+            if start is not None and token.start[0] > start:
+                for row in range(start, token.start[0] + 1):
+                    spans[row] = (start, token.start[0])
+            start = None
+        elif token.type not in _NOT_CODE and start is None:
+            start = token.start[0]
+    return spans
+
+
+def _comments(
+    source: SourceFile, tokens: list[tokenize.TokenInfo] | None
+) -> Iterable[tuple[int, int, str]]:
     """(row, column offset, text) of each comment that might hold a directive."""
-    if source.path.suffix == ".py":
-        try:
-            # Feed the tokenizer the file's own lines (a lone \r ends one too), so that its rows
-            # and columns are the ones findings use.
-            lines = iter([line + "\n" for line in source.lines])
-            tokens = list(tokenize.generate_tokens(lambda: next(lines, "")))
-        except (tokenize.TokenError, SyntaxError, IndentationError):
-            tokens = []
-        else:
-            for token in tokens:
-                if token.type == tokenize.COMMENT:
-                    yield token.start[0], token.start[1], token.string
-            return
+    if tokens is not None:
+        for token in tokens:
+            if token.type == tokenize.COMMENT:
+                yield token.start[0], token.start[1], token.string
+        return
     # Requirements and YAML (and Python the tokenizer rejects): a '#' at a line start or after
     # white space begins a comment.
     for row, line in enumerate(source.lines, start=1):
@@ -113,14 +145,19 @@ def parse(source: SourceFile) -> FileSuppressions:
             return FileSuppressions(by_row, file_level)
     except SourceError:
         return FileSuppressions(by_row, file_level)
-    for row, column, comment in _comments(source):
+    tokens = python_tokens(source) if source.path.suffix == ".py" else None
+    spans = logical_lines(tokens) if tokens is not None else {}
+    for row, column, comment in _comments(source, tokens):
         match = _FILE_NOQA.search(comment)
         if match is not None:
             file_level.append(_directive(row, column, match, _CODE_RE, True))
             continue
         for pattern, words in ((_LINE_IGNORE, _WORD_RE), (_LINE_NOQA, _CODE_RE)):
             for match in pattern.finditer(comment):
-                by_row.setdefault(row, []).append(_directive(row, column, match, words, False))
+                directive = _directive(row, column, match, words, False)
+                first, last = spans.get(row, (row, row))
+                for covered in range(first, last + 1):
+                    by_row.setdefault(covered, []).append(directive)
     return FileSuppressions(by_row, file_level)
 
 

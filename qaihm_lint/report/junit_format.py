@@ -57,7 +57,7 @@ def render(ctx: ReportContext) -> str:
                 failure = ET.SubElement(
                     case, "failure", message=_attr(f"{d.code} {d.message}"), type=d.code
                 )
-                failure.text = _text(
+                failure.text = _attr(
                     f"{ctx.display_path(d.path)}:{d.start.row}:{d.start.column}: "
                     f"{d.code} {d.message}"
                 )
