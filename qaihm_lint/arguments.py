@@ -239,6 +239,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             rule_selectors.validate(selectors)
         except rule_selectors.UnknownSelector as exc:
             raise UsageError(f"{flag}: {exc}") from exc
+    if args.add_noqa:
+        clash = [
+            flag
+            for flag, given in (
+                ("--fix", args.fix),
+                ("--unsafe-fixes", args.unsafe_fixes),
+                ("--diff", args.diff),
+                ("--deep", args.deep),
+                ("--write-baseline", args.write_baseline is not None),
+            )
+            if given
+        ]
+        if clash:
+            raise UsageError(f"--add-noqa cannot be combined with {', '.join(clash)}")
     output_format = args.output_format or "full"
     if output_format not in OUTPUT_FORMATS:
         raise UsageError(

@@ -185,3 +185,19 @@ def test_junit_cases_escape_model_text(tmp_path: Path) -> None:
     root = ET.fromstring(renderer("junit")(ctx))
     (case,) = root.iter("testcase")
     assert case.findtext("failure") == "Traceback\n\\x1b[31mboom\\x00\n"
+
+
+def test_plain_deep_progress_prints_a_models_text_on_one_line() -> None:
+    import io
+
+    from qaihm_lint.deep.progress import PlainProgress
+
+    stream = io.StringIO()
+    progress = PlainProgress(stream)
+    progress.stage_finished("m", "load", None, "fail", detail="boom\n::error::pwned\x1b[2J")
+    progress.note("key\r::warning::x")
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "deep: m load fail: boom\\n::error::pwned\\x1b[2J",
+        "deep: key\\r::warning::x",
+    ]
