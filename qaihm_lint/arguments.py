@@ -276,7 +276,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     color = output_format == "full" and use_color(sys.stdout.isatty(), os.environ)
     return settings.with_overrides(
         select=tuple(args.select) if args.select is not None else settings.select,
-        extend_select=(*settings.extend_select, *args.extend_select),
+        # As in ruff, a --select on the command line starts the selection afresh: the config's
+        # extend-select was an extension of the config's select.
+        extend_select=(
+            (*settings.extend_select, *args.extend_select)
+            if args.select is None
+            else tuple(args.extend_select)
+        ),
         show_fixes=args.show_fixes,
         ignore=(*settings.ignore, *args.ignore),
         fix=args.fix or args.unsafe_fixes,

@@ -46,6 +46,8 @@ def test_extend_select_adds_to_the_selection(tree: Tree, run_cli: RunCli) -> Non
     model.write_text(model.read_text().replace("def get_input_spec(", "def get_input_spec(size, "))
     _, out, _ = run_cli(*args)
     assert "QAI205" in out and "QAI101" in out
+    _, out, _ = run_cli(*args, "--select", "QAI1")  # the command line's selection starts afresh
+    assert "QAI205" not in out and "QAI101" in out
     code, _, err = run_cli(*args, "--extend-select", "QAI99")
     assert code == 2 and "--extend-select: unknown rule selector 'QAI99'" in err
 
