@@ -153,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument(
         "--changed-since",
         metavar="REF",
-        help="only model folders changed since a git ref (and the models "
-        "that depend on changed shared code)",
+        help="only model folders a pull request from REF changes: since the merge base of REF "
+        "and HEAD, as `git diff REF...HEAD` (and the models that depend on changed shared "
+        "code); `pre-commit` for pre-commit's --from-ref",
     )
     running.add_argument(
         "--shard",

@@ -47,7 +47,7 @@ def changed_files(ref: str, cwd: Path, environ: Mapping[str, str] | None = None)
             # git would read it as an option (`--output=FILE` writes a file).
             raise WorkspaceError(f"--changed-since {name!r}: not a git ref")
 
-    def git(*command: str, where: Path = cwd) -> str:
+    def git(*command: str, where: Path = cwd, silent: str = "git failed") -> str:
         try:
             completed = subprocess.run(
                 ["git", *command], cwd=where, capture_output=True, text=True, check=False
@@ -56,7 +56,7 @@ def changed_files(ref: str, cwd: Path, environ: Mapping[str, str] | None = None)
             raise WorkspaceError(f"--changed-since needs git: {exc}") from exc
         if completed.returncode != 0:
             detail = completed.stderr.strip().splitlines()
-            raise WorkspaceError(f"--changed-since {ref}: {detail[-1] if detail else 'git failed'}")
+            raise WorkspaceError(f"--changed-since {ref}: {detail[-1] if detail else silent}")
         return completed.stdout
 
     top = Path(git("rev-parse", "--show-toplevel").strip())
@@ -66,7 +66,14 @@ def changed_files(ref: str, cwd: Path, environ: Mapping[str, str] | None = None)
         git("rev-parse", "--verify", "--end-of-options", f"{name}^{{commit}}").strip()
         for name in (ref, end)
     ]
-    base = git("merge-base", "--end-of-options", *commits).strip()
+    base = git(
+        "merge-base",
+        "--end-of-options",
+        *commits,
+        # A CI checkout of depth 1 has no history to find it in.
+        silent=f"{ref} and {end} have no common ancestor here (a shallow clone? fetch the "
+        "history, e.g. actions/checkout with fetch-depth: 0)",
+    ).strip()
     # From the top of the work tree: `ls-files` lists only the cwd's subtree, relative to the
     # cwd, and a new model folder is exactly an untracked one. -z: no quoting of unusual
     # names; --no-renames: a file moved out of a folder changes that folder too.

@@ -198,3 +198,17 @@ def test_an_option_like_ref_never_reaches_git(
     monkeypatch.setenv("PRE_COMMIT_TO_REF", "--output=stolen.txt")
     code, _, err = run_cli("--changed-since", "HEAD")
     assert code == 2 and not (tree.root / "stolen.txt").exists()
+
+
+def test_a_shallow_clone_without_the_merge_base_says_so(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _two_branches(tree)
+    shallow = tmp_path / "shallow"
+    _git(
+        tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", tree.root.as_uri(), "shallow"
+    )
+    monkeypatch.chdir(shallow)
+    code, _, err = run_cli("--changed-since", "origin/main")
+    assert code == 2 and err.count("\n") == 1
+    assert "have no common ancestor here (a shallow clone?" in err
