@@ -126,22 +126,28 @@ def repository_root(workspace: Workspace) -> Path | None:
     return package.repo_root
 
 
-def _fixable(
-    paths: Sequence[Path], settings: Settings
-) -> Callable[[list[Diagnostic]], list[Diagnostic]]:
-    """Which findings ``--fix`` may repair: those in the files (or under the folders) given as
-    PATHs, so that a hook run on the files a commit changed edits no other file (a changed
-    global_requirements.txt re-checks every model, but fixes none of them), and none that the
-    baseline holds: those were accepted, and stay as they are."""
+def _given(paths: Sequence[Path]) -> Callable[[Path], bool]:
+    """Whether a file is one of the PATHs, or under one of the folders among them: what a run
+    may write (pre-commit passes the files a commit changed; a changed global_requirements.txt
+    re-checks every model, but none of them is the commit's to rewrite)."""
     # Folders resolved as discovery resolves them; a finding's own path is not resolved, so
     # that a symlinked file is still the fixers' to refuse (and say so).
-    resolved = [path.resolve() for path in paths]
     files = {p for path in paths for p in (path.absolute(), path.resolve()) if not path.is_dir()}
-    folders = [path for path in resolved if path.is_dir()]
+    folders = [path.resolve() for path in paths if path.is_dir()]
 
     def given(path: Path) -> bool:
         path = path.absolute()
         return path in files or any(path == f or f in path.parents for f in folders)
+
+    return given
+
+
+def _fixable(
+    paths: Sequence[Path], settings: Settings
+) -> Callable[[list[Diagnostic]], list[Diagnostic]]:
+    """Which findings ``--fix`` may repair: those in the files given (``_given``), and none
+    that the baseline holds: those were accepted, and stay as they are."""
+    given = _given(paths)
 
     def eligible(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
         chosen = [d for d in diagnostics if given(d.fix_path)]
@@ -153,13 +159,15 @@ def _fixable(
     return eligible
 
 
-def _add_noqa(workspace: Workspace, plan: Plan, settings: Settings) -> int:
-    """``--add-noqa``: suppress every finding left (or, with --baseline, every new one)."""
+def _add_noqa(workspace: Workspace, plan: Plan, settings: Settings, paths: Sequence[Path]) -> int:
+    """``--add-noqa``: suppress every finding left in the files given (with --baseline, every
+    new one)."""
     from qaihm_lint.add_noqa import add_suppressions
     from qaihm_lint.rules.meta import UnusedNoqa
     from qaihm_lint.suppressions import IGNORE_COMMENT
 
-    diagnostics = lint(workspace, plan).diagnostics
+    given = _given(paths)
+    diagnostics = [d for d in lint(workspace, plan).diagnostics if given(d.path)]
     if settings.baseline is not None:
         diagnostics = baseline.filter_new(diagnostics, settings.baseline)
     outcome = add_suppressions(d for d in diagnostics if d.code != UnusedNoqa.code)
@@ -283,7 +291,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     fixed: list[Diagnostic] = []
     if args.add_noqa:
-        return _add_noqa(workspace, plan, settings)
+        return _add_noqa(workspace, plan, settings, paths)
     if settings.fix or settings.diff:
         outcome = lint_with_fixes(workspace, plan, _fixable(paths, settings))
         for note in outcome.skipped:

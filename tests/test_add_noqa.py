@@ -39,3 +39,14 @@ def test_line_endings_and_bom_are_kept(tree: Tree, run_cli: RunCli) -> None:
 def test_add_noqa_is_not_combined_with_fixing(tree: Tree, run_cli: RunCli, flag: str) -> None:
     code, _, err = run_cli(tree.model(), "--add-noqa", flag)
     assert code == 2 and f"--add-noqa cannot be combined with {flag}" in err
+
+
+def test_only_the_files_given_get_a_comment(tree: Tree, run_cli: RunCli) -> None:
+    model = tree.model() / "model.py"
+    text = MODEL_PY + "\n\ndef load(p: str) -> object:\n    return torch.load(p)\n"
+    model.write_text(text)
+    info = tree.model() / "info.yaml"
+    info.write_text(info.read_text().replace("id: example", "id: exampel"))
+    code, _, err = run_cli(info, "--no-cache", "--add-noqa")
+    assert code == 0 and "Added 1 suppression " in err
+    assert model.read_text() == text and "# qaihm-lint: ignore[QAI701]" in info.read_text()
