@@ -279,6 +279,9 @@ def test_config_from_pyproject(tree: Tree, run_cli: RunCli) -> None:
         ("[tool.qaihm-lint]\nselect = [\n", "invalid TOML"),
         ('[tool.qaihm-lint]\nselect = ["QAI9"]\n', "unknown rule selector 'QAI9'"),
         ("[tool.qaihm-lint.deep]\ntimeout = -1\n", "timeout must be a positive number"),
+        ("[tool.qaihm-lint.deep]\ntimeout = nan\n", "timeout must be a positive number"),
+        ("[tool.qaihm-lint.deep]\ntimeout = inf\n", "timeout must be a positive number"),
+        ('[tool.qaihm-lint.deep]\ntargets = "Samsung Galaxy S25"\n', "targets must be a list"),
     ],
 )
 def test_bad_config_is_a_clear_error(tree: Tree, run_cli: RunCli, toml: str, message: str) -> None:

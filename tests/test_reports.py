@@ -201,3 +201,23 @@ def test_plain_deep_progress_prints_a_models_text_on_one_line() -> None:
         "deep: m load fail: boom\\n::error::pwned\\x1b[2J",
         "deep: key\\r::warning::x",
     ]
+
+
+def test_junit_with_a_models_control_characters_merges(tmp_path: Path, run_cli: RunCli) -> None:
+    """The CI merge job reads the shards' JUnit reports back: they must be valid XML."""
+    from qaihm_lint.report import DeepCase, ReportContext, renderer
+
+    paths = []
+    for index, model in enumerate(("a", "b")):
+        ctx = ReportContext(
+            diagnostics=[],
+            model_ids=[model],
+            deep_cases=[DeepCase(model, "deep.load", "fail", "\x1b[31m\x00\x07 ::error::x")],
+        )
+        path = tmp_path / f"shard-{index}.xml"
+        path.write_text(renderer("junit")(ctx))
+        paths.append(path)
+    code, out, err = run_cli("--merge-reports", "--output-format", "junit", *paths)
+    assert code == 1, err
+    root = ET.fromstring(out)
+    assert root.get("failures") == "2"
