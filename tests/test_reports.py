@@ -221,3 +221,21 @@ def test_junit_with_a_models_control_characters_merges(tmp_path: Path, run_cli: 
     assert code == 1, err
     root = ET.fromstring(out)
     assert root.get("failures") == "2"
+
+
+def test_locations_are_relative_to_the_git_root_above_the_package(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout vendored into a larger repository: code scanning resolves paths from the
+    repository's root, the folder with `.git`."""
+    import subprocess
+
+    from qaihm_lint.testing import build_tree
+
+    mono = tmp_path / "mono"
+    tree = build_tree(mono / "vendor" / "ai-hub-models")
+    subprocess.run(["git", "init", "-q", str(mono)], check=True)
+    _break(tree)
+    monkeypatch.chdir(tree.model())
+    _, out, _ = run_cli("--output-format", "github", "--no-cache")
+    assert f",file=vendor/ai-hub-models/{INFO},line=2," in out
