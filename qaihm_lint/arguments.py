@@ -10,6 +10,7 @@ import argparse
 import difflib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -76,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     fixing.add_argument(
         "--diff", action="store_true", help="print the fixes as a unified diff and write nothing"
     )
+    fixing.add_argument(
+        "--show-fixes", action="store_true", help="list the findings --fix fixed, per file"
+    )
+    fixing.add_argument(
+        "--add-noqa",
+        action="store_true",
+        help="add a `# qaihm-lint: ignore[CODE]` comment on the line of every finding left "
+        "(adopting the linter on a legacy tree)",
+    )
     selection = parser.add_argument_group("rule selection")
     # Repeated flags add up (`--select QAI1 --select QAI3`), as comma-separated lists do.
     selection.add_argument(
@@ -84,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         metavar="CODES",
         help="comma-separated codes, prefixes (QAI3 = requirements rules) or slugs",
+    )
+    selection.add_argument(
+        "--extend-select",
+        type=_codes,
+        action="extend",
+        metavar="CODES",
+        default=[],
+        help="codes, prefixes or slugs to enable on top of the selection (the config's or "
+        "--select's)",
     )
     selection.add_argument(
         "--ignore",
@@ -134,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument(
         "--changed-since",
         metavar="REF",
-        help="only model folders changed since a git ref (and the models "
-        "that depend on changed shared code)",
+        help="only model folders a pull request from REF changes: since the merge base of REF "
+        "and HEAD, as `git diff REF...HEAD` (and the models that depend on changed shared "
+        "code); `pre-commit` for pre-commit's --from-ref",
     )
     running.add_argument(
         "--shard",
@@ -194,16 +214,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_color(tty: bool, environ: Mapping[str, str]) -> bool:
+    """Colour on a terminal, as ruff and most tools decide it: a non-empty NO_COLOR turns it off
+    (https://no-color.org), then a non-empty FORCE_COLOR or CLICOLOR_FORCE other than "0" turns
+    it on even when piped (CI logs render it), then TERM=dumb turns it off."""
+    if environ.get("NO_COLOR"):
+        return False
+    for name in ("FORCE_COLOR", "CLICOLOR_FORCE"):
+        if environ.get(name, "0") not in ("", "0"):
+            return True
+    return tty and environ.get("TERM") != "dumb"
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     start = args.paths[0] if args.paths else Path.cwd()
     if args.config is not None and not args.config.is_file():
         raise ConfigError(f"{args.config}: config file not found")
     settings = load_settings(args.config, start if start.exists() else Path.cwd())
-    for flag, selectors in (("--select", args.select or ()), ("--ignore", args.ignore)):
+    for flag, selectors in (
+        ("--select", args.select or ()),
+        ("--extend-select", args.extend_select),
+        ("--ignore", args.ignore),
+    ):
         try:
             rule_selectors.validate(selectors)
         except rule_selectors.UnknownSelector as exc:
             raise UsageError(f"{flag}: {exc}") from exc
+    if args.add_noqa:
+        clash = [
+            flag
+            for flag, given in (
+                ("--fix", args.fix),
+                ("--unsafe-fixes", args.unsafe_fixes),
+                ("--diff", args.diff),
+                ("--deep", args.deep),
+                ("--write-baseline", args.write_baseline is not None),
+            )
+            if given
+        ]
+        if clash:
+            raise UsageError(f"--add-noqa cannot be combined with {', '.join(clash)}")
     output_format = args.output_format or "full"
     if output_format not in OUTPUT_FORMATS:
         raise UsageError(
@@ -224,14 +274,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         deep = DeepSettings(tuple(args.targets), deep.timeout)
     if args.timeout is not None:
         deep = DeepSettings(deep.targets, args.timeout)
-    color = (
-        output_format == "full"
-        and sys.stdout.isatty()
-        and "NO_COLOR" not in os.environ
-        and os.environ.get("TERM") != "dumb"
-    )
+    color = output_format == "full" and use_color(sys.stdout.isatty(), os.environ)
     return settings.with_overrides(
         select=tuple(args.select) if args.select is not None else settings.select,
+        # As in ruff, a --select on the command line starts the selection afresh: the config's
+        # extend-select was an extension of the config's select.
+        extend_select=(
+            (*settings.extend_select, *args.extend_select)
+            if args.select is None
+            else tuple(args.extend_select)
+        ),
+        show_fixes=args.show_fixes,
         ignore=(*settings.ignore, *args.ignore),
         fix=args.fix or args.unsafe_fixes,
         unsafe_fixes=args.unsafe_fixes,

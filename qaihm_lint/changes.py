@@ -6,8 +6,9 @@ passes the files a commit changes), and why a run ends up with none.
 from __future__ import annotations
 
 import fnmatch
+import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qaihm_lint.context import INDEXES
@@ -19,11 +20,34 @@ from qaihm_lint.workspace import (
     layout_of,
 )
 
+# ``--changed-since pre-commit``: the refs of ``pre-commit run --from-ref A --to-ref B``.
+PRE_COMMIT_REF = "pre-commit"
 
-def changed_files(ref: str, cwd: Path) -> list[Path]:
-    """Every file changed since ``ref`` (committed, staged or not) or new and not ignored."""
 
-    def git(*command: str, where: Path = cwd) -> str:
+def changed_files(ref: str, cwd: Path, environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Every file a pull request from ``ref`` changes: the difference between the merge base of
+    ``ref`` and HEAD and the work tree (committed, staged or not), and new files not ignored —
+    ``git diff ref...HEAD``'s semantics, so that what changed only on ``ref`` is not checked.
+
+    Under ``pre-commit run --from-ref A --to-ref B`` (PRE_COMMIT_FROM_REF/TO_REF in the
+    environment) the end is B instead of the work tree, and a ``ref`` of ``pre-commit`` stands
+    for A: the same files pre-commit itself passes."""
+    environ = os.environ if environ is None else environ
+    to_ref = environ.get("PRE_COMMIT_TO_REF") or None
+    if ref == PRE_COMMIT_REF:
+        from_ref = environ.get("PRE_COMMIT_FROM_REF")
+        if not from_ref or not to_ref:
+            raise WorkspaceError(
+                f"--changed-since {PRE_COMMIT_REF}: only under `pre-commit run --from-ref A "
+                "--to-ref B` (PRE_COMMIT_FROM_REF and PRE_COMMIT_TO_REF are not set)"
+            )
+        ref = from_ref
+    for name in (ref, to_ref):
+        if name is not None and (not name or name.startswith("-")):
+            # git would read it as an option (`--output=FILE` writes a file).
+            raise WorkspaceError(f"--changed-since {name!r}: not a git ref")
+
+    def git(*command: str, where: Path = cwd, silent: str = "git failed") -> str:
         try:
             completed = subprocess.run(
                 ["git", *command], cwd=where, capture_output=True, text=True, check=False
@@ -32,15 +56,33 @@ def changed_files(ref: str, cwd: Path) -> list[Path]:
             raise WorkspaceError(f"--changed-since needs git: {exc}") from exc
         if completed.returncode != 0:
             detail = completed.stderr.strip().splitlines()
-            raise WorkspaceError(f"--changed-since {ref}: {detail[-1] if detail else 'git failed'}")
+            raise WorkspaceError(f"--changed-since {ref}: {detail[-1] if detail else silent}")
         return completed.stdout
 
     top = Path(git("rev-parse", "--show-toplevel").strip())
+    end = to_ref or "HEAD"
+    # --end-of-options as well: whatever the ref is, git reads it as a revision.
+    commits = [
+        git("rev-parse", "--verify", "--end-of-options", f"{name}^{{commit}}").strip()
+        for name in (ref, end)
+    ]
+    base = git(
+        "merge-base",
+        "--end-of-options",
+        *commits,
+        # A CI checkout of depth 1 has no history to find it in.
+        silent=f"{ref} and {end} have no common ancestor here (a shallow clone? fetch the "
+        "history, e.g. actions/checkout with fetch-depth: 0)",
+    ).strip()
     # From the top of the work tree: `ls-files` lists only the cwd's subtree, relative to the
     # cwd, and a new model folder is exactly an untracked one. -z: no quoting of unusual
     # names; --no-renames: a file moved out of a folder changes that folder too.
-    names = git("diff", "--name-only", "-z", "--no-renames", ref, "--", where=top).split("\0")
-    names += git("ls-files", "-z", "--others", "--exclude-standard", where=top).split("\0")
+    diff = ["diff", "--name-only", "-z", "--no-renames", base]
+    if to_ref:
+        names = git(*diff, commits[1], "--", where=top).split("\0")
+    else:
+        names = git(*diff, "--", where=top).split("\0")
+        names += git("ls-files", "-z", "--others", "--exclude-standard", where=top).split("\0")
     return [top / name for name in names if name]
 
 

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ from qaihm_lint.fixers.apply import (
     write_atomic,
 )
 from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table, summary
-from qaihm_lint.rule_docs import explain, list_rules
+from qaihm_lint.rule_docs import explain, list_rules, list_rules_json
 from qaihm_lint.workspace import (
     Workspace,
     WorkspaceError,
@@ -112,6 +112,84 @@ def _write_fixes(
         fixed = findings_gone(outcome.initial, remaining)
         diagnostics = remaining
     return diagnostics, fixed
+
+
+def repository_root(workspace: Workspace) -> Path | None:
+    """The repository the checked package is in: the nearest folder above it with ``.git``,
+    else the folder that holds the package (upstream's layout)."""
+    if not workspace.packages:
+        return None
+    package = workspace.packages[0]
+    for parent in package.root.parents:
+        if (parent / ".git").exists():
+            return parent
+    return package.repo_root
+
+
+def _given(paths: Sequence[Path]) -> Callable[[Path], bool]:
+    """Whether a file is one of the PATHs, or under one of the folders among them: what a run
+    may write (pre-commit passes the files a commit changed; a changed global_requirements.txt
+    re-checks every model, but none of them is the commit's to rewrite)."""
+    # Folders resolved as discovery resolves them; a finding's own path is not resolved, so
+    # that a symlinked file is still the fixers' to refuse (and say so).
+    files = {p for path in paths for p in (path.absolute(), path.resolve()) if not path.is_dir()}
+    folders = [path.resolve() for path in paths if path.is_dir()]
+
+    def given(path: Path) -> bool:
+        path = path.absolute()
+        return path in files or any(path == f or f in path.parents for f in folders)
+
+    return given
+
+
+def _fixable(
+    paths: Sequence[Path], settings: Settings
+) -> Callable[[list[Diagnostic]], list[Diagnostic]]:
+    """Which findings ``--fix`` may repair: those in the files given (``_given``), and none
+    that the baseline holds: those were accepted, and stay as they are."""
+    given = _given(paths)
+
+    def eligible(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+        chosen = [d for d in diagnostics if given(d.fix_path)]
+        if settings.baseline is not None:
+            new = {id(d) for d in baseline.filter_new(chosen, settings.baseline)}
+            chosen = [d for d in chosen if id(d) in new]
+        return chosen
+
+    return eligible
+
+
+def _add_noqa(workspace: Workspace, plan: Plan, settings: Settings, paths: Sequence[Path]) -> int:
+    """``--add-noqa``: suppress every finding left in the files given (with --baseline, every
+    new one)."""
+    from qaihm_lint.add_noqa import add_suppressions
+    from qaihm_lint.rules.meta import UnusedNoqa
+    from qaihm_lint.suppressions import IGNORE_COMMENT
+
+    given = _given(paths)
+    diagnostics = [d for d in lint(workspace, plan).diagnostics if given(d.path)]
+    if settings.baseline is not None:
+        diagnostics = baseline.filter_new(diagnostics, settings.baseline)
+    outcome = add_suppressions(d for d in diagnostics if d.code != UnusedNoqa.code)
+    errors = []
+    for path, data in sorted(outcome.changed.items()):
+        try:
+            write_atomic(path, data)
+        except WriteError as exc:
+            errors.append(str(exc))
+    left = [*outcome.left, *errors]
+    unused = sum(1 for d in diagnostics if d.code == UnusedNoqa.code)
+    if unused:
+        left.append(f"{unused} unused suppression(s) (QAI001) left: `--fix` removes them")
+    for note in left:
+        print(f"{PROG}: {note}", file=sys.stderr)
+    files = len(outcome.changed)
+    print(
+        f"Added {outcome.added} suppression{'s' * (outcome.added != 1)} "
+        f"(`{IGNORE_COMMENT}[...]`) in {files} file{'s' * (files != 1)}.",
+        file=sys.stderr,
+    )
+    return 1 if left and not settings.exit_zero else 0
 
 
 def _run_deep(
@@ -180,7 +258,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_rules:
-        sys.stdout.write(list_rules())
+        if args.output_format not in (None, "full", "concise", "json"):
+            raise UsageError(f"--list-rules prints text or json, not {args.output_format}")
+        sys.stdout.write(list_rules_json() if args.output_format == "json" else list_rules())
         return 0
     if args.explain:
         sys.stdout.write(explain(args.explain))
@@ -197,7 +277,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     workspace = discover(paths, settings.exclude)
     if workspace.skipped:
         workspace = with_dependants(workspace, settings.exclude)
-    if args.changed_since:
+    if args.changed_since is not None:
         workspace = restrict_to_changed(workspace, changed_files(args.changed_since, Path.cwd()))
     nothing_checked = ""
     if not workspace.folders:
@@ -210,8 +290,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         workspace = _restrict_to_shard(workspace, shard, settings.use_cache)
 
     fixed: list[Diagnostic] = []
+    if args.add_noqa:
+        return _add_noqa(workspace, plan, settings, paths)
     if settings.fix or settings.diff:
-        outcome = lint_with_fixes(workspace, plan)
+        outcome = lint_with_fixes(workspace, plan, _fixable(paths, settings))
         for note in outcome.skipped:
             print(f"{PROG}: {note}", file=sys.stderr)
         if settings.diff:
@@ -236,11 +318,16 @@ def run(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0
+    shown = diagnostics
     if settings.baseline is not None:
-        diagnostics = baseline.filter_new(diagnostics, settings.baseline)
+        shown = baseline.filter_new(diagnostics, settings.baseline)
 
     context = ReportContext(
-        diagnostics=diagnostics,
+        diagnostics=shown,
+        root=repository_root(workspace),
+        baselined=len(diagnostics) - len(shown),
+        show_fixes=settings.show_fixes and (settings.fix or settings.diff),
+        fixed_findings=fixed,
         model_ids=[folder.model_id for folder in workspace.folders],
         shared_checked=len(workspace.shared),
         nothing_checked=nothing_checked,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,7 @@ class DeepSettings:
 class Settings:
     # From the config file (and CLI overrides).
     select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     per_model_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -60,6 +62,7 @@ class Settings:
     write_baseline: Path | None = None
     verbose: bool = False
     color: bool = False
+    show_fixes: bool = False
 
     def ignored_for_model(self, model_id: str) -> tuple[str, ...]:
         codes: list[str] = []
@@ -74,7 +77,9 @@ class Settings:
 
 def _string_list(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        value = [value]
+        # Accepting it would make `ignore = "QAI106"` and `ignore = ["QAI106"]` two spellings
+        # of one list, and `exclude = "a,b"` a pattern with a comma in it; ruff refuses it too.
+        raise ConfigError(f'[tool.{SECTION}] {key} must be a list of strings: ["{value}"]')
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigError(f"[tool.{SECTION}] {key} must be a list of strings")
     return tuple(value)
@@ -95,6 +100,7 @@ def _key_error(section: str, key: str, known: Sequence[str]) -> ConfigError:
 
 _KEYS = (
     "select",
+    "extend-select",
     "ignore",
     "exclude",
     "per-model-ignores",
@@ -133,6 +139,7 @@ def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings
                     if (
                         isinstance(deep_value, bool)
                         or not isinstance(deep_value, (int, float))
+                        or not math.isfinite(deep_value)  # TOML has nan and inf
                         or deep_value <= 0
                     ):
                         raise ConfigError(
@@ -144,7 +151,11 @@ def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings
             changes[key.replace("-", "_")] = _string_list(key, value)
     # Selectors are checked here, where the file is known (load_settings names it), with the
     # same grammar and suggestions as --select and --ignore.
-    to_check = [("select", changes.get("select") or ()), ("ignore", changes.get("ignore", ()))]
+    to_check = [
+        ("select", changes.get("select") or ()),
+        ("extend-select", changes.get("extend_select", ())),
+        ("ignore", changes.get("ignore", ())),
+    ]
     for pattern, selectors in changes.get("per_model_ignores", {}).items():
         to_check.append((f"per-model-ignores.{pattern!r}", selectors))
     for key, selectors in to_check:

@@ -65,4 +65,7 @@ class Plan:
 
 
 def make_plan(settings: Settings) -> Plan:
-    return Plan(settings, rule_selectors.resolve(settings.select, settings.ignore))
+    return Plan(
+        settings,
+        rule_selectors.resolve(settings.select, settings.ignore, settings.extend_select),
+    )

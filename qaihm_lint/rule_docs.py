@@ -3,6 +3,7 @@ the rule classes (their summaries, reasons and examples)."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 from qaihm_lint import rule_selectors
@@ -21,6 +22,24 @@ def list_rules() -> str:
     lines.append("")
     lines.append("[*] safe fix (--fix), at least in some cases   [U] fix only with --unsafe-fixes")
     return "\n".join(lines) + "\n"
+
+
+def list_rules_json() -> str:
+    """``--list-rules --output-format json``: one object per rule (ruff's ``rule --all
+    --output-format json`` field names where they exist)."""
+    rows = [
+        {
+            "code": code,
+            "name": rule.slug,
+            "summary": rule.summary,
+            "severity": rule.severity.value,
+            "fix": rule.fix_applicability.value if rule.fix_applicability else None,
+            "enabled_by_default": rule.enabled_by_default,
+            "explanation": explain(code),
+        }
+        for code, rule in all_rules().items()
+    ]
+    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
 
 def rules_markdown() -> str:

@@ -68,7 +68,7 @@ def _typo_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _near_codes(wanted: str) -> list[str]:
+def near_codes(wanted: str) -> list[str]:
     """The codes one typo away, else two; at most three."""
     by_distance: dict[int, list[str]] = {}
     for code in CATALOGUE:
@@ -82,7 +82,7 @@ def _near_codes(wanted: str) -> list[str]:
 def suggest(text: str) -> str:
     """`` (did you mean 'QAI301'?)`` for the nearest codes and slugs, or ''."""
     wanted = text.strip()
-    codes = _near_codes(wanted.upper())
+    codes = near_codes(wanted.upper())
     all_slugs = [entry.slug for entry in CATALOGUE.values()]
     slugs = difflib.get_close_matches(wanted.lower(), all_slugs, n=1, cutoff=0.7)
     if not slugs and len(wanted) >= 4:
@@ -105,19 +105,20 @@ def matches_any(selectors: Iterable[str], code: str) -> bool:
     return any(parse(text).matches(code) for text in selectors)
 
 
-def resolve(select: Iterable[str] | None, ignore: Iterable[str]) -> frozenset[str]:
-    """The enabled codes: ``select`` (None: every rule on by default) minus ``ignore``."""
+def resolve(
+    select: Iterable[str] | None, ignore: Iterable[str], extend_select: Iterable[str] = ()
+) -> frozenset[str]:
+    """The enabled codes: ``select`` (None: every rule on by default) and ``extend_select``,
+    minus ``ignore``. A prefix enables the rules it covers that are on by default; an exact code
+    or slug enables its rule either way."""
+    enabled: set[str] = set()
     if select is None:
         enabled = {code for code, entry in CATALOGUE.items() if entry.enabled_by_default}
-    else:
-        enabled = set()
-        for text in select:
-            selector = parse(text)
-            enabled.update(
-                code
-                for code in selector.codes
-                if selector.exact or CATALOGUE[code].enabled_by_default
-            )
+    for text in [*(select or ()), *extend_select]:
+        selector = parse(text)
+        enabled.update(
+            code for code in selector.codes if selector.exact or CATALOGUE[code].enabled_by_default
+        )
     for text in ignore:
         enabled.difference_update(parse(text).codes)
     return frozenset(enabled)

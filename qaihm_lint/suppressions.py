@@ -1,15 +1,23 @@
-"""``# noqa`` comments: which findings they silence, and which of ours silence nothing (QAI001).
+"""Suppression comments: which findings they silence, and which of ours silence nothing (QAI001).
 
-The same syntax works in Python, requirements.txt and YAML files, since all three use ``#``
-comments. Codes of other tools (``# noqa: F401``) are left alone: only QAI codes are ours to
-judge, and a bare ``# noqa`` may be there for another linter, so it is never reported unused.
+Three forms, in Python, requirements.txt and YAML files alike (all three use ``#`` comments):
+
+- ``# qaihm-lint: ignore[QAI502]`` silences codes on its line. ruff does not read it as a noqa
+  directive, so a ruff that selects ``RUF100`` (as upstream's does) never deletes it: the form
+  ``--add-noqa`` writes.
+- ``# noqa: QAI502`` (flake8's form) does the same, but ruff reads it too: with ``RUF100`` and
+  without ``lint.external = ["QAI"]`` ruff reports it as unused and ``ruff --fix`` deletes it.
+- ``# qaihm-lint: noqa: QAI405`` anywhere in a file silences the code for the whole file.
+
+Codes of other tools (``# noqa: F401``) are left alone: only QAI codes are ours to judge, and a
+bare ``# noqa`` may be there for another linter, so it is never reported unused.
 """
 
 from __future__ import annotations
 
 import re
 import tokenize
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from qaihm_lint import rule_selectors
@@ -26,8 +34,13 @@ _FILE_NOQA = re.compile(
     rf"#\s*qaihm-lint:\s*noqa(?::\s*(?P<codes>{_CODE}(?:(?:\s*,\s*|\s+){_CODE})*))?",
     re.IGNORECASE,
 )
+# ``ignore[...]`` holds whatever is between the brackets: a code mistyped there is reported, never
+# read as a bare ``ignore`` that would silence everything.
+_LINE_IGNORE = re.compile(r"#\s*qaihm-lint:\s*ignore\b(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _CODE_RE = re.compile(_CODE)
+_WORD_RE = re.compile(r"[^\s,]+")
 OUR_PREFIX = "QAI"
+IGNORE_COMMENT = "# qaihm-lint: ignore"
 
 
 @dataclass
@@ -61,26 +74,58 @@ class FileSuppressions:
         return False
 
     def directives(self) -> Iterable[Directive]:
+        seen: set[int] = set()  # a directive is listed on every row of its logical line
         for row in sorted(self.by_row):
-            yield from self.by_row[row]
+            for directive in self.by_row[row]:
+                if id(directive) not in seen:
+                    seen.add(id(directive))
+                    yield directive
         yield from self.file_level
 
 
-def _comments(source: SourceFile) -> Iterable[tuple[int, int, str]]:
+def python_tokens(source: SourceFile) -> list[tokenize.TokenInfo] | None:
+    """The file's tokens, or None when it does not tokenize. Fed the file's own lines (a lone
+    \\r ends one too), so that rows and columns are the ones findings use."""
+    lines = iter([line + "\n" for line in source.lines])
+    try:
+        return list(tokenize.generate_tokens(lambda: next(lines, "")))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+
+
+_NOT_CODE = frozenset(
+    (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)
+)
+
+
+def logical_lines(tokens: Iterable[tokenize.TokenInfo]) -> dict[int, tuple[int, int]]:
+    """Each row of a statement that spans rows -> (first row, last row) of that statement.
+
+    A directive anywhere on a statement's rows covers the whole statement: when a formatter
+    wraps a long call (ruff format does not count our comment as a pragma), the trailing comment
+    moves to the statement's last row, away from the row the finding starts on."""
+    spans: dict[int, tuple[int, int]] = {}
+    start: int | None = None
+    for token in tokens:
+        if token.type == tokenize.NEWLINE:
+            if start is not None and token.start[0] > start:
+                for row in range(start, token.start[0] + 1):
+                    spans[row] = (start, token.start[0])
+            start = None
+        elif token.type not in _NOT_CODE and start is None:
+            start = token.start[0]
+    return spans
+
+
+def _comments(
+    source: SourceFile, tokens: list[tokenize.TokenInfo] | None
+) -> Iterable[tuple[int, int, str]]:
     """(row, column offset, text) of each comment that might hold a directive."""
-    if source.path.suffix == ".py":
-        try:
-            # Feed the tokenizer the file's own lines (a lone \r ends one too), so that its rows
-            # and columns are the ones findings use.
-            lines = iter([line + "\n" for line in source.lines])
-            tokens = list(tokenize.generate_tokens(lambda: next(lines, "")))
-        except (tokenize.TokenError, SyntaxError, IndentationError):
-            tokens = []
-        else:
-            for token in tokens:
-                if token.type == tokenize.COMMENT:
-                    yield token.start[0], token.start[1], token.string
-            return
+    if tokens is not None:
+        for token in tokens:
+            if token.type == tokenize.COMMENT:
+                yield token.start[0], token.start[1], token.string
+        return
     # Requirements and YAML (and Python the tokenizer rejects): a '#' at a line start or after
     # white space begins a comment.
     for row, line in enumerate(source.lines, start=1):
@@ -95,31 +140,38 @@ def parse(source: SourceFile) -> FileSuppressions:
     by_row: dict[int, list[Directive]] = {}
     file_level: list[Directive] = []
     try:
-        if "noqa" not in source.text and "NOQA" not in source.text:
+        text = source.text
+        if "noqa" not in text and "NOQA" not in text and "qaihm-lint" not in text.lower():
             return FileSuppressions(by_row, file_level)
     except SourceError:
         return FileSuppressions(by_row, file_level)
-    for row, column, comment in _comments(source):
-        for pattern, is_file in ((_FILE_NOQA, True), (_LINE_NOQA, False)):
-            match = pattern.search(comment)
-            if match is None:
-                continue
-            if not is_file and _FILE_NOQA.search(comment):
-                break
-            codes = None
-            if match.group("codes") is not None:
-                base = column + match.start("codes")
-                codes = tuple(
-                    (m.group().upper(), base + m.start(), base + m.end())
-                    for m in _CODE_RE.finditer(match.group("codes"))
-                )
-            directive = Directive(row, column + match.start(), column + match.end(), codes, is_file)
-            if is_file:
-                file_level.append(directive)
-            else:
-                by_row.setdefault(row, []).append(directive)
-            break
+    tokens = python_tokens(source) if source.path.suffix == ".py" else None
+    spans = logical_lines(tokens) if tokens is not None else {}
+    for row, column, comment in _comments(source, tokens):
+        match = _FILE_NOQA.search(comment)
+        if match is not None:
+            file_level.append(_directive(row, column, match, _CODE_RE, True))
+            continue
+        for pattern, words in ((_LINE_IGNORE, _WORD_RE), (_LINE_NOQA, _CODE_RE)):
+            for match in pattern.finditer(comment):
+                directive = _directive(row, column, match, words, False)
+                first, last = spans.get(row, (row, row))
+                for covered in range(first, last + 1):
+                    by_row.setdefault(covered, []).append(directive)
     return FileSuppressions(by_row, file_level)
+
+
+def _directive(
+    row: int, column: int, match: re.Match[str], words: re.Pattern[str], file_level: bool
+) -> Directive:
+    codes = None
+    if match.group("codes") is not None:
+        base = column + match.start("codes")
+        codes = tuple(
+            (m.group().upper(), base + m.start(), base + m.end())
+            for m in words.finditer(match.group("codes"))
+        )
+    return Directive(row, column + match.start(), column + match.end(), codes, file_level)
 
 
 def unused_directive_findings(
@@ -129,8 +181,15 @@ def unused_directive_findings(
     model_id: str | None,
     *,
     judge_unknown: bool = True,
+    reported: Mapping[int, Collection[str]] | None = None,
 ) -> list[Diagnostic]:
-    """QAI001 for each QAI code of a directive that silenced nothing, with a removal fix."""
+    """QAI001 for each QAI code of a directive that silenced nothing, with a removal fix.
+
+    ``reported``: the codes still reported on each row. A prefix or a mistyped code is what the
+    author meant to silence: the finding names the codes it could mean, and when one of them is
+    reported on that line the fix (unsafe: it silences a finding) writes it in; it is never
+    deleted, which would leave the finding it was written for in place."""
+    reported = reported or {}
     known = CATALOGUE
     findings = []
     for directive in suppressions.directives():
@@ -148,21 +207,30 @@ def unused_directive_findings(
         if not unused:
             continue
         line = source.line(directive.row)
-        fix = _removal_fix(source, directive, {c[0] for c in unused}, line)
+        unknown = [c for c in unused if c[0] not in known]
+        fix = _removal_fix(source, directive, {c[0] for c in unused}, line) if not unknown else None
+        here = set(reported.get(directive.row, ()))
         for code, start, end in unused:
             where = "file-level directive" if directive.file_level else "directive"
+            code_fix = fix
             if code in known:
                 message = (
                     f"unused {where} for {code}: nothing here is reported as {code}; remove it"
                 )
-            elif _is_prefix(code):
-                message = (
-                    f"{where} names {code}, a prefix of codes: noqa takes exact codes only; "
-                    "remove it"
-                )
             else:
-                hint = rule_selectors.suggest(code)
-                message = f"{where} names {code}, which is not a qaihm-lint rule{hint}; remove it"
+                meant = _meant(code, here)
+                if meant and set(meant) & here:
+                    wanted = next(c for c in meant if c in here)
+                    code_fix = _replace_code_fix(directive.row, start, end, wanted)
+                options = " or ".join(meant)
+                hint = f": did you mean {options}?" if meant else ""
+                if _is_prefix(code):
+                    message = (
+                        f"{where} names {code}, a prefix of codes: it silences nothing, as a "
+                        f"noqa takes exact codes only{hint}"
+                    )
+                else:
+                    message = f"{where} names {code}, which is not a qaihm-lint rule{hint}"
             findings.append(
                 UnusedNoqa.diagnostic(
                     source.path,
@@ -170,11 +238,29 @@ def unused_directive_findings(
                     model_id=model_id,
                     start=Location(directive.row, start + 1),
                     end=Location(directive.row, end + 1),
-                    fix=fix,
+                    fix=code_fix,
                     anchor=line.strip(),
                 )
             )
     return findings
+
+
+def _meant(code: str, here: set[str]) -> list[str]:
+    """The codes a prefix or a mistyped code may stand for: those reported on the line first,
+    then the prefix's codes (up to three), else the nearest codes."""
+    try:
+        under = sorted(rule_selectors.parse(code).codes)
+    except rule_selectors.UnknownSelector:
+        under = []
+    if under:
+        return sorted(set(under) & here) or under[:3]
+    near = rule_selectors.near_codes(code)
+    return sorted(set(near) & here) or near
+
+
+def _replace_code_fix(row: int, start: int, end: int, code: str) -> Fix:
+    edit = Edit(Location(row, start + 1), Location(row, end + 1), code)
+    return Fix(Applicability.UNSAFE, f"Write {code}, the code reported on this line", (edit,))
 
 
 def _is_prefix(code: str) -> bool:
@@ -196,7 +282,8 @@ def _removal_fix(
     if kept:
         # Keep the other codes in the order and form they were written.
         prefix = line[directive.start : directive.codes[0][1]]
-        replacement = prefix + ", ".join(kept)
+        suffix = line[directive.codes[-1][2] : directive.end]  # the form's closing "]", if any
+        replacement = prefix + ", ".join(kept) + suffix
         edit = Edit(
             Location(row, directive.start + 1), Location(row, directive.end + 1), replacement
         )

@@ -265,6 +265,17 @@ def find_package_root(path: Path) -> Path | None:
     return None
 
 
+def _nearby_root(path: Path) -> str:
+    """``scripts/`` beside the package: point at the repository root above, as the place to
+    run from (ruff and git say where the project is too)."""
+    start = path if path.is_dir() else path.parent
+    for parent in start.parents:
+        if is_package_root(parent / PACKAGE_NAME):
+            shown = os.path.relpath(parent)
+            return f"; the repository root is {shown}: run `qaihm-lint {shown}` or run it there"
+    return ""
+
+
 def _model_folder_of(package_root: Path, path: Path) -> Path | None:
     """The models/<id> folder that contains ``path``, if any."""
     try:
@@ -324,7 +335,7 @@ def discover(paths: Sequence[Path], exclude: Iterable[str] = ()) -> Workspace:
                 continue
             raise WorkspaceError(
                 f"{raw}: not inside a {PACKAGE_NAME} package (no {PACKAGE_NAME}/"
-                f"{GLOBAL_REQUIREMENTS} above it) and not a model folder"
+                f"{GLOBAL_REQUIREMENTS} above it) and not a model folder{_nearby_root(path)}"
             )
         package = package_for(root)
         if path in (root, root.parent, package.models_dir) or path == root / GLOBAL_REQUIREMENTS:

@@ -133,3 +133,82 @@ def test_no_change_says_nothing_was_checked(
     assert out == (
         "No model folders to check: none changed since HEAD, and none depends on a change.\n"
     )
+
+
+def _commit(tree: Tree, message: str) -> None:
+    _git(tree.root, "-c", "user.email=a@b.invalid", "-c", "user.name=a", "add", "-A")
+    _git(tree.root, "-c", "user.email=a@b.invalid", "-c", "user.name=a", "commit", "-qm", message)
+
+
+def _two_branches(tree: Tree) -> None:
+    """main moves on after the pull request branched: `other` breaks on main only; the pull
+    request (branch `feature`) breaks `example`."""
+    _repo(tree)
+    _git(tree.root, "branch", "-M", "main")
+    _git(tree.root, "checkout", "-qb", "feature")
+    (tree.model() / "demo.py").unlink()
+    _commit(tree, "feature: example loses its demo")
+    _git(tree.root, "checkout", "-q", "main")
+    (tree.model("other") / "app.py").unlink()
+    _commit(tree, "main: other loses its app")
+    _git(tree.root, "checkout", "-q", "feature")
+
+
+def test_changed_since_means_the_merge_base(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`git diff main...HEAD`: what changed only on main is not the pull request's."""
+    _two_branches(tree)
+    monkeypatch.chdir(tree.root)
+    monkeypatch.delenv("PRE_COMMIT_TO_REF", raising=False)
+    code, out, _ = run_cli("--changed-since", "main", "--output-format", "concise", "--no-cache")
+    assert code == 1 and "example has no demo.py" in out
+    assert "other" not in out
+
+
+def test_pre_commit_from_and_to_refs_are_honoured(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pre-commit run --from-ref main --to-ref feature`: the same files pre-commit passes (the
+    merge base to the to-ref), not the work tree's uncommitted edits."""
+    _two_branches(tree)
+    monkeypatch.chdir(tree.root)
+    args = ("--output-format", "concise", "--no-cache")
+    code, _, err = run_cli("--changed-since", "pre-commit", *args)
+    assert code == 2 and "only under `pre-commit run --from-ref A --to-ref B`" in err
+    monkeypatch.setenv("PRE_COMMIT_FROM_REF", "main")
+    monkeypatch.setenv("PRE_COMMIT_TO_REF", "feature")
+    (tree.model("other") / "demo.py").unlink()  # uncommitted: not part of the refs' range
+    for ref in ("pre-commit", "main"):
+        code, out, _ = run_cli("--changed-since", ref, *args)
+        assert code == 1 and "example has no demo.py" in out, ref
+        assert "other" not in out, ref
+
+
+@pytest.mark.parametrize("ref", ["--output=stolen.txt", "-p", ""])
+def test_an_option_like_ref_never_reaches_git(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, ref: str
+) -> None:
+    _repo(tree)
+    monkeypatch.chdir(tree.root)
+    code, out, err = run_cli(f"--changed-since={ref}")
+    assert code == 2 and out == ""
+    assert f"--changed-since {ref!r}: not a git ref" in err and err.count("\n") == 1
+    assert not (tree.root / "stolen.txt").exists()
+    monkeypatch.setenv("PRE_COMMIT_TO_REF", "--output=stolen.txt")
+    code, _, err = run_cli("--changed-since", "HEAD")
+    assert code == 2 and not (tree.root / "stolen.txt").exists()
+
+
+def test_a_shallow_clone_without_the_merge_base_says_so(
+    tree: Tree, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _two_branches(tree)
+    shallow = tmp_path / "shallow"
+    _git(
+        tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", tree.root.as_uri(), "shallow"
+    )
+    monkeypatch.chdir(shallow)
+    code, _, err = run_cli("--changed-since", "origin/main")
+    assert code == 2 and err.count("\n") == 1
+    assert "have no common ancestor here (a shallow clone?" in err

@@ -204,21 +204,32 @@ def test_github_annotations(tree: Tree, run_cli: RunCli) -> None:
     assert "info.yaml,line=2,col=5,endLine=2,endColumn=12::QAI701 " in line
 
 
-def test_junit_has_a_case_per_model_and_family(tree: Tree, run_cli: RunCli) -> None:
+def test_junit_has_a_passing_case_per_model_and_family_and_a_case_per_finding(
+    tree: Tree, run_cli: RunCli
+) -> None:
     build_tree(tree.root, model_id="second")
     _break(tree)
+    (tree.model() / "test.py").unlink()  # a second files finding in the same model
     _, out, _ = run_cli(
         tree.package / "models", "--output-format", "junit", "--select", "QAI1,QAI7"
     )
     root = ET.fromstring(out)
     cases = root.findall(".//testcase")
-    names = {(c.get("classname"), c.get("name")) for c in cases}
-    assert names == {
-        (f"qaihm_lint.{m}", f) for m in ("example", "second") for f in ("files", "metadata")
-    }
-    failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
-    assert failed == {("qaihm_lint.example", "files"), ("qaihm_lint.example", "metadata")}
-    assert root.get("tests") == "4" and root.get("failures") == "2"
+    passed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is None}
+    assert passed == {("qaihm_lint.second", "files"), ("qaihm_lint.second", "metadata")}
+    failed = [c for c in cases if c.find("failure") is not None]
+    # One case per finding, with its file (repository-relative) and line, as pytest's and
+    # ruff's JUnit reports have.
+    where = sorted((c.get("name"), c.get("file"), c.get("line")) for c in failed)
+    info = "qai_hub_models/models/example/info.yaml"
+    assert where == [
+        (f"files.QAI101 {info}:1:1", info, "1"),
+        (f"files.QAI101 {info}:1:1 (2)", info, "1"),
+        (f"metadata.QAI701 {info}:2:5", info, "2"),
+    ]
+    messages = sorted(c.findtext("failure") or "" for c in failed)
+    assert "QAI101 model folder example has no " in messages[0]
+    assert root.get("tests") == "5" and root.get("failures") == "3"
 
 
 def test_statistics(tree: Tree, run_cli: RunCli) -> None:
@@ -262,10 +273,15 @@ def test_config_from_pyproject(tree: Tree, run_cli: RunCli) -> None:
             '[tool.qaihm-lint]\nignores = ["QAI101"]\n',
             "unknown key 'ignores' in [tool.qaihm-lint] (did you mean 'ignore'?)",
         ),
-        ('[tool.qaihm-lint]\nselect = "QAI1"\nignore = 3\n', "ignore must be a list of strings"),
+        ('[tool.qaihm-lint]\nselect = ["QAI1"]\nignore = 3\n', "ignore must be a list of strings"),
+        # A string is not a list of one (ruff refuses it too); the message shows the list.
+        ('[tool.qaihm-lint]\nignore = "QAI106"\n', 'ignore must be a list of strings: ["QAI106"]'),
         ("[tool.qaihm-lint]\nselect = [\n", "invalid TOML"),
         ('[tool.qaihm-lint]\nselect = ["QAI9"]\n', "unknown rule selector 'QAI9'"),
         ("[tool.qaihm-lint.deep]\ntimeout = -1\n", "timeout must be a positive number"),
+        ("[tool.qaihm-lint.deep]\ntimeout = nan\n", "timeout must be a positive number"),
+        ("[tool.qaihm-lint.deep]\ntimeout = inf\n", "timeout must be a positive number"),
+        ('[tool.qaihm-lint.deep]\ntargets = "Samsung Galaxy S25"\n', "targets must be a list"),
     ],
 )
 def test_bad_config_is_a_clear_error(tree: Tree, run_cli: RunCli, toml: str, message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,35 +74,63 @@ def test_fix_hook_rewrites_then_passes(tmp_path: Path, pre_commit_home: Path) ->
 
 
 def _readme_blocks(language: str) -> list[str]:
-    import re
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = _readme()
     return re.findall(rf"```{language}\n(.*?)```", readme, flags=re.DOTALL)
 
 
-def _hooks_repository(tmp_path: Path) -> Path:
-    """This working tree as a git repository tagged like a release, so that the README's
-    `rev:` resolves exactly as written."""
-    from qaihm_lint import __version__
+def _fresh_clone(tmp_path: Path) -> dict[str, str]:
+    """A fresh clone of this repository (tags and all: none travel), and the environment under
+    which git fetches the README's `repo:` URL from it: the URL stays exactly as the README
+    writes it (git's url.<base>.insteadOf, which pre-commit passes through to git)."""
+    clone = tmp_path / "qaihm-lint-clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
+    (url,) = set(re.findall(r"^\s*- repo: (\S+)\s*$", _readme(), flags=re.MULTILINE))
+    return {
+        **os.environ,
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{clone}.insteadOf",
+        "GIT_CONFIG_VALUE_0": url,
+    }
 
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _run_pre_commit(
+    repo: Path, env: dict[str, str], home: Path
+) -> subprocess.CompletedProcess[str]:
+    pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent)) or "pre-commit"
+    return subprocess.run(
+        [pre_commit, "run", "--all-files", "--color", "never"],
+        cwd=repo,
+        env={**env, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"},
         capture_output=True,
         text=True,
-    ).stdout.split("\0")
-    hooks = tmp_path / "qaihm-lint"
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (hooks / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, hooks / name)
-    _git(hooks, "init", "-q")
-    _git(hooks, "add", "-A")
-    _git(hooks, "-c", "user.email=ci@example.invalid", "-c", "user.name=CI", "commit", "-qm", "r")
-    _git(hooks, "tag", f"v{__version__}")
-    return hooks
+        check=False,
+        timeout=600,
+    )
+
+
+def test_readme_snippet_works_verbatim_from_a_fresh_clone(
+    tmp_path: Path, pre_commit_home: Path
+) -> None:
+    """The README's first snippet, byte for byte, as .pre-commit-config.yaml: its rev resolves
+    in a fresh clone, the hook fails on an error and shows a warning when it passes."""
+    config = next(block for block in _readme_blocks("yaml") if "--baseline" not in block)
+    env = _fresh_clone(tmp_path)
+    repo = _repo(tmp_path)
+    (repo / ".pre-commit-config.yaml").write_text(config)
+    info = repo / "qai_hub_models/models/example/info.yaml"
+    info.write_text(INFO_YAML.replace("id: example", "id: example  # noqa: QAI101"))
+    _git(repo, "add", "-A")
+    warned = _run_pre_commit(repo, env, pre_commit_home)
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert "QAI001" in warned.stdout and "warning" in warned.stdout  # the hook is verbose
+    (repo / "qai_hub_models/models/example/demo.py").unlink()
+    _git(repo, "add", "-A")
+    failed = _run_pre_commit(repo, env, pre_commit_home)
+    assert failed.returncode == 1 and "has no demo.py" in failed.stdout, failed.stdout
 
 
 def test_readme_baseline_recipe_passes_old_findings_and_fails_new_ones(
@@ -111,10 +140,9 @@ def test_readme_baseline_recipe_passes_old_findings_and_fails_new_ones(
     the hook with `args: [--baseline, ...]`."""
     (config,) = [block for block in _readme_blocks("yaml") if "--baseline" in block]
     (recipe,) = [block for block in _readme_blocks("bash") if "--write-baseline" in block]
-    hooks = _hooks_repository(tmp_path)
+    env = _fresh_clone(tmp_path)
     repo = _repo(tmp_path)
     (repo / "qai_hub_models/models/example/demo.py").unlink()  # a legacy finding (QAI101)
-    config = config.replace("https://github.com/<where-you-host>/qaihm-lint", str(hooks))
     (repo / ".pre-commit-config.yaml").write_text(config)
     bin_dir = Path(sys.executable).parent
     for line in recipe.strip().splitlines():
@@ -125,25 +153,69 @@ def test_readme_baseline_recipe_passes_old_findings_and_fails_new_ones(
     assert "QAI101" in (repo / ".qaihm-lint-baseline.json").read_text()
     _git(repo, "add", "-A")
 
-    pre_commit = shutil.which("pre-commit", path=str(bin_dir)) or "pre-commit"
-    env = {**os.environ, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"}
+    old_only = _run_pre_commit(repo, env, pre_commit_home)
+    assert old_only.returncode == 0, old_only.stdout + old_only.stderr
+    assert "1 baselined finding not shown" in old_only.stdout
+    info = repo / "qai_hub_models/models/example/info.yaml"
+    info.write_text(INFO_YAML.replace("id: example", "id: exampel"))  # a new finding (QAI701)
+    _git(repo, "add", "-A")
+    new = _run_pre_commit(repo, env, pre_commit_home)
+    assert new.returncode == 1, new.stdout + new.stderr
+    assert "QAI701" in new.stdout and "QAI101" not in new.stdout
 
-    def run_hook() -> subprocess.CompletedProcess[str]:
+
+def test_fix_hook_changes_only_the_files_of_the_commit_and_no_baselined_finding(
+    tmp_path: Path, pre_commit_home: Path
+) -> None:
+    """A commit that changes only a comment in global_requirements.txt re-checks every model,
+    and the fix hook rewrites none of them; a baselined fixable finding is never fixed."""
+    (readme_config,) = [block for block in _readme_blocks("yaml") if "--baseline" in block]
+    config = readme_config.replace("id: qaihm-lint\n", "id: qaihm-lint-fix\n")
+    env = _fresh_clone(tmp_path)
+    repo = _repo(tmp_path)
+    model = repo / "qai_hub_models/models/example/model.py"
+    loads = model.read_text() + "\n\ndef load(path):\n    return torch.load(path)\n"
+    model.write_text(loads)
+    (repo / ".qaihm-lint-baseline.json").write_text(
+        '{"format": "qaihm-lint-baseline/1", "findings": []}\n'
+    )
+    (repo / ".pre-commit-config.yaml").write_text(config)
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.email=ci@example.invalid", "-c", "user.name=CI", "commit", "-qm", "a")
+    requirements = repo / "qai_hub_models/global_requirements.txt"
+    requirements.write_text("# pinned for the CI image\n" + requirements.read_text())
+    _git(repo, "add", "-A")
+
+    def run_staged() -> subprocess.CompletedProcess[str]:
+        # Without --all-files: pre-commit passes the staged files only.
+        pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
         return subprocess.run(
-            [pre_commit, "run", "--all-files", "--color", "never"],
+            [pre_commit or "pre-commit", "run", "--color", "never"],
             cwd=repo,
-            env=env,
+            env={**env, "PRE_COMMIT_HOME": str(pre_commit_home), "NO_COLOR": "1"},
             capture_output=True,
             text=True,
             check=False,
             timeout=600,
         )
 
-    old_only = run_hook()
-    assert old_only.returncode == 0, old_only.stdout + old_only.stderr
-    info = repo / "qai_hub_models/models/example/info.yaml"
-    info.write_text(INFO_YAML.replace("id: example", "id: exampel"))  # a new finding (QAI701)
+    result = run_staged()
+    assert result.returncode == 1 and "QAI502" in result.stdout, result.stdout
+    assert "files were modified by this hook" not in result.stdout
+    assert model.read_text() == loads
+    # In the commit, but baselined: still not fixed.
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "qaihm-lint"),
+            "--write-baseline",
+            ".qaihm-lint-baseline.json",
+        ],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+    model.write_text(loads + "# touched\n")
     _git(repo, "add", "-A")
-    new = run_hook()
-    assert new.returncode == 1, new.stdout + new.stderr
-    assert "QAI701" in new.stdout and "QAI101" not in new.stdout
+    result = run_staged()
+    assert result.returncode == 0, result.stdout
+    assert model.read_text() == loads + "# touched\n"

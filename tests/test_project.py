@@ -127,15 +127,35 @@ def test_mypy_reads_the_deep_modules_as_any_with_or_without_the_extra() -> None:
     assert not missing, f"add {missing} to the follow_imports = 'skip' override in pyproject.toml"
 
 
-def test_readme_pre_commit_rev_is_this_version() -> None:
-    """The lead tags each release `v<__version__>`: the README's rev must name that tag."""
+def test_readme_pre_commit_rev_is_a_commit_of_this_history() -> None:
+    """Tags do not travel with every copy of the repository; a commit does. Every `rev:` in the
+    README is one full SHA, reachable from HEAD (so a fresh clone has it), whose
+    .pre-commit-hooks.yaml defines the hooks the README names."""
     import re
+    import subprocess
 
-    from qaihm_lint import __version__
+    import yaml
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    revs = re.findall(r"^\s*rev:\s*(\S+)\s*$", readme, flags=re.MULTILINE)
-    assert revs and set(revs) == {f"v{__version__}"}
+    revs = set(re.findall(r"^\s*rev:\s*(\S+)\s*$", readme, flags=re.MULTILINE))
+    assert len(revs) == 1, revs
+    (rev,) = revs
+    assert re.fullmatch(r"[0-9a-f]{40}", rev), f"rev {rev!r} is not a full commit SHA"
+    ancestor = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", rev, "HEAD"], cwd=ROOT, capture_output=True
+    )
+    assert ancestor.returncode == 0, f"{rev} is not in this history (a shallow clone?)"
+    hooks = subprocess.run(
+        ["git", "show", f"{rev}:.pre-commit-hooks.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    ids = {hook["id"] for hook in yaml.safe_load(hooks)}
+    named = set(re.findall(r"^\s*- id: (\S+)", readme, flags=re.MULTILINE))
+    named |= set(re.findall(r"# or (qaihm-lint-\w+)", readme))
+    assert named and named <= ids, (named, ids)
 
 
 def test_readme_configuration_example_is_a_valid_configuration() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qaihm_lint.testing import INFO_YAML, Tree, lint_paths
+from qaihm_lint.testing import INFO_YAML, Tree, fix_paths, lint_paths
 
 WRONG_ID = INFO_YAML.replace("id: example", "id: wrong")
 
@@ -89,7 +89,65 @@ def test_noqa_takes_exact_codes_and_says_so_for_a_prefix(tree: Tree) -> None:
     tree.write("models/example/info.yaml", WRONG_ID.replace("id: wrong", "id: wrong  # noqa: QAI7"))
     findings = {d.code: d for d in lint_paths([tree.model()])}
     assert sorted(findings) == ["QAI001", "QAI701"]
-    assert "QAI7, a prefix of codes: noqa takes exact codes only" in findings["QAI001"].message
+    unused = findings["QAI001"]
+    assert "QAI7, a prefix of codes: it silences nothing" in unused.message
+    # The code it was meant for is reported on that line: suggested, and written by the unsafe
+    # fix (it silences a finding); never deleted, which would leave the author's intent lost.
+    assert unused.message.endswith("did you mean QAI701?")
+    assert unused.fix is not None and unused.fix.applicability.value == "unsafe"
+    assert [e.content for e in unused.fix.edits] == ["QAI701"]
+
+
+def test_a_prefix_for_nothing_on_the_line_names_its_codes_and_is_not_deleted(
+    tree: Tree,
+) -> None:
+    tree.write(
+        "models/example/info.yaml", INFO_YAML.replace("id: example", "id: example  # noqa: QAI5")
+    )
+    (unused,) = lint_paths([tree.model()])
+    assert unused.code == "QAI001" and unused.fix is None
+    assert "did you mean QAI501 or QAI502?" in unused.message
+    assert fix_paths([tree.model()]).changed == {}
+
+
+def test_ignore_form_silences_its_codes_on_its_line(tree: Tree) -> None:
+    """``# qaihm-lint: ignore[...]``: the form ruff does not read as a noqa directive."""
+    for comment in ("# qaihm-lint: ignore[QAI701]", "#qaihm-lint:ignore[QAI101, QAI701]"):
+        tree.write(
+            "models/example/info.yaml", WRONG_ID.replace("id: wrong", f"id: wrong  {comment}")
+        )
+        found = lint_paths([tree.model()])
+        expected = [] if "QAI101" not in comment else ["QAI001"]
+        assert [d.code for d in found] == expected, comment
+    # Beside a noqa for another tool, in either order.
+    for line in (
+        "id: wrong  # qaihm-lint: ignore[QAI701]  # noqa: E501",
+        "id: wrong  # noqa: E501  # qaihm-lint: ignore[QAI701]",
+    ):
+        tree.write("models/example/info.yaml", WRONG_ID.replace("id: wrong", line))
+        assert codes(tree) == [], line
+
+
+def test_ignore_form_with_a_mistyped_code_silences_nothing(tree: Tree) -> None:
+    tree.write(
+        "models/example/info.yaml",
+        WRONG_ID.replace("id: wrong", "id: wrong  # qaihm-lint: ignore[QAI7O1]"),
+    )
+    findings = {d.code: d for d in lint_paths([tree.model()])}
+    assert sorted(findings) == ["QAI001", "QAI701"]
+    assert "QAI7O1, which is not a qaihm-lint rule: did you mean QAI701?" in (
+        findings["QAI001"].message
+    )
+
+
+def test_unused_code_removed_from_the_ignore_form_keeps_its_bracket(tree: Tree) -> None:
+    tree.write(
+        "models/example/info.yaml",
+        WRONG_ID.replace("id: wrong", "id: wrong  # qaihm-lint: ignore[QAI101, QAI701]"),
+    )
+    outcome = fix_paths([tree.model()])
+    (text,) = outcome.changed.values()
+    assert "id: wrong  # qaihm-lint: ignore[QAI701]\n" in text.decode()
 
 
 def test_unknown_code_gets_a_suggestion(tree: Tree) -> None:
@@ -99,6 +157,5 @@ def test_unknown_code_gets_a_suggestion(tree: Tree) -> None:
     findings = {d.code: d for d in lint_paths([tree.model()])}
     assert sorted(findings) == ["QAI001", "QAI701"]
     assert (
-        "QAI710, which is not a qaihm-lint rule (did you mean 'QAI701'"
-        in findings["QAI001"].message
+        "QAI710, which is not a qaihm-lint rule: did you mean QAI701?" in findings["QAI001"].message
     )

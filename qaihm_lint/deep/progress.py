@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
 from qaihm_lint.deep.records import STAGES
+from qaihm_lint.report import printable
 
 SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "-", "timeout": "⏱", "crash": "✗", "running": "…"}
 STYLES = {"ok": "green", "fail": "red", "timeout": "red", "crash": "red", "skip": "dim"}
@@ -62,8 +63,10 @@ class PlainProgress:
         self._lock = threading.Lock()
 
     def _write(self, text: str) -> None:
+        # A model's exception ends up here: one line, its control characters shown, not obeyed
+        # (no `::error` workflow command of its own in a CI log).
         with self._lock:
-            print(text, file=self.stream, flush=True)
+            print(printable(text), file=self.stream, flush=True)
 
     def model_started(self, model_id: str) -> None:
         pass
@@ -198,7 +201,7 @@ class RichProgress:
 
     def note(self, text: str) -> None:
         with self._lock:
-            self.console.print(f"deep: {text}")
+            self.console.print(printable(f"deep: {text}"), markup=False, highlight=False)
 
     def close(self) -> None:
         with self._lock:

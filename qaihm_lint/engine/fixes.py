@@ -8,7 +8,7 @@ import ast
 import os
 import stat
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,9 +41,14 @@ class FixOutcome:
         return len(self.fixed)
 
 
-def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
+def lint_with_fixes(
+    workspace: Workspace,
+    plan: Plan,
+    eligible: Callable[[list[Diagnostic]], list[Diagnostic]] | None = None,
+) -> FixOutcome:
     """Lint, apply the wanted fixes in memory, re-check the changed folders; repeat until
-    nothing changes. ``workspace`` itself is left untouched."""
+    nothing changes. ``workspace`` itself is left untouched. ``eligible``: the findings of a
+    round whose fixes may be applied (default: all)."""
     overlay: dict[Path, bytes] = {}
     current = workspace.reopened(overlay)
     run = Run(current, plan)
@@ -52,9 +57,8 @@ def lint_with_fixes(workspace: Workspace, plan: Plan) -> FixOutcome:
     skipped: list[str] = []
     for _ in range(MAX_FIX_ROUNDS):
         by_path = {folder.path: folder for folder in current.checked()}
-        changed_folders, _ = apply_round(
-            result.diagnostics, overlay, by_path, plan.settings, skipped
-        )
+        candidates = result.diagnostics if eligible is None else eligible(result.diagnostics)
+        changed_folders, _ = apply_round(candidates, overlay, by_path, plan.settings, skipped)
         if not changed_folders:
             break
         # Fresh folder objects: the old ones hold the pre-fix text in their file caches.

@@ -69,9 +69,19 @@ def apply_suppressions(
                 continue
             found = suppressions_for(path)
             if found is not None:
+                # What is still reported on each row: a mistyped code may have been meant for it.
+                rows: dict[int, set[str]] = {}
+                for d in kept:
+                    if d.path == path:
+                        rows.setdefault(d.start.row, set()).add(d.code)
                 kept.extend(
                     suppressions.unused_directive_findings(
-                        source, found, judged, folder.model_id, judge_unknown=not package_pass
+                        source,
+                        found,
+                        judged,
+                        folder.model_id,
+                        judge_unknown=not package_pass,
+                        reported=rows,
                     )
                 )
     return sorted(kept, key=Diagnostic.sort_key)

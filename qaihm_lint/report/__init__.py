@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,24 @@ FAMILIES = {
     "QAI7": "metadata",
     "QAI8": "deep",
 }
+
+
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators and the bidirectional
+# overrides: text a model (its exception, a YAML key, a folder name) puts in a message must not
+# start a new line in a log (a GitHub `::error` workflow command), recolour a terminal or reorder
+# what a reviewer reads, and XML 1.0 forbids most of them outright.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` with each control character written as its Python escape (``\\x1b``), so it
+    shows what it is and does nothing. Tabs stay; newlines stay only when ``newlines`` is true
+    (a multi-line block the format indents or escapes itself), else they become ``\\n``."""
+    if not newlines:
+        text = text.replace("\r\n", "\n").replace("\r", "\\r").replace("\n", "\\n")
+    else:
+        text = text.replace("\r\n", "\n").replace("\r", "\\r")
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def family_of(code: str) -> str:
@@ -48,6 +67,12 @@ class ReportContext:
     shared_checked: int = 0
     enabled: frozenset[str] = frozenset()
     cwd: Path = field(default_factory=Path.cwd)
+    # The repository the findings are in: the formats code hosts read (SARIF, github) name
+    # files relative to it, whatever the working directory. None: relative to ``cwd``.
+    root: Path | None = None
+    baselined: int = 0  # findings the baseline hid
+    show_fixes: bool = False
+    fixed_findings: list[Diagnostic] = field(default_factory=list)
     fixed: int = 0  # findings the fixes removed
     fixed_warnings: int = 0  # how many of those were warnings
     statistics: bool = False
@@ -66,6 +91,16 @@ class ReportContext:
 
     def posix_path(self, path: Path) -> str:
         return Path(self.display_path(path)).as_posix()
+
+    def repo_path(self, path: Path) -> str:
+        """``path`` relative to the repository root, in POSIX form (what code scanning and
+        workflow annotations attach to)."""
+        if self.root is not None:
+            try:
+                return path.resolve().relative_to(self.root.resolve()).as_posix()
+            except ValueError:
+                pass
+        return self.posix_path(path)
 
     def source_line(self, path: Path, row: int) -> str | None:
         if path not in self._lines:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qaihm_lint.report import ReportContext, fix_marker, summary
+from qaihm_lint.report import ReportContext, fix_marker, printable, summary
 
 
 def render(ctx: ReportContext) -> str:
@@ -10,7 +10,7 @@ def render(ctx: ReportContext) -> str:
     for d in ctx.diagnostics:
         marker = fix_marker(d)
         lines.append(
-            f"{ctx.display_path(d.path)}:{d.start.row}:{d.start.column}: {d.code}{marker} "
-            f"{d.message}"
+            f"{printable(ctx.display_path(d.path))}:{d.start.row}:{d.start.column}: "
+            f"{d.code}{marker} {printable(d.message)}"
         )
     return "".join(line + "\n" for line in lines) + summary.text(ctx)

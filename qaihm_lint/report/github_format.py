@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from qaihm_lint.diagnostics import Severity
-from qaihm_lint.report import ReportContext
+from qaihm_lint.report import ReportContext, printable
 
 
 def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # The runner's own escapes for line breaks (a multi-line annotation), then every other
+    # control character made visible: nothing a message holds can start a workflow command.
+    escaped = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(escaped)
 
 
 def _escape_property(value: str) -> str:
@@ -22,7 +25,7 @@ def render(ctx: ReportContext) -> str:
             f"{key}={_escape_property(str(value))}"
             for key, value in (
                 ("title", f"qaihm-lint ({d.code})"),
-                ("file", ctx.posix_path(d.path)),
+                ("file", ctx.repo_path(d.path)),
                 ("line", d.start.row),
                 ("col", d.start.column),
                 ("endLine", d.end.row),

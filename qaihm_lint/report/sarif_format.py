@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from qaihm_lint import __version__
 from qaihm_lint.diagnostics import Severity, rule_url
 from qaihm_lint.report import ReportContext
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# Locations are relative to the repository root (what code scanning resolves them against),
+# named through this base so that a reader can also find the files on this machine.
+SRCROOT = "%SRCROOT%"
 
 
 def _rule_descriptor(code: str) -> dict[str, Any]:
+    from qaihm_lint.rule_docs import explain
     from qaihm_lint.rules import all_rules
 
     rule = all_rules().get(code)
@@ -27,10 +33,20 @@ def _rule_descriptor(code: str) -> dict[str, Any]:
             "level": "error" if rule.severity is Severity.ERROR else "warning"
         },
     }
+    # --explain's text: what the rule checks, why, and its examples, shown beside each alert.
+    text = explain(code)
+    descriptor["help"] = {"text": text, "markdown": f"```text\n{text}```"}
     url = rule_url(code)
     if url is not None:  # SARIF wants an absolute URI here, or nothing
         descriptor["helpUri"] = url
     return descriptor
+
+
+def _artifact(ctx: ReportContext, path: Path) -> dict[str, str]:
+    location = {"uri": quote(ctx.repo_path(path))}
+    if ctx.root is not None:
+        location["uriBaseId"] = SRCROOT
+    return location
 
 
 def render(ctx: ReportContext) -> str:
@@ -52,7 +68,7 @@ def render(ctx: ReportContext) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": ctx.posix_path(d.path)},
+                        "artifactLocation": _artifact(ctx, d.path),
                         "region": region,
                     }
                 }
@@ -66,7 +82,7 @@ def render(ctx: ReportContext) -> str:
                     "description": {"text": d.fix.message},
                     "artifactChanges": [
                         {
-                            "artifactLocation": {"uri": ctx.posix_path(d.fix_path)},
+                            "artifactLocation": _artifact(ctx, d.fix_path),
                             "replacements": [
                                 {
                                     "deletedRegion": {
@@ -97,7 +113,15 @@ def render(ctx: ReportContext) -> str:
                     }
                 },
                 "results": results,
+                **_bases(ctx),
             }
         ],
     }
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def _bases(ctx: ReportContext) -> dict[str, Any]:
+    if ctx.root is None:
+        return {}
+    root = ctx.root.resolve().as_uri().rstrip("/") + "/"
+    return {"originalUriBaseIds": {SRCROOT: {"uri": root}}}

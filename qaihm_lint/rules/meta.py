@@ -25,7 +25,10 @@ class SyntaxErrorRule(Rule):
 
 
 class UnusedNoqa(Rule):
-    summary = "A `# noqa` for a QAI code that suppresses nothing on its line (or in its file)."
+    summary = (
+        "A `# noqa` or `# qaihm-lint: ignore[...]` for a QAI code that suppresses nothing on its "
+        "line (or in its file)."
+    )
     why = (
         "A stale suppression hides the next real finding of that code on the same line. Codes of "
         "other tools (`# noqa: F401`) and bare `# noqa` are left alone: they may serve another "
@@ -33,7 +36,11 @@ class UnusedNoqa(Rule):
     )
     severity = Severity.WARNING
     fix_applicability = Applicability.SAFE
-    fix_note = "Removes the unused codes, or the whole directive when no code is left."
+    fix_note = (
+        "Removes the unused codes, or the whole directive when no code is left. A prefix or a "
+        "mistyped code is never removed (it was meant for something): the finding names the "
+        "codes it may mean, and when one is reported on that line an unsafe fix writes it in."
+    )
     valid = (
         Valid(
             INFO_WITH_ID.format(line="id: other  # noqa: QAI701"),
