@@ -127,7 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="exit 1 when there are more than N warnings (default: warnings never fail a run)",
     )
-    output.add_argument("--verbose", action="store_true", help="show tracebacks of internal errors")
+    output.add_argument(
+        "--verbose",
+        action="store_true",
+        help="say what each rule expectation was read from, and show tracebacks of internal errors",
+    )
     output.add_argument(
         "--merge-reports",
         action="store_true",

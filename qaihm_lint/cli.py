@@ -254,6 +254,17 @@ def _merge_reports(paths: Sequence[Path], settings: Settings) -> int:
     return 1 if findings and not settings.exit_zero else 0
 
 
+def _say_framework(workspace: Workspace) -> None:
+    """--verbose: what the rules read from each package's own framework, and what fell back to
+    the built-in defaults (stderr, so machine formats stay parsable)."""
+    from qaihm_lint.rules.framework import framework_facts
+
+    for package in workspace.packages:
+        print(f"{PROG}: the framework of {package.root}:", file=sys.stderr)
+        for fact in framework_facts(package):
+            print(f"  {fact}", file=sys.stderr)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -288,6 +299,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: warning: no model folders to check: {nothing_checked}", file=sys.stderr)
     if shard is not None:
         workspace = _restrict_to_shard(workspace, shard, settings.use_cache)
+    if settings.verbose:
+        _say_framework(workspace)
 
     fixed: list[Diagnostic] = []
     if args.add_noqa:

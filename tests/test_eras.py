@@ -3,6 +3,7 @@ under the default rules, and each era's own mistakes are found, read from the tr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from qaihm_lint.rules._eras import GENERATED_ERA, INSTANCE_ERA, STATIC_ERA, WORKBENCH_ERA
 from qaihm_lint.testing import MODEL_PY, build_tree, lint_paths
 from qaihm_lint.workspace import Layout
+from tests.conftest import RunCli
 
 STATIC_NAMES = (
     '    @staticmethod\n    def get_output_names() -> list[str]:\n        return ["features"]'
@@ -119,3 +121,13 @@ def test_verbose_facts_say_where_each_expectation_was_read(tmp_path: Path) -> No
     assert framework_facts(Package(tree.package))[0].startswith(
         "get_input_spec: instance method (WorkbenchModel"
     )
+
+
+def test_verbose_says_what_the_rules_read_and_keeps_json_parsable(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    tree = build_tree(tmp_path, package_files={"utils/base_model.py": INSTANCE_ERA})
+    code, out, err = run_cli("--verbose", "--no-cache", "--output-format", "json", tree.model())
+    assert code == 0 and json.loads(out) == []
+    assert "get_input_spec: instance method (HubModel, utils/base_model.py:" in err
+    assert "precisions: built-in" in err
