@@ -390,3 +390,14 @@ def test_inherited_litemp_percentage_is_reported_once_per_folder(tmp_path: Path)
         "    def get_hub_litemp_percentage(self, precision) -> float:\n        return 10\n",
     )
     assert _codes(tmp_path / "b", {"model.py": fixed}, ["QAI206"], shared) == []
+
+
+def test_quantized_variant_is_tested_on_its_float_parent(tmp_path: Path) -> None:
+    # 0.17-0.25: `<id>_quantized` folders shared the float model's code and its test.py.
+    tree = build_tree(
+        tmp_path, {"test.py": None}, model_id="resnet_quantized", other_models={"resnet": {}}
+    )
+    assert lint_paths([tree.model("resnet_quantized")], select=["QAI101"]) == []
+    (tree.model("resnet") / "test.py").unlink()
+    (finding,) = lint_paths([tree.model("resnet_quantized")], select=["QAI101"])
+    assert "has no test.py" in finding.message

@@ -10,7 +10,7 @@ from qaihm_lint.diagnostics import Location
 from qaihm_lint.index import top_level_statements
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.rules.model_class._analysis import analyse
-from qaihm_lint.sources import SourceError, SourceFile
+from qaihm_lint.sources import SourceError, SourceFile, file_at
 from qaihm_lint.workspace import CODE_FILES, Layout, ModelFolder
 
 
@@ -61,6 +61,19 @@ def metadata(folder: ModelFolder) -> dict[str, object]:
 def is_llm(folder: ModelFolder) -> bool:
     """LLM folders (``model_type_llm: true``) run through the shared chat / Genie tooling."""
     return metadata(folder).get("model_type_llm") is True
+
+
+def float_parent(folder: ModelFolder) -> Path | None:
+    """``models/<id>`` for a ``<id>_quantized`` variant: the float model whose code it shares."""
+    model_id = folder.model_id
+    if not model_id.endswith("_quantized") or folder.package is None:
+        return None
+    return folder.package.models_dir / model_id.removesuffix("_quantized")
+
+
+def _parent_has_tests(folder: ModelFolder) -> bool:
+    parent = float_parent(folder)
+    return parent is not None and file_at(parent / "test.py") is not None
 
 
 def is_generative(folder: ModelFolder) -> bool:
@@ -237,6 +250,10 @@ class MissingRequiredFile(FolderRule):
                 continue  # a shared App re-exported in __init__.py
             if name in ("app.py", "demo.py", "test.py") and self._is_precompiled():
                 continue  # no PyTorch source: nothing for an App, a demo or a test to run on CPU
+            if name == "test.py" and _parent_has_tests(folder):
+                # 0.17-0.25's `<id>_quantized` variants: tested once, on the float parent (30
+                # such folders went 4-18 releases without, until they became export-only cards).
+                continue
             if name == metadata and folder.has(
                 Layout.INFO.value if metadata == Layout.MANIFEST.value else Layout.MANIFEST.value
             ):

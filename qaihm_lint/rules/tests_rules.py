@@ -8,7 +8,7 @@ import re
 from qaihm_lint.diagnostics import Applicability, Location
 from qaihm_lint.index import dotted
 from qaihm_lint.rules.base import Invalid, PythonRule, Valid
-from qaihm_lint.rules.files import is_generative, is_llm
+from qaihm_lint.rules.files import float_parent, is_generative, is_llm
 from qaihm_lint.sources import SourceError, file_at
 from qaihm_lint.workspace import Layout, ModelFolder
 
@@ -97,11 +97,10 @@ def _needs_gpu(test: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 def _float_parent_tests_task(folder: ModelFolder) -> bool:
     """``<id>_quantized`` next to ``<id>`` whose test.py has a task test: the quantized variant
     shares the float model's code, and the numerics are tested once, on the float parent."""
-    model_id = folder.model_id
-    if not model_id.endswith("_quantized") or folder.package is None:
+    parent = float_parent(folder)
+    if parent is None:
         return False
-    parent = folder.package.models_dir / model_id.removesuffix("_quantized") / "test.py"
-    source = file_at(parent)  # noted: the cached verdict depends on the parent's tests
+    source = file_at(parent / "test.py")  # noted: the cached verdict depends on the parent's tests
     try:
         tree = source.tree if source is not None else None
     except SourceError:
