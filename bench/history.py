@@ -1,7 +1,8 @@
-"""Judge every rule against upstream's own history (issue 10).
+"""Judge every rule against upstream's own history (issues 10 and 17).
 
-Lints ``qai_hub_models/`` at every release tag of quic/ai-hub-models with this checkout's linter,
-follows each finding from tag to tag and asks why it went away:
+Lints ``qai_hub_models/`` at every release of upstream with this checkout's linter (the git tags
+of quic/ai-hub-models, or with ``--source wheels`` every wheel published on PyPI; see
+``releases.py``), follows each finding from release to release and asks why it went away:
 
 * confirmed       the flagged file still exists and its content changed: the maintainers fixed it
 * gone-folder     the model folder was removed
@@ -10,10 +11,14 @@ follows each finding from tag to tag and asks why it went away:
 * long-lived      present in >= 20 consecutive tags while the flagged file kept being edited
 * open            still present at the last tag; new: first seen after the first tag
 
-Usage: python bench/history.py [--repo GITDIR] [--workers 2] [--details CODE] [--json OUT]
-                               [--markdown]
-Without --repo the upstream repository is cloned into bench/.cache/. Extracted trees and lint
-results (keyed by a digest of qaihm_lint/'s sources) are cached under bench/.cache/history/.
+Usage: python bench/history.py [--source tags|wheels] [--repo GITDIR] [--versions V ...]
+                               [--workers 2] [--details CODE] [--json OUT] [--markdown]
+                               [--per-release]
+Without --repo the upstream repository is cloned into bench/.cache/; wheels are downloaded with
+pip into bench/.cache/wheels/. Extracted trees and lint results (keyed by a digest of
+qaihm_lint/'s sources) are cached under bench/.cache/history/. ``--per-release`` prints the
+default errors and warnings per code in each release: a jump between two releases that the
+model code does not explain is a bug of the linter.
 """
 
 from __future__ import annotations
