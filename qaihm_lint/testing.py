@@ -182,6 +182,7 @@ description: An example model for tests.
 use_case: Image Classification
 has_static_banner: true
 license_type: mit
+license: https://opensource.org/licenses/MIT
 supported_precisions:
 - float
 """

@@ -281,7 +281,7 @@ def test_manifest_external_repo_short_sha(tmp_path: Path) -> None:
         "external_repos:\n  up:\n    repo_url: https://github.com/a/b\n    commit_sha: main\n"
     )
     assert _codes(tmp_path, {"manifest.yaml": manifest}, ["QAI401"], layout=Layout.MANIFEST) == [
-        "QAI401 manifest.yaml:15"
+        "QAI401 manifest.yaml:16"
     ]
 
 

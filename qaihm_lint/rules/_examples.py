@@ -19,4 +19,6 @@ has_animated_banner: false
 dataset: []
 technical_details: {}
 license_type: mit
+license: https://opensource.org/licenses/MIT
 """
+LICENSE_LINE = "license: https://opensource.org/licenses/MIT\n"

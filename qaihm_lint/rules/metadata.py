@@ -6,7 +6,7 @@ import re
 
 from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import FILE_START
-from qaihm_lint.rules._examples import GOOD_INFO
+from qaihm_lint.rules._examples import GOOD_INFO, LICENSE_LINE
 from qaihm_lint.rules.base import FolderRule, Invalid, Valid
 from qaihm_lint.workspace import Layout
 
@@ -41,6 +41,8 @@ MANIFEST_REQUIRED: dict[str, type | tuple[type, ...]] = {
     "has_static_banner": bool,
     "license_type": str,
 }
+# Statuses of a model on the website (info.yaml's `public`, manifest.yaml's `published`).
+PUBLIC_STATUSES = ("public", "published")
 # Optional keys whose type is the same wherever they appear.
 OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "license": str,
@@ -120,8 +122,10 @@ class InvalidInfoYaml(FolderRule):
     valid = (
         Valid(GOOD_INFO, path="info.yaml"),
         Valid(
-            GOOD_INFO + "license: https://github.com/org/repo/blob/main/LICENSE\n"
-            "source_repo: >-\n  https://github.com/org/repo/tree/main/a_rather_long/path\n",
+            GOOD_INFO.replace(
+                LICENSE_LINE, "license: https://github.com/org/repo/blob/main/LICENSE\n"
+            )
+            + "source_repo: >-\n  https://github.com/org/repo/tree/main/a_rather_long/path\n",
             path="info.yaml",
         ),
     )
@@ -133,16 +137,25 @@ class InvalidInfoYaml(FolderRule):
         Invalid("- just\n- a list\n", path="info.yaml"),
         Invalid(GOOD_INFO + "name: Again\n", path="info.yaml", note="Duplicate keys."),
         Invalid(
-            GOOD_INFO + "license: hhttps://example.com/LICENSE\n",
+            GOOD_INFO.replace(LICENSE_LINE, "license: hhttps://example.com/LICENSE\n"),
             path="info.yaml",
             note="dla102x's license until 0.51.0.",
         ),
         Invalid(
-            GOOD_INFO + "license: https://github.com/org/repo/blob/main/LICENSE\n"
-            "  https://example.com/Proprietary+License.pdf\n",
+            GOOD_INFO.replace(
+                LICENSE_LINE,
+                "license: https://github.com/org/repo/blob/main/LICENSE\n"
+                "  https://example.com/Proprietary+License.pdf\n",
+            ),
             path="info.yaml",
             note="A continuation line joins two URLs into one value (bevdet, centernet_3d and "
             "gkt until 0.52.0).",
+        ),
+        Invalid(
+            GOOD_INFO.replace(LICENSE_LINE, ""),
+            path="info.yaml",
+            note="A public model without `license` (bisenet, bgnet and statetransformer, fixed "
+            "at 0.44.0 and 0.47.0).",
         ),
     )
 
@@ -200,6 +213,20 @@ class InvalidInfoYaml(FolderRule):
             if problem is not None:
                 start, end = document.value_span(key)
                 self.report(source, f"{name}: `{key}` {problem}", start=start, end=end)
+        if (
+            data.get("status") in PUBLIC_STATUSES
+            and "license" not in missing
+            and not data.get("license")
+            and not folder.is_card_only
+        ):
+            # Upstream's validator refuses an empty license for a model one can download; a
+            # card without code has nothing to download (jais, indus, plamo never had one).
+            self.report(
+                source,
+                f"{name}: a {data['status']} model needs `license`: add the link to the "
+                "original model's license",
+                anchor="license",
+            )
         model_id = data.get("id")
         if isinstance(model_id, str) and model_id != folder.model_id:
             start, end = document.value_span("id")
