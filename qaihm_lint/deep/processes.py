@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / "inside"
 FORKSERVER = HERE / "forkserver.py"
 # What runs under the model's interpreter (the fork server loads this folder as a package
 # there): a change to any of these files may change a verdict, so the cache key holds them.

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
-from qaihm_lint.deep.records import STAGES
+from qaihm_lint.deep.inside.records import STAGES
 
 SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "-", "timeout": "⏱", "crash": "✗", "running": "…"}
 STYLES = {"ok": "green", "fail": "red", "timeout": "red", "crash": "red", "skip": "dim"}

@@ -34,12 +34,19 @@ from qaihm_lint.deep.compile_stage import CompileQueue, compile_skips, traced_co
 from qaihm_lint.deep.envbuild import EnvFailure, RunEnvironments, default_env_dir
 from qaihm_lint.deep.environments import EnvSkip, EnvSpec, base_interpreter, plan_environments
 from qaihm_lint.deep.hub import HubClient, QaiHubClient, import_qai_hub
+from qaihm_lint.deep.inside.records import (
+    FAIL,
+    SKIP,
+    STAGES,
+    StageRecord,
+    cache_entry,
+    cached_records,
+)
 from qaihm_lint.deep.options import DeepOptions, cache_dir_for, default_memory_limit_mb
 from qaihm_lint.deep.outcomes import DeepResult, ModelOutcome, diagnostics_for
 from qaihm_lint.deep.probe import probe_interpreter
 from qaihm_lint.deep.processes import WORKER_SIDE, ServerPool
 from qaihm_lint.deep.progress import Progress, make_progress
-from qaihm_lint.deep.records import FAIL, SKIP, STAGES, StageRecord, cache_entry, cached_records
 from qaihm_lint.deep.signals import signals_deferred, signals_ignored
 from qaihm_lint.deep.supervise import Cancelled, RunControl, WorkerSupervisor
 from qaihm_lint.diagnostics import Diagnostic

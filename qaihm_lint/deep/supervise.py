@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qaihm_lint.deep.common import INSTALL_HINT
-from qaihm_lint.deep.processes import ServerPool, WorkerExit, WorkerHandle, WorkerStartError
-from qaihm_lint.deep.progress import Progress
-from qaihm_lint.deep.records import (
+from qaihm_lint.deep.inside.records import (
     CRASH,
     FAIL,
     STAGES,
@@ -37,6 +35,8 @@ from qaihm_lint.deep.records import (
     WorkerFatal,
     decode_line,
 )
+from qaihm_lint.deep.processes import ServerPool, WorkerExit, WorkerHandle, WorkerStartError
+from qaihm_lint.deep.progress import Progress
 from qaihm_lint.workspace import Layout, ModelFolder
 
 STOP_WAIT = 30.0  # for a killed worker's server to confirm that it and its children are gone

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
+from qaihm_lint.deep.inside.records import STAGES
 from qaihm_lint.deep.progress import make_progress
-from qaihm_lint.deep.records import STAGES
 
 
 def rendered(progress: object) -> str:
