@@ -48,6 +48,11 @@ class DeepOptions:
     # in ``python``; ignored when ``python`` is given. ``env_dir`` is where they are kept.
     environments: bool = False
     env_dir: Path | None = None
+    # --deep-network: workers may reach the network (for assets); off by default.
+    network: bool = False
+    # "auto" (every protection this machine offers), "off" (only the clean environment and the
+    # tree copy: for comparison), "bwrap" or "landlock" (sandbox.py).
+    sandbox: str = "auto"
     # False in a --shard run: recorded model costs are kept as the shards found them.
     refresh_costs: bool = True
 

@@ -13,7 +13,6 @@ import concurrent.futures
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from qaihm_lint.deep.outcomes import DeepResult, ModelOutcome, diagnostics_for
 from qaihm_lint.deep.probe import probe_interpreter
 from qaihm_lint.deep.processes import WORKER_SIDE, ServerPool
 from qaihm_lint.deep.progress import Progress, make_progress
+from qaihm_lint.deep.sandbox import SandboxRun, detect
 from qaihm_lint.deep.signals import signals_deferred, signals_ignored
 from qaihm_lint.deep.supervise import Cancelled, RunControl, WorkerSupervisor
 from qaihm_lint.diagnostics import Diagnostic
@@ -90,8 +90,9 @@ def run_deep_detailed(
         models=[folder.model_id for folder in folders],
         stages=[stage for stage in STAGES if _stage_group(stage) in groups],
     )
+    roots = sorted({folder.package.repo_root for folder in folders if folder.package})
     session = _Session(
-        options, groups, python, versions, hub if compile_on else None, progress, cache_dir
+        options, groups, python, versions, hub if compile_on else None, progress, cache_dir, roots
     )
     if options.environments and options.python is None:
         plan = plan_environments(folders, base_interpreter())
@@ -117,6 +118,7 @@ class _Session:
         hub: HubClient | None,
         progress: Progress,
         cache_dir: Path | None,
+        repo_roots: Sequence[Path] = (),
     ) -> None:
         self.options = options
         self.groups = groups
@@ -124,16 +126,23 @@ class _Session:
         self.versions = dict(versions)
         self.progress = progress
         self.control = RunControl()
-        self.servers = ServerPool(shared=options.fork_server)
+        threads = max(1, (os.cpu_count() or 1) // options.jobs)
+        self.protection = detect(options.sandbox, options.network)
+        # Hidden from workers: the checked trees (they get a copy), the caches, the envs' home.
+        self.sandbox = SandboxRun(
+            self.protection, threads, hidden=[p for p in (cache_dir, *repo_roots) if p]
+        )
+        self.servers = ServerPool(shared=options.fork_server, wrap=self.sandbox.wrap)
         self.supervisor = WorkerSupervisor(
             self.control,
             self.servers,
             groups=groups,
             timeout=options.timeout,
             memory_limit_mb=options.memory_limit_mb or default_memory_limit_mb(options.jobs),
-            threads=max(1, (os.cpu_count() or 1) // options.jobs),
+            threads=threads,
             progress=progress,
             report=self.report,
+            sandbox=self.sandbox,
         )
         self._package_hashes: dict[Path, str] = {}
         self.worker_hash = hash_files(WORKER_SIDE, WORKER_SIDE[0].parent)
@@ -198,6 +207,7 @@ class _Session:
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
                 self.servers.close()
+                self.sandbox.close()
         diagnostics = [found for outcome in outcomes for found in diagnostics_for(outcome)]
         diagnostics.sort(key=Diagnostic.sort_key)
         self.summarise(outcomes)
@@ -239,6 +249,8 @@ class _Session:
         )
 
     def summarise(self, outcomes: Sequence[ModelOutcome]) -> None:
+        if self.control.workers_run:
+            self.progress.note(self.protection.describe())
         cached = sum(1 for outcome in outcomes if outcome.cached)
         failed = sum(1 for outcome in outcomes if any(r.failed for r in outcome.records))
         if outcomes and cached == len(outcomes):
@@ -397,7 +409,7 @@ class _Session:
         traced for the targets the cache has no verdict for."""
         folder = outcome.folder
         outcome.cached = False
-        workdir = Path(tempfile.mkdtemp(prefix=f"qaihm-deep-{folder.model_id}-"))
+        workdir = self.sandbox.workdir(folder.model_id)
         try:
             started = time.monotonic()
             try:

@@ -426,6 +426,11 @@ def run_worker(worker_module: Any, request: dict[str, Any], events_fd: int) -> i
     tempfile: Any = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None  # computed again from this model's TMPDIR
+    if request.get("confine"):
+        # Before any model code: from here on, this process and all it starts write only
+        # into its own folders (and, without bubblewrap, read nothing the parent hid).
+        confine = importlib.import_module(f"{PRIVATE_PACKAGE}.confine")
+        confine.apply(request["confine"])
     return int(worker_module.serve(request, events_fd))
 
 
