@@ -44,6 +44,14 @@ def _private_deep_environments(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(autouse=True)
+def _private_deep_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deep cache and its HMAC key live outside the tree (the user's folders by default):
+    # each test gets its own, never the developer's.
+    monkeypatch.setenv("QAIHM_LINT_DEEP_CACHE", str(tmp_path / "deep-cache"))
+    monkeypatch.setenv("QAIHM_LINT_CACHE_KEY", str(tmp_path / "deep-cache.key"))
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Findings print paths relative to the cwd, and config is looked up from it: keep every
     # test away from this repository's own pyproject.toml.

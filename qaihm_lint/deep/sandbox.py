@@ -52,8 +52,15 @@ PASSED = frozenset(
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
         "OPENBLAS_NUM_THREADS",
+        # Where the user's interpreter finds packages (its folders are bound back, read-only).
+        "PYTHONPATH",
     }
 )
+# Names more variables to pass (comma-separated); folders they name are shared with the
+# worker read-write. For harnesses and asset folders the user chooses to share, never a secret.
+PASS_VARIABLE = "QAIHM_LINT_PASS_ENV"
+# The sandbox to use when DeepOptions does not say: auto, off, bwrap or landlock.
+MODE_VARIABLE = "QAIHM_LINT_SANDBOX"
 # Passed only with --deep-network (a proxy URL can carry credentials too, but without it the
 # network is unusable behind one).
 PASSED_WITH_NETWORK = frozenset(
@@ -71,7 +78,7 @@ def worker_environment(
     """The environment a worker runs in: the allow-listed variables of ``source``, a home and
     XDG folders of its own (libraries write settings there, never into the user's), and what
     the stages need."""
-    allowed = PASSED | (PASSED_WITH_NETWORK if network else frozenset())
+    allowed = PASSED | (PASSED_WITH_NETWORK if network else frozenset()) | extra_names(source)
     env = {name: value for name, value in source.items() if name in allowed}
     env.setdefault("PATH", os.defpath)
     env.update(
@@ -298,7 +305,29 @@ def hidden_folders(extra: Iterable[Path]) -> list[Path]:
 
 
 def asset_folders(env: Mapping[str, str]) -> list[Path]:
-    return [Path(env[name]) for name in ASSET_FOLDERS if env.get(name)]
+    """Folders the worker reads: weights placed beforehand, the user's PYTHONPATH."""
+    found = [Path(env[name]) for name in ASSET_FOLDERS if env.get(name)]
+    found += [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return found
+
+
+def extra_names(env: Mapping[str, str]) -> frozenset[str]:
+    return frozenset(n.strip() for n in env.get(PASS_VARIABLE, "").split(",") if n.strip())
+
+
+def shared_folders(env: Mapping[str, str]) -> list[Path]:
+    """The folders the variables of PASS_VARIABLE name, shared read-write with workers."""
+    found = []
+    for name in sorted(extra_names(env)):
+        for part in env.get(name, "").split(os.pathsep):
+            if part and os.path.isabs(part) and os.path.isdir(part):
+                found.append(Path(part))
+    return found
+
+
+def default_mode() -> str:
+    mode = os.environ.get(MODE_VARIABLE, "auto").strip().lower()
+    return mode if mode in ("auto", "off", "bwrap", "landlock") else "auto"
 
 
 class SandboxRun:
@@ -363,7 +392,7 @@ class SandboxRun:
             argv,
             hidden=self.hidden,
             readable=readable,
-            writable=[self.root],
+            writable=[self.root, *shared_folders(os.environ)],
             network=self.protection.network,
         )
 
@@ -374,7 +403,7 @@ class SandboxRun:
             return {}
         spec: dict[str, object] = {
             "abi": self.protection.landlock_abi,
-            "write": [str(path) for path in writable],
+            "write": [str(path) for path in (*writable, *shared_folders(os.environ))],
             "network": self.protection.network,
         }
         if self.protection.bwrap is None:
