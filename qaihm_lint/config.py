@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -133,6 +134,7 @@ def settings_from_table(table: Mapping[str, Any], path: Path | None) -> Settings
                     if (
                         isinstance(deep_value, bool)
                         or not isinstance(deep_value, (int, float))
+                        or not math.isfinite(deep_value)
                         or deep_value <= 0
                     ):
                         raise ConfigError(

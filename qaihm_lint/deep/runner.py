@@ -10,6 +10,7 @@ running or submitting anything.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 import shutil
 import sys
@@ -70,7 +71,7 @@ def run_deep_detailed(
 ) -> DeepResult:
     """Like run_deep, with every stage verdict (for junit) and what was run or submitted."""
     groups = normalise_groups(set(options.stages), options.compile)
-    if options.timeout <= 0 or options.compile_timeout <= 0:
+    if not all(math.isfinite(t) and t > 0 for t in (options.timeout, options.compile_timeout)):
         raise DeepError("--timeout must be a positive number of seconds")
     if options.jobs < 1:
         raise DeepError("--jobs must be at least 1")
