@@ -69,6 +69,7 @@ class WorkerExit:
     killed: int = 0
     survivors: tuple[int, ...] = ()
     lost: bool = False
+    over: str = ""  # the limit of its whole process tree it was killed for
 
 
 class WorkerHandle:
@@ -114,6 +115,7 @@ class WorkerHandle:
                 code=int(message.get("code", -signal.SIGKILL)),
                 killed=int(message.get("killed", 0)),
                 survivors=tuple(int(pid) for pid in message.get("survivors", ())),
+                over=str(message.get("over") or ""),
             )
         elif event == "error":
             raise WorkerStartError(str(message.get("message", "the worker did not start")))

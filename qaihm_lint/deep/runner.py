@@ -10,6 +10,7 @@ running or submitting anything.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import math
 import os
 import shutil
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qaihm_lint import __version__
+from qaihm_lint.deep.artifacts import ArtifactRefused, take_artifact
 from qaihm_lint.deep.cache import (
     DeepCache,
     folder_hash,
@@ -39,6 +41,7 @@ from qaihm_lint.deep.inside.records import (
     SKIP,
     STAGES,
     StageRecord,
+    TracedModel,
     cache_entry,
     cached_records,
 )
@@ -405,6 +408,27 @@ class _Session:
                 cause="environment",
             )
 
+    def artifact(
+        self, outcome: ModelOutcome, traced: TracedModel, workdir: Path
+    ) -> TracedModel | None:
+        """``traced`` pointing at the parent's own copy of the model file, or None (and the
+        compile verdicts say why) when the worker named something it may not submit."""
+        try:
+            copy = take_artifact(traced.path, workdir / "out", self.sandbox.private)
+        except ArtifactRefused as exc:
+            for target in self.options.targets:
+                record = StageRecord(
+                    "compile",
+                    FAIL,
+                    f"not submitted: the worker named an artifact the parent refuses: {exc}",
+                    traced.component,
+                    target=target,
+                )
+                outcome.records.append(record)
+                self.report(outcome.folder.model_id, record)
+            return None
+        return dataclasses.replace(traced, path=str(copy))
+
     def run_fresh(self, outcome: ModelOutcome, key: str, python: str, cached: _CacheLookup) -> None:
         """Run ``outcome``'s worker, cache its verdict when it may be, and submit what it
         traced for the targets the cache has no verdict for."""
@@ -431,7 +455,10 @@ class _Session:
             if self.compile is not None:
                 compiled = {traced.component for traced in verdict.traced}
                 outcome.records.extend(compile_skips(verdict.records, compiled))
-                for traced in verdict.traced:
+                for named in verdict.traced:
+                    traced = self.artifact(outcome, named, workdir)
+                    if traced is None:
+                        continue
                     if cached.local is None:
                         targets = list(self.options.targets)
                     else:

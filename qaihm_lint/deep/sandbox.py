@@ -355,6 +355,9 @@ class SandboxRun:
         (self.root / "server" / "home").mkdir(parents=True, exist_ok=True)
         (self.root / "server" / "tmp").mkdir(exist_ok=True)
         (self.root / "workers").mkdir(exist_ok=True)
+        # The parent's own folder (artifacts it validated and copied), hidden from workers.
+        self.private = Path(tempfile.mkdtemp(prefix="qaihm-deep-parent-")).resolve()
+        self.hidden.append(self.private)
 
     def tree(self, repo_root: Path, package_root: Path) -> TreeCopy:
         """The run's copy of the tree at ``repo_root`` (made on first use)."""
@@ -407,8 +410,7 @@ class SandboxRun:
             "network": self.protection.network,
         }
         if self.protection.bwrap is None:
-            # And this process's /proc entry: its environment holds the caller's secrets.
-            spec["hide"] = [str(path) for path in self.hidden] + [f"/proc/{os.getpid()}"]
+            spec["hide"] = [str(path) for path in self.hidden]
             spec["read"] = [
                 *interpreter_paths(python),
                 str(INSIDE),
@@ -419,3 +421,4 @@ class SandboxRun:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.private, ignore_errors=True)

@@ -316,6 +316,27 @@ class WorkerSupervisor:
             # A worker that never got going says nothing about the model: not cached.
             last = StageRecord("import", FAIL, f"{events.fatal}: {INSTALL_HINT}")
             cacheable = False
+        elif events.flooded:
+            stage = events.ended_in()
+            last = StageRecord(
+                stage.stage,
+                CRASH,
+                f"the worker wrote a line of more than {MAX_EVENT // (1024 * 1024)} MiB to its "
+                "events pipe, so what it reported cannot be trusted. Model code must not write "
+                "to file descriptors it did not open.",
+                stage.component,
+            )
+            cacheable = False
+        elif ended.over:
+            stage = events.ended_in()
+            last = StageRecord(
+                stage.stage,
+                CRASH,
+                f"the worker was killed: with the processes it started it used {ended.over}. "
+                "Load the model in one process, within the memory a CI runner has.",
+                stage.component,
+                cause="memory",
+            )
         elif not events.done:
             stage = events.ended_in()
             last = StageRecord(

@@ -56,8 +56,11 @@ def apply(spec: Mapping[str, Any]) -> None:
     change = CHANGE_V1 | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
     hide = [Path(p) for p in spec.get("hide") or ()]
     if hide:
-        # The fork server's /proc entry too (its environment, its command line).
-        hide.append(Path(f"/proc/{os.getppid()}"))
+        # Every other process's /proc entry too (the parent's environment holds the caller's
+        # secrets); a process this worker starts later has no entry it may read either.
+        me = str(os.getpid())
+        with contextlib.suppress(OSError):
+            hide += [Path("/proc", n) for n in os.listdir("/proc") if n.isdigit() and n != me]
     handled = change | ((READ_FILE | READ_DIR | EXECUTE) if hide else 0)
     attr = _RulesetAttr(handled, 0, 0)
     size = 8
