@@ -72,7 +72,17 @@ def folder_hash(folder: Path) -> str:
 
 
 def package_hash(package_root: Path) -> str:
+    """Every file of the package a model can import: all of it but the other model folders
+    (``evaluators/``, ``datasets/`` and whatever else a model imports at top level included)."""
     files: list[Path] = []
+    try:
+        tops = sorted(os.listdir(package_root))
+    except OSError:
+        tops = []
+    for name in tops:
+        directory = package_root / name
+        if name != "models" and name not in SKIP_DIRS and directory.is_dir():
+            files.extend(_walk(directory))
     for loose in (package_root, package_root / "models"):
         try:
             names = sorted(os.listdir(loose))
@@ -86,7 +96,7 @@ def package_hash(package_root: Path) -> str:
         )
     for shared in SHARED_DIRS:
         directory = package_root / shared
-        if directory.is_dir():
+        if shared.startswith("models/") and directory.is_dir():
             files.extend(_walk(directory))
     return hash_files(files, package_root)
 

@@ -40,6 +40,7 @@ from qaihm_lint.deep.inside.records import (
     FAIL,
     SKIP,
     STAGES,
+    TIMEOUT,
     StageRecord,
     TracedModel,
     cache_entry,
@@ -449,7 +450,9 @@ class _Session:
             )
             outcome.records = list(verdict.records)
             if verdict.cacheable and not any(
-                record.cause in UNCACHEABLE_CAUSES for record in verdict.records
+                # A timeout says as much about a busy runner as about the model.
+                record.cause in UNCACHEABLE_CAUSES or record.status == TIMEOUT
+                for record in verdict.records
             ):
                 self.cache.put(key, cache_entry(verdict.records))
             if self.compile is not None:
