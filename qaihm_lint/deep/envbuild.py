@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qaihm_lint.deep.environments import BaseInterpreter, EnvPlan, EnvSkip, EnvSpec
+from qaihm_lint.deep.sandbox import build_environment, scrub
 
 BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 packages
 MAX_MESSAGE = 700
@@ -196,7 +197,8 @@ class EnvStore:
     # ------------------------------------------------------------------ the build
 
     def _run(self, command: Sequence[str], what: str) -> None:
-        env = {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
+        # Package builds run code the checked tree names: no secret in their environment.
+        env = {**build_environment(os.environ), "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
         env.pop("VIRTUAL_ENV", None)  # uv must use --python, not the caller's activated venv
         try:
             completed = subprocess.run(
@@ -211,9 +213,8 @@ class EnvStore:
         except subprocess.TimeoutExpired as exc:
             raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s") from exc
         if completed.returncode != 0:
-            message = trim(completed.stderr or completed.stdout) or (
-                f"exit status {completed.returncode}"
-            )
+            output = scrub(completed.stderr or completed.stdout, os.environ)
+            message = trim(output) or (f"exit status {completed.returncode}")
             raise EnvFailure(f"{what} failed: {message}")
 
     def _build(self, spec: EnvSpec, home: Path, python: Path) -> None:

@@ -422,3 +422,34 @@ class SandboxRun:
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.private, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- environment builds
+
+# What an environment build (uv, and the build backends of the packages it builds, which run
+# code named by the checked tree) inherits: enough to find an index and a certificate store.
+BUILD_PASSED = frozenset(
+    {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "XDG_CACHE_HOME"}
+)
+BUILD_PREFIXES = ("UV_", "PIP_INDEX", "PIP_EXTRA_INDEX", "PIP_FIND_LINKS", "PIP_TRUSTED")
+
+
+def build_environment(source: Mapping[str, str]) -> dict[str, str]:
+    """The environment an environment build runs in: allow-listed, proxies included (a build
+    needs the package index), no token or cloud credential."""
+    allowed = BUILD_PASSED | PASSED_WITH_NETWORK
+    return {
+        name: value
+        for name, value in source.items()
+        if name in allowed or name.startswith(BUILD_PREFIXES)
+    }
+
+
+def scrub(text: str, source: Mapping[str, str]) -> str:
+    """``text`` with the value of every variable of ``source`` that a worker would not get
+    replaced by ``$NAME``: an installer's error may echo a file it was pointed at (the
+    process's own environment, say)."""
+    for name, value in sorted(source.items(), key=lambda item: -len(item[1])):
+        if name not in PASSED and len(value) >= 6 and value in text:
+            text = text.replace(value, f"${name}")
+    return text

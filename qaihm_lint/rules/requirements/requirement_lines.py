@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import Applicability, Fix
 from qaihm_lint.fixers.text_fixes import delete_line
-from qaihm_lint.requirements_file import RequirementLine
+from qaihm_lint.requirements_file import RequirementLine, unsafe_pip_flags
 from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.requirements import (
     REQUIREMENTS,
@@ -15,7 +16,9 @@ from qaihm_lint.rules.requirements import (
     model_requirements,
     quote,
 )
+from qaihm_lint.sources import SourceError
 from qaihm_lint.specifiers import active_envs
+from qaihm_lint.workspace import CODE_GEN_YAML
 
 
 class InvalidRequirement(LineRule):
@@ -48,6 +51,7 @@ class InvalidRequirement(LineRule):
     )
 
     def check(self) -> None:
+        self.check_pip_flags()
         model = model_requirements(self.folder, self.ctx.memo)
         if model.is_directory:
             self.report(
@@ -82,6 +86,31 @@ class InvalidRequirement(LineRule):
                 self.report_line(
                     line,
                     f"{problem.message}: pip cannot install from it",
+                )
+
+    def check_pip_flags(self) -> None:
+        """code-gen.yaml's pip_install_flags go to the installer too: a flag that makes it
+        read a file outside the package (``-c /proc/self/environ``) is refused like a line."""
+        source = self.folder.file(CODE_GEN_YAML)
+        if source is None:
+            return
+        try:
+            document = yamlfile.load(source)
+        except SourceError:
+            return  # QAI702 reports it
+        if not isinstance(document.data, dict):
+            return
+        boundary = self.folder.package.root if self.folder.package else self.folder.path
+        for key in ("pip_install_flags", "pip_install_flags_gpu"):
+            value = document.data.get(key)
+            if not isinstance(value, str):
+                continue
+            for problem in unsafe_pip_flags(value.split(), self.folder.path, boundary):
+                self.report(
+                    source,
+                    f"`{key}`: {problem}: the installer must read only the package's files",
+                    start=document.location_of(key),
+                    anchor=f"{key}:{problem}",
                 )
 
 
