@@ -6,6 +6,7 @@ time and the failures so far. Elsewhere (CI logs, pipes): one plain line per fin
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -50,6 +51,16 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """``text`` with every control character escaped (``\\n``, ``\\x1b``): what a model raised
+    or named can then neither start a line of its own (a GitHub ``::error`` command) nor move
+    the terminal's cursor."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def _label(model_id: str, component: str | None) -> str:
     return f"{model_id}[{component}]" if component else model_id
 
@@ -85,14 +96,15 @@ class PlainProgress:
             return  # model_finished says it once for the whole model
         timing = f" ({seconds:.1f}s)" if seconds is not None else ""
         extra = f": {detail}" if detail else ""
-        self._write(f"deep: {_label(model_id, component)} {stage} {status}{timing}{extra}")
+        line = f"deep: {_label(model_id, component)} {stage} {status}{timing}{extra}"
+        self._write(clean(line))
 
     def model_finished(self, model_id: str, cached: bool) -> None:
         if cached:
-            self._write(f"deep: {model_id} unchanged, results from cache")
+            self._write(clean(f"deep: {model_id} unchanged, results from cache"))
 
     def note(self, text: str) -> None:
-        self._write(f"deep: {text}")
+        self._write(clean(f"deep: {text}"))
 
     def close(self) -> None:
         pass
@@ -131,6 +143,7 @@ class RichProgress:
 
     def _render(self) -> Any:
         from rich.table import Table  # see __init__
+        from rich.text import Text
 
         elapsed = time.monotonic() - self.started
         table = Table(
@@ -144,14 +157,14 @@ class RichProgress:
         for stage in self.stages:
             table.add_column(SHORT[stage], justify="center")
         for model_id, cells in self.rows.items():
-            name = f"{model_id} (cached)" if model_id in self.cached else model_id
+            name = clean(f"{model_id} (cached)" if model_id in self.cached else model_id)
             rendered = []
             for stage in self.stages:
                 status = cells.get(stage, "")
                 symbol = SYMBOLS.get(status, "")
                 style = STYLES.get(status)
                 rendered.append(f"[{style}]{symbol}[/]" if style and symbol else symbol)
-            table.add_row(name, *rendered)
+            table.add_row(Text(name), *rendered)  # a folder name is not rich markup
         return table
 
     def _refresh(self) -> None:
@@ -198,7 +211,7 @@ class RichProgress:
 
     def note(self, text: str) -> None:
         with self._lock:
-            self.console.print(f"deep: {text}")
+            self.console.print(clean(f"deep: {text}"), markup=False, highlight=False)
 
     def close(self) -> None:
         with self._lock:
