@@ -330,6 +330,41 @@ def default_mode() -> str:
     return mode if mode in ("auto", "off", "bwrap", "landlock") else "auto"
 
 
+RUN_PREFIX = "qaihm-deep-run-"
+PARENT_PREFIX = "qaihm-deep-parent-"
+
+
+def remove_abandoned_runs() -> int:
+    """Remove the run folders of deep runs whose process is gone (killed with SIGKILL before
+    it could clean up: the tree copy, the workers' folders). A live run's folders stay."""
+    import tempfile
+
+    removed = 0
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return 0
+    for entry in entries:
+        for prefix in (RUN_PREFIX, PARENT_PREFIX):
+            if not entry.name.startswith(prefix):
+                continue
+            pid_text = entry.name[len(prefix) :].split("-", 1)[0]
+            if not pid_text.isdigit() or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+                os.kill(int(pid_text), 0)
+                continue  # alive
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class SandboxRun:
     """The sandbox of one deep run: its folder (every worker's folder and the tree copies live
     in it, removed at the end), the command wrapper for fork servers, and each worker's
@@ -347,7 +382,9 @@ class SandboxRun:
 
         self.protection = protection
         self.threads = threads
-        self.root = Path(root or tempfile.mkdtemp(prefix="qaihm-deep-run-")).resolve()
+        remove_abandoned_runs()
+        made = root or tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-")
+        self.root = Path(made).resolve()
         self.root.chmod(0o700)
         self.hidden = hidden_folders(hidden)
         self._copies: dict[Path, TreeCopy] = {}
@@ -356,7 +393,7 @@ class SandboxRun:
         (self.root / "server" / "tmp").mkdir(exist_ok=True)
         (self.root / "workers").mkdir(exist_ok=True)
         # The parent's own folder (artifacts it validated and copied), hidden from workers.
-        self.private = Path(tempfile.mkdtemp(prefix="qaihm-deep-parent-")).resolve()
+        self.private = Path(tempfile.mkdtemp(prefix=f"{PARENT_PREFIX}{os.getpid()}-")).resolve()
         self.hidden.append(self.private)
 
     def tree(self, repo_root: Path, package_root: Path) -> TreeCopy:
