@@ -15,6 +15,7 @@ verdict: a re-run on an unchanged tree runs and submits nothing.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import hmac
 import json
@@ -323,3 +324,34 @@ def recorded_costs(cache_dir: Path | None) -> dict[str, float]:
         if isinstance(seconds, (int, float)) and seconds >= 0:
             costs[path.stem] = float(seconds)
     return costs
+
+
+# ---------------------------------------------------------------------------------------------
+# A built environment, as it was when it was built (envbuild.py records it in ready.json).
+
+
+def environment_fingerprint(venv: Path) -> str:
+    """What must not change between a build and its reuse: every file directly in
+    site-packages (``.pth`` files run at start-up), each installed distribution's RECORD and
+    the names of the top-level folders, ``bin/`` and ``pyvenv.cfg``. A file dropped into the
+    environment by anything but an install (a model, before the sandbox) changes it."""
+    files: list[Path] = [venv / "pyvenv.cfg"]
+    names: list[str] = []
+    for site in sorted(venv.glob("lib/python*/site-packages")):
+        try:
+            entries = sorted(os.scandir(site), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        for entry in entries:
+            names.append(entry.name)
+            if entry.is_file(follow_symlinks=False):
+                files.append(Path(entry.path))
+            elif entry.name.endswith(".dist-info"):
+                files.append(Path(entry.path) / "RECORD")
+    bin_dir = venv / "bin"
+    with contextlib.suppress(OSError):
+        names += sorted(f"bin/{name}" for name in os.listdir(bin_dir))
+        files += sorted(p for p in bin_dir.iterdir() if p.is_file() and not p.is_symlink())
+    digest = hashlib.sha256("\n".join(names).encode())
+    digest.update(hash_files(files, venv).encode())
+    return digest.hexdigest()

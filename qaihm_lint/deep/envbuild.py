@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qaihm_lint.deep.cache import environment_fingerprint
 from qaihm_lint.deep.environments import BaseInterpreter, EnvPlan, EnvSkip, EnvSpec
 from qaihm_lint.deep.sandbox import build_environment, scrub
 
@@ -182,13 +183,27 @@ class EnvStore:
                 shutil.rmtree(home, ignore_errors=True)
                 raise EnvFailure(f"building the environment failed: {exc}") from exc
             seconds = time.monotonic() - started
-            record = {"spec": spec.name, "key": spec.key, "seconds": round(seconds, 1)}
+            record = {
+                "spec": spec.name,
+                "key": spec.key,
+                "seconds": round(seconds, 1),
+                # Checked before every reuse: an environment changed since is rebuilt.
+                "fingerprint": environment_fingerprint(home / "venv"),
+            }
             (home / "ready.json").write_text(json.dumps(record), encoding="utf-8")
             return BuiltEnv(spec, python, seconds, False)
 
     def _ready(self, home: Path, python: Path) -> bool:
         if not (home / "ready.json").is_file() or not python.exists():
             return False
+        try:
+            recorded = json.loads((home / "ready.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return False
+        if not isinstance(recorded, dict) or recorded.get("fingerprint") != environment_fingerprint(
+            home / "venv"
+        ):
+            return False  # changed since it was built (or built before fingerprints)
         # The layer must still reach the invoking environment's files.
         return all(
             (home / "layer" / entry).exists() for dist in self.base.dists for entry in dist.entries

@@ -72,7 +72,10 @@ def write_atomic(path: Path, data: bytes, expected: bytes | object | None = _UNC
         info = None
     except OSError as exc:
         raise WriteError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-    if expected is not _UNCHECKED and _current(path) != expected:
+    current = _current(path) if expected is not _UNCHECKED else expected
+    if current is None and expected is not None:
+        raise WriteError(f"{path}: cannot write: it was removed while it was being checked")
+    if current != expected:
         raise ChangedSinceRead(
             f"{path}: not written: the file changed while it was being checked; run "
             "again to fix it as it is now"
