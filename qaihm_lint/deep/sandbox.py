@@ -301,7 +301,8 @@ def hidden_folders(extra: Iterable[Path]) -> list[Path]:
     for name in ("TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "RUNNER_TEMP"):
         if os.environ.get(name):
             found.append(Path(os.environ[name]))
-    return [*found, *extra]
+    # Never the whole system (a container whose HOME is /): only folders below the top level.
+    return [path for path in (*found, *extra) if len(Path(os.path.realpath(path)).parts) >= 2]
 
 
 def asset_folders(env: Mapping[str, str]) -> list[Path]:
@@ -352,7 +353,7 @@ def remove_abandoned_runs() -> int:
             if not pid_text.isdigit() or not entry.is_dir(follow_symlinks=False):
                 continue
             try:
-                if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                if entry.stat(follow_symlinks=False).st_uid != getattr(os, "getuid", int)():
                     continue
                 os.kill(int(pid_text), 0)
                 continue  # alive
