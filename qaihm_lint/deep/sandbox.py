@@ -88,7 +88,10 @@ def worker_environment(
             "XDG_CACHE_HOME": str(home / ".cache"),
             "XDG_DATA_HOME": str(home / ".local" / "share"),
             "MPLCONFIGDIR": str(home / ".config" / "matplotlib"),
-            "YOLO_CONFIG_DIR": str(home / ".config" / "Ultralytics"),
+            # ultralytics' settings and weights: the user's chosen folder (shared, see
+            # shared_folders), else the worker's own, never ~/.config.
+            "YOLO_CONFIG_DIR": source.get("YOLO_CONFIG_DIR")
+            or str(home / ".config" / "Ultralytics"),
             "TMPDIR": str(tmp),
             "CUDA_VISIBLE_DEVICES": "",
             # What upstream's CI sets: SourceAsRoot clones without asking on stdin.
@@ -317,9 +320,10 @@ def extra_names(env: Mapping[str, str]) -> frozenset[str]:
 
 
 def shared_folders(env: Mapping[str, str]) -> list[Path]:
-    """The folders the variables of PASS_VARIABLE name, shared read-write with workers."""
+    """The folders the variables of PASS_VARIABLE name (and an explicit YOLO_CONFIG_DIR, where
+    ultralytics keeps its weights and writes its settings), shared read-write with workers."""
     found = []
-    for name in sorted(extra_names(env)):
+    for name in sorted(extra_names(env) | {"YOLO_CONFIG_DIR"}):
         for part in env.get(name, "").split(os.pathsep):
             if part and os.path.isabs(part) and os.path.isdir(part):
                 found.append(Path(part))

@@ -94,3 +94,17 @@ def test_a_killed_runs_folders_are_removed_by_the_next_run(
     other.mkdir()
     assert remove_abandoned_runs() == 1
     assert not gone.exists() and alive.exists() and other.exists()
+
+
+def test_an_explicit_ultralytics_folder_is_kept_and_shared(tmp_path: Path) -> None:
+    from qaihm_lint.deep.sandbox import shared_folders
+
+    chosen = tmp_path / "ultralytics"
+    chosen.mkdir()
+    env = worker_environment(
+        {"YOLO_CONFIG_DIR": str(chosen)}, tmp_path / "h", tmp_path / "t", threads=1, network=False
+    )
+    assert env["YOLO_CONFIG_DIR"] == str(chosen)
+    assert shared_folders({"YOLO_CONFIG_DIR": str(chosen)}) == [chosen]
+    default = worker_environment({}, tmp_path / "h", tmp_path / "t", threads=1, network=False)
+    assert default["YOLO_CONFIG_DIR"].startswith(str(tmp_path / "h"))
