@@ -24,7 +24,8 @@ from qaihm_lint.workspace import CODE_GEN_YAML
 class InvalidRequirement(LineRule):
     summary = (
         "A requirements.txt line pip cannot read: not PEP 508, an unknown option, a "
-        "broken `-r` include, or a file that is not UTF-8 text."
+        "broken `-r` include, a file that is not UTF-8 text, or an option (`-c`, `-r`, "
+        "`-e`, code-gen.yaml's `pip_install_flags`) that reads a file outside the package."
     )
     why = (
         "`pip install -r` stops at the first line it cannot parse, so every later "
@@ -42,6 +43,12 @@ class InvalidRequirement(LineRule):
         Invalid("numpy = 1.26\n", path=REQUIREMENTS),
         Invalid("--bogus-option\n", path=REQUIREMENTS),
         Invalid("-r missing.txt\n", path=REQUIREMENTS),
+        Invalid(
+            "-c ../../../../../../../../proc/self/environ\n",
+            path=REQUIREMENTS,
+            note="The installer would read a file outside the package (here the process's "
+            "environment, tokens included, which it then echoes in its error).",
+        ),
         Invalid(
             "-r requirements.txt\n",
             path="extra.txt",
