@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qaihm_lint.deep.processes import HERE as INSIDE
+from qaihm_lint.deep.treecopy import TreeCopy
 
 # What a worker inherits from the caller's environment; everything else (tokens, cloud keys,
 # CI variables, proxies unless the network is allowed) stays out.
@@ -68,8 +69,6 @@ PASSED_WITH_NETWORK = frozenset(
 )
 # Folders named by these variables are bound back, read-only, into the sandbox.
 ASSET_FOLDERS = ("TORCH_HOME", "HF_HOME", "HF_HUB_CACHE")
-# Model-folder files the copy leaves out: caches and what a previous import wrote.
-_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".qaihm_lint_cache")
 
 
 def worker_environment(
@@ -212,25 +211,6 @@ class RunFolders:
     root: Path
     hidden: list[Path] = field(default_factory=list)
     readable: list[Path] = field(default_factory=list)
-
-
-class TreeCopy:
-    """A private copy of a package's tree for the workers, made once per run: models import it
-    (and may write into their own folder of it) while the checked tree stays as it was read.
-    The copy keeps the checked tree's layout under ``root`` (``root/<package name>/...``), so
-    every path a worker reports is the same relative to either."""
-
-    def __init__(self, repo_root: Path, package_root: Path, destination: Path) -> None:
-        self.source = repo_root
-        self.root = destination
-        destination.mkdir(parents=True, exist_ok=True)
-        # The loose files beside the package (pyproject.toml: the install hint reads it).
-        for entry in repo_root.iterdir():
-            if entry.is_file() and not entry.is_symlink():
-                shutil.copy2(entry, destination / entry.name)
-        relative = package_root.relative_to(repo_root)
-        shutil.copytree(package_root, destination / relative, symlinks=True, ignore=_COPY_IGNORE)
-        self.package = destination / relative
 
 
 def bwrap_command(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qaihm_lint.deep.cache import imported_model_folders
 from qaihm_lint.deep.common import INSTALL_HINT
 from qaihm_lint.deep.inside.records import (
     CRASH,
@@ -178,6 +179,12 @@ class WorkerSupervisor:
         self, folder: ModelFolder, workdir: Path, want_artifacts: bool, python: str
     ) -> WorkerVerdict:
         """Run the worker for ``folder`` in ``workdir``. Cancelled when the run was stopped."""
+        assert folder.package is not None
+        copy = self.sandbox.tree(folder.package.repo_root, folder.package.root)
+        code = copy.code_of(folder.model_id, imported_model_folders(folder.path))
+        # Another worker may have changed this model's code in the copy (without Landlock, or
+        # in a shared templates folder): it runs the checked tree's code, restored first.
+        copy.check(code)
         request_path, env = self.write_request(folder, workdir, want_artifacts, python)
         started = self.launch(python, env, request_path)
         if isinstance(started, StageRecord):
@@ -191,8 +198,13 @@ class WorkerSupervisor:
                 self.control.stopped.append(ended)
             raise Cancelled
         assert folder.package is not None
-        copy = self.sandbox.tree(folder.package.repo_root, folder.package.root)
-        return self.verdict(folder, events, ended, timed_out, copy.root)
+        verdict = self.verdict(folder, events, ended, timed_out, copy.root)
+        # Code it imports changed under it while it ran (what upstream writes at run time,
+        # external_repos/, is not code of the tree): its verdict is about other code than the
+        # checked tree's, so it is not kept.
+        if copy.check(code):
+            verdict = dataclasses.replace(verdict, cacheable=False)
+        return verdict
 
     def launch(
         self, python: str, env: dict[str, str], request_path: Path

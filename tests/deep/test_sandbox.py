@@ -108,3 +108,25 @@ def test_an_explicit_ultralytics_folder_is_kept_and_shared(tmp_path: Path) -> No
     assert shared_folders({"YOLO_CONFIG_DIR": str(chosen)}) == [chosen]
     default = worker_environment({}, tmp_path / "h", tmp_path / "t", threads=1, network=False)
     assert default["YOLO_CONFIG_DIR"].startswith(str(tmp_path / "h"))
+
+
+def test_the_tree_copy_is_checked_and_restored(tmp_path: Path) -> None:
+    from qaihm_lint.deep.treecopy import TreeCopy
+
+    repo = tmp_path / "repo"
+    package = repo / "qai_hub_models"
+    (package / "models" / "a" / "external_repos").mkdir(parents=True)
+    (package / "models" / "a" / "model.py").write_text("ok = 1\n")
+    (package / "utils").mkdir()
+    (package / "utils" / "base.py").write_text("base = 1\n")
+    copy = TreeCopy(repo, package, tmp_path / "copy")
+    code = copy.code_of("a", [])
+    assert Path("models/a") in code and Path("utils") in code
+    assert copy.check(code) == []
+    # What upstream writes at run time is not the model's code.
+    (copy.package / "models" / "a" / "external_repos" / "clone.hash").write_text("abc")
+    assert copy.check(code) == []
+    (copy.package / "utils" / "base.py").write_text("import os; os.system('evil')\n")
+    assert copy.check(code) == [Path("utils")]
+    assert (copy.package / "utils" / "base.py").read_text() == "base = 1\n"  # restored
+    assert (package / "utils" / "base.py").read_text() == "base = 1\n"

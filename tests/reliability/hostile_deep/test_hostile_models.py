@@ -3,10 +3,11 @@ write the caches, the tree or the environment, signal the parent, flood the pipe
 fork past the memory cap or forge an artifact path, and gets nothing; its verdict says what it
 tried.
 
-The run is repeated per sandbox mode: ``auto`` (bubblewrap and Landlock), ``landlock`` (no
-bubblewrap) and ``off`` (only what holds everywhere: the clean environment, the tree copy, the
-authenticated cache, the parent's checks). A mode runs where this machine has it; CI sets
-QAIHM_REQUIRE_SANDBOX=1 so that a missing protection fails instead of skipping.
+The run is repeated per sandbox mode: ``auto`` (bubblewrap and Landlock), ``bwrap`` (no
+Landlock), ``landlock`` (no bubblewrap) and ``off`` (only what holds everywhere: the clean
+environment, the checked tree copy, the authenticated cache, the parent's checks). A mode
+runs where this machine has it; CI sets QAIHM_REQUIRE_SANDBOX=1 so that a missing protection
+fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ SECRETS = {
 }
 INI_SECRET = "SECRET-INI-0004"
 MEMORY_CAP_MB = 1500
-MODES = ("auto", "landlock", "off")
+MODES = ("auto", "bwrap", "landlock", "off")
 
 
 def _available(mode: str) -> bool:
@@ -48,6 +49,8 @@ def _available(mode: str) -> bool:
         return found.bwrap is not None and found.landlock_abi >= 6
     if mode == "landlock":
         return found.landlock_abi >= 6
+    if mode == "bwrap":
+        return found.bwrap is not None
     return True
 
 
@@ -200,6 +203,11 @@ def _confined(hostile: Hostile) -> bool:
     return hostile.mode != "off"
 
 
+def _landlock(hostile: Hostile) -> bool:
+    """Whether each worker is confined to its own folders (models apart from each other)."""
+    return hostile.mode in ("auto", "landlock")
+
+
 # ------------------------------------------------------------------ secrets
 
 
@@ -239,9 +247,12 @@ def test_the_network_is_closed(hostile: Hostile) -> None:
 
 def test_a_worker_cannot_write_the_caches_and_forgeries_are_not_believed(hostile: Hostile) -> None:
     report = hostile.report("poison_cache")
-    if _confined(hostile):
+    if _landlock(hostile):
         assert "planted" not in report and "rewrote" not in report
+    if _confined(hostile):
+        # Refused (Landlock), or written into an empty folder that hid the real one (bubblewrap).
         assert not (hostile.repo / ".qaihm_lint_cache" / "planted.json").exists()
+        assert not (hostile.deep_cache / "planted.json").exists()
     # Whatever was written, the second run's victim verdict is its own: a forged entry (an
     # empty list of records, "passed") fails its MAC and is a miss.
     (victim,) = [o for o in hostile.second.outcomes if o.folder.model_id == "victim"]
@@ -254,12 +265,17 @@ def test_the_tree_and_other_models_are_read_only(hostile: Hostile) -> None:
     report = hostile.report("edit_tree")
     victim = (hostile.repo / "qai_hub_models/models/victim/model.py").read_text()
     if _confined(hostile):
-        assert report == "tree=PermissionError,PermissionError" or report.startswith(
-            "tree=FileNotFoundError"
-        ), report
+        # The checked tree: refused (Landlock) or not there at all (bubblewrap).
+        assert report.split("=")[1].split(",")[0] in ("PermissionError", "FileNotFoundError")
         assert victim == hostile.victim_before
+    if _landlock(hostile):
         # Nor could it reach the victim's folder of the run's copy: its verdict is its own.
         assert not [d for d in hostile.result.diagnostics if d.model_id == "victim"]
+    if _confined(hostile):
+        # Whatever happened to the copy, the verdict kept for the victim is about its own code
+        # (unconfined, the attack rewrote the checked tree itself: then that is its code).
+        (again,) = [o for o in hostile.second.outcomes if o.folder.model_id == "victim"]
+        assert again.records and all(r.status in ("ok", "skip") for r in again.records), again
 
 
 def test_environments_are_read_only(hostile: Hostile) -> None:
