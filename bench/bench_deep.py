@@ -10,6 +10,9 @@ machine pays, and is far less disturbed by other load on a shared machine:
    - ``fork server``: this tree, torch imported once per environment (the default);
    - ``fresh interpreter``: this tree with ``fork_server=False``, a new interpreter and
      ``import torch`` per model;
+   - ``no sandbox``: the fork server with ``sandbox="off"`` (only the clean environment and the
+     tree copy: no bubblewrap, no Landlock), for the sandbox's cost, printed as the ratio of the
+     N-model runs (issue 19's budget: at most 1.3);
    - ``REV`` (``--before REV``): the code of that git revision, as it was;
    reported as the ratio N models / one model and the seconds each extra model adds;
 2. a fully cached run of the N models (``qaihm-lint --deep --no-compile``, nothing changed
@@ -141,6 +144,7 @@ def main() -> int:
         variants: list[tuple[str, Path, dict[str, Any]]] = [
             ("fork server", TREE, {"fork_server": True}),
             ("fresh interpreter", TREE, {"fork_server": False}),
+            ("no sandbox", TREE, {"fork_server": True, "sandbox": "off"}),
         ]
         if args.before:
             variants.append((args.before, code_of(args.before, work / "before"), {}))
@@ -151,6 +155,7 @@ def main() -> int:
             "progress": False,
             "jobs": args.jobs,
             "memory_limit_mb": 4096,
+            "sandbox": "auto",
         }
         figures: dict[str, Any] = {"models": args.models, "jobs": args.jobs, "variants": {}}
         runs: dict[str, dict[int, list[tuple[float, float]]]] = {
@@ -160,7 +165,7 @@ def main() -> int:
         cli = [sys.executable, "-m", "qaihm_lint", "--deep", "--no-compile", *folders]
         floor = [sys.executable, "-c", "import torch"]
         # The cached run, for each distinct code (this tree; the older revision).
-        codes = {"this tree": TREE, **{name: code for name, code, _ in variants[2:]}}
+        codes = {"this tree": TREE, **{name: code for name, code, _ in variants[3:]}}
         envs = {name: {**os.environ, "PYTHONPATH": str(code)} for name, code in codes.items()}
         for env in envs.values():
             env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -198,6 +203,15 @@ def main() -> int:
                 f"{name:<20} {w1:>6.2f} ({c1:>6.2f}) {wn:>6.2f} ({cn:>6.2f}) "
                 f"{wn / w1:>5.2f} ({cn / c1:>5.2f}) {extra_wall:>7.2f} ({extra_cpu:>6.2f})"
             )
+        (sw, sc), (nw, nc) = (
+            best(runs["fork server"][args.models]),
+            best(runs["no sandbox"][args.models]),
+        )
+        figures["sandbox_cost"] = {"wall": sw / nw, "cpu": sc / nc}
+        print(
+            f"sandbox cost, {args.models} models: {sw / nw:.2f}x wall ({sc / nc:.2f}x CPU) of the "
+            "same run without it"
+        )
         tw, tc = best(torch_floor)
         figures["import_torch"] = {"wall_s": tw, "cpu_s": tc}
         figures["cached_run"] = {}

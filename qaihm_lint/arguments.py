@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -51,6 +52,17 @@ class _Parser(argparse.ArgumentParser):
 
 def _codes(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _seconds(value: str) -> float:
+    """A positive, finite number of seconds (``nan`` and ``inf`` are floats, not limits)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STAGES",
         help="comma-separated deep stages: load,trace,onnx,compile",
     )
-    deep.add_argument("--timeout", type=float, metavar="S", help="per-stage limit in seconds")
+    deep.add_argument("--timeout", type=_seconds, metavar="S", help="per-stage limit in seconds")
+    deep.add_argument(
+        "--deep-network",
+        action="store_true",
+        help="let deep workers reach the network (to download assets); off by default",
+    )
     deep.add_argument(
         "--no-compile", action="store_true", help="stop before the AI Hub compile stage"
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from qaihm_lint.diagnostics import Diagnostic
-from qaihm_lint.fixers.apply import write_atomic
+from qaihm_lint.fixers.apply import WriteError, write_atomic
 
 FORMAT = "qaihm-lint-baseline/1"
 
@@ -45,8 +45,8 @@ def write(path: Path, diagnostics: Iterable[Diagnostic]) -> int:
     text = json.dumps({"format": FORMAT, "findings": entries}, indent=2, ensure_ascii=False)
     try:
         write_atomic(path, (text + "\n").encode("utf-8"))
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot write baseline: {exc}") from exc
+    except (OSError, WriteError) as exc:
+        raise BaselineError(f"cannot write the baseline: {exc}") from exc
     return sum(counts.values())
 
 
@@ -63,6 +63,8 @@ def load(path: Path) -> Counter[tuple[str, str, str]]:
         raise BaselineError(
             f"{path}: baseline is not valid JSON: {exc.msg} at line {exc.lineno}"
         ) from exc
+    except RecursionError as exc:
+        raise BaselineError(f"{path}: not a qaihm-lint baseline (nested too deep)") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BaselineError(f"{path}: not a qaihm-lint baseline (expected format {FORMAT!r})")
     counts: Counter[tuple[str, str, str]] = Counter()

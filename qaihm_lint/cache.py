@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,11 @@ class ResultCache:
     def get_entry(self, folder: Path, key: str) -> tuple[list[Diagnostic], list[Path]] | None:
         """The cached findings and noted files, while the key and every recorded outside
         file still match."""
+        text = read_small_file(self._entry(folder), MAX_ENTRY)
+        if text is None:
+            return None
         try:
-            data = json.loads(self._entry(folder).read_text(encoding="utf-8"))
+            data = json.loads(text)
             if data.get("key") != key:
                 return None
             for path, digest in data["dependencies"].items():
@@ -159,8 +163,8 @@ class ResultCache:
                 [Diagnostic.from_cache(item) for item in data["diagnostics"]],
                 [Path(p) for p in data.get("noted", ())],
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            return None  # not an entry we wrote (nested a million deep, say): a miss
 
     def _prepare(self) -> bool:
         if self._ready:
@@ -195,6 +199,32 @@ class ResultCache:
             separators=(",", ":"),
         )
         write_cache_file(self._entry(folder), payload)
+
+
+MAX_ENTRY = 64 * 1024 * 1024  # bytes: the largest result-cache entry worth reading
+
+
+def read_small_file(path: Path, limit: int) -> str | None:
+    """The text of the regular file ``path`` when it holds at most ``limit`` bytes; None for
+    anything else. A cache entry replaced by a FIFO, a device or a symlink to one would block
+    or flood the run: opened without blocking, checked to be a regular file, read bounded."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return None
+    return data.decode("utf-8", errors="replace")
 
 
 def write_cache_file(path: Path, text: str) -> None:

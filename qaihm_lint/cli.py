@@ -98,7 +98,7 @@ def _write_fixes(
     errors = []
     for path, data in sorted(outcome.changed.items()):
         try:
-            write_atomic(path, data)
+            write_atomic(path, data, expected=outcome.originals.get(path))
         except WriteError as exc:
             errors.append(str(exc))
     for folder in workspace.checked():
@@ -203,6 +203,7 @@ def _run_deep(
         "targets": settings.deep.targets,
         "compile": not args.no_compile,
         "use_cache": settings.use_cache,
+        "network": bool(getattr(args, "deep_network", False)),
     }
     if settings.deep.timeout is not None:
         options["timeout"] = settings.deep.timeout

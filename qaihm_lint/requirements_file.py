@@ -12,8 +12,9 @@ Each file is parsed once per run: the result is kept in ``SourceFile.memo``.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -384,6 +385,10 @@ def load_set(
         seen[_key(file.source.path)] = file
         for line in file.lines:
             result.ordered.append(line)
+            leaves = option_leaves(line, boundary)
+            if leaves is not None:
+                result.problems.append(IncludeProblem(line, leaves))
+                continue
             if line.option not in ("-r", "--requirement") or line.option_value is None:
                 continue
             target = (file.source.path.parent / line.option_value).resolve()
@@ -433,6 +438,52 @@ def load_set(
     visit(root, (_key(source.path),))
     source.memo["requirement_set"] = result
     return result
+
+
+# Options whose value is a file pip (or uv) reads.
+FILE_OPTIONS = frozenset({"-r", "--requirement", "-c", "--constraint", "-e", "--editable"})
+
+
+def option_leaves(line: RequirementLine, boundary: Path) -> str | None:
+    """Why ``line``'s option must never reach an installer: it names a file outside
+    ``boundary`` or one that is not a regular file (``/proc/self/environ``, a FIFO, a device);
+    None for every other line. A URL (an editable VCS requirement) is not a file."""
+    if line.option not in FILE_OPTIONS or not line.option_value:
+        return None
+    return _file_option_problem(line.option, line.option_value, line.path.parent, boundary)
+
+
+def _file_option_problem(option: str, value: str, base: Path, boundary: Path) -> str | None:
+    if _URL_START.match(value):
+        return None
+    target = Path(os.path.expanduser(value))
+    target = _key(target if target.is_absolute() else base / target)
+    if not _inside(target, boundary):
+        return f"`{option} {value}` points outside {boundary.name}/"
+    if target.exists() and not (target.is_file() or target.is_dir()):
+        return f"`{option} {value}` is not a regular file"
+    if option in ("-c", "--constraint") and target.is_dir():
+        return f"`{option} {value}` is a directory, not a constraints file"
+    return None
+
+
+def unsafe_pip_flags(flags: Sequence[str], base: Path, boundary: Path) -> list[str]:
+    """Why words of a ``pip_install_flags`` value must never reach an installer: options that
+    name a file outside ``boundary`` (or a special file) for pip to read. ``base`` is the
+    folder relative paths start from."""
+    problems: list[str] = []
+    for index, word in enumerate(flags):
+        name, eq, attached = word.partition("=")
+        if name in FILE_OPTIONS:
+            value = attached if eq else (flags[index + 1] if index + 1 < len(flags) else "")
+        elif name[:2] in ("-c", "-r", "-e") and not name.startswith("--"):
+            name, value = name[:2], name[2:]
+        else:
+            continue
+        problem = _file_option_problem(name, value or ".", base, boundary)
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def _key(path: Path) -> Path:

@@ -107,6 +107,12 @@ class SourceFile:
         data = self.data
         if b"\x00" in data[:8192]:
             raise SourceError("is a binary file (contains NUL bytes)")
+        encoding = self.encoding
+        if encoding != "utf-8":
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise SourceError(f"is not valid {encoding} as its coding line declares") from exc
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -116,6 +122,21 @@ class SourceFile:
                 f"is not valid UTF-8 (byte 0x{data[exc.start]:02x})", Location(row, column)
             ) from exc
         return text
+
+    @cached_property
+    def encoding(self) -> str:
+        """How the file is written: UTF-8, unless a Python file declares another encoding in a
+        PEP 263 coding line (``# -*- coding: latin-1 -*-``), as Python itself reads it."""
+        if self.path.suffix != ".py" or self.has_bom:
+            return "utf-8"
+        import io
+        import tokenize
+
+        try:
+            found, _ = tokenize.detect_encoding(io.BytesIO(self.data).readline)
+        except SyntaxError:
+            return "utf-8"  # an unknown codec: decoding as UTF-8 reports the file
+        return "utf-8" if found in ("utf-8", "utf-8-sig") else found
 
     @cached_property
     def has_bom(self) -> bool:

@@ -83,12 +83,22 @@ class ModelFolder:
             note_access(path)
             if path in self.overlay:
                 self._files[name] = SourceFile(path, self.overlay[path])
+            elif not _is_file(path) or not self.contains(path):
+                # A symbolic link out of the repository is not the repository's file: it is
+                # neither read, nor printed, nor fixed.
+                self._files[name] = None
             else:
-                self._files[name] = SourceFile(path) if _is_file(path) else None
+                self._files[name] = SourceFile(path)
         return self._files[name]
 
     def has(self, name: str) -> bool:
         return self.file(name) is not None
+
+    def contains(self, path: Path) -> bool:
+        """Whether ``path``, links resolved, stays inside the repository (the folder itself
+        when it belongs to no package)."""
+        boundary = self.package.repo_root if self.package is not None else self.path
+        return inside(path, boundary)
 
     def names(self) -> list[str]:
         """Names of the entries directly in the folder (with files a pending fix creates)."""
@@ -171,10 +181,14 @@ class Package:
 
     def shared_folders(self) -> list[Path]:
         """Folders of shared model code: every folder under ``models/_shared/`` (and the newer
-        layout's ``models/templates/``) that holds Python files."""
+        layout's ``models/templates/``) that holds Python files. A symbolic link to a folder
+        is not followed (``templates -> ../../elsewhere`` is another project's code)."""
         found = []
         for top in SHARED_CODE_DIRS:
-            for directory, dirs, files in os.walk(self.models_dir / top):
+            start = self.models_dir / top
+            if start.is_symlink() or not inside(start, self.repo_root):
+                continue
+            for directory, dirs, files in os.walk(start):
                 dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
                 if any(_has_code(directory, name) for name in files):
                     found.append(Path(directory))
@@ -223,6 +237,16 @@ class Workspace:
             return [f.reopened(overlay) if only is None or f.path in only else f for f in folders]
 
         return Workspace(self.packages, fresh(self.folders), self.skipped, fresh(self.shared))
+
+
+def inside(path: Path, boundary: Path) -> bool:
+    """Whether ``path`` with every link resolved is ``boundary`` or below it."""
+    try:
+        real = Path(os.path.realpath(path))
+        limit = Path(os.path.realpath(boundary))
+    except (OSError, ValueError):
+        return False
+    return real == limit or limit in real.parents
 
 
 def _list_names(directory: Path) -> list[str]:

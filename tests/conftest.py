@@ -36,11 +36,20 @@ def _private_deep_environments(tmp_path_factory: pytest.TempPathFactory) -> Iter
     # Environments --deep builds go to a folder of this session, never the user's cache.
     previous = os.environ.get("QAIHM_LINT_ENV_DIR")
     os.environ["QAIHM_LINT_ENV_DIR"] = str(tmp_path_factory.mktemp("deep-envs"))
+    # The deep cache's HMAC key: the session's own, never the developer's.
+    os.environ["QAIHM_LINT_CACHE_KEY"] = str(tmp_path_factory.mktemp("key") / "deep-cache.key")
     yield None
     if previous is None:
         os.environ.pop("QAIHM_LINT_ENV_DIR", None)
     else:
         os.environ["QAIHM_LINT_ENV_DIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _private_deep_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deep cache lives outside the tree (the user's cache folder by default): each test
+    # gets its own, never the developer's (its HMAC key is the session's, see above).
+    monkeypatch.setenv("QAIHM_LINT_DEEP_CACHE", str(tmp_path / "deep-cache"))
 
 
 @pytest.fixture(autouse=True)

@@ -109,3 +109,21 @@ def test_a_cached_run_imports_no_rule_family(tmp_path: Path) -> None:
     assert cold.startswith("0 [") and "'qaihm_lint.rules." in cold, first.stdout  # a cold run does
     second = subprocess.run(command, capture_output=True, text=True, check=True)
     assert second.stdout.splitlines()[-1] == "0 []", second.stdout
+
+
+def test_sandbox_side_imports_nothing_of_the_parent() -> None:
+    # deep/inside/ runs under the model's interpreter, inside the sandbox: it may import its own
+    # modules and nothing else of qaihm_lint (not even through a relative import).
+    known = _modules()
+    inside = "qaihm_lint.deep.inside"
+    for name, path in known.items():
+        if name == inside or name.startswith(inside + "."):
+            outside = {
+                target
+                for target in _imports(name, path, known)
+                if not (target == inside or target.startswith(inside + "."))
+                and target not in ("qaihm_lint", "qaihm_lint.deep")
+            }
+            assert not outside, f"{name} imports {sorted(outside)} from the parent side"
+            text = path.read_text(encoding="utf-8")
+            assert "import qaihm_lint" not in text and "from qaihm_lint" not in text, name

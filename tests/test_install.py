@@ -68,7 +68,7 @@ def test_hint_follows_where_pip_installed_from(
 def test_deep_worker_hint_for_missing_package_dependencies(
     tmp_path: Path, files: dict[str, str], expected: str
 ) -> None:
-    from qaihm_lint.deep.worker import Worker
+    from qaihm_lint.deep.inside.worker import Worker
 
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

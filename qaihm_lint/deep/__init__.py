@@ -1,7 +1,7 @@
 """``--deep``: prove each model loads, traces, exports and compiles (DESIGN §7).
 
 The public names are imported lazily: the worker's modules live in this package too (imported
-as ``qaihm_lint.deep.worker``, or by the fork server under a private package name in the
+as ``qaihm_lint.deep.inside.worker``, or by the fork server under a private package name in the
 model's interpreter), and the worker must not pull in the parent side (diagnostics, rich,
 qai_hub), so this module imports only the standard library.
 """

@@ -1,5 +1,10 @@
 """The deep-mode result cache: stage results keyed by everything that can change them.
 
+Entries are authenticated: each carries an HMAC of its key and value under a per-user secret
+kept outside any tree (``secret_key``), and an entry whose MAC does not match is a miss. The
+cache itself lives outside the checked tree (``options.cache_dir_for``), where workers cannot
+write (the sandbox hides it), so a verdict can come only from a run of this user.
+
 A key covers the model folder's files, the package files a model can import (a conservative
 superset: every file under the package's shared libraries), the requirements, the versions of
 torch/onnx/onnxruntime (of the worker interpreter) and qai-hub, the worker's own source, and the
@@ -10,7 +15,9 @@ verdict: a re-run on an unchanged tree runs and submits nothing.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -23,7 +30,10 @@ from qaihm_lint.index.parse import resolve_relative
 from qaihm_lint.workspace import PACKAGE_NAME
 
 # 2: stage records became typed (records.py): entries of version 1 are misses.
-CACHE_VERSION = 2
+# 3: entries carry an HMAC (``mac``) and their value under ``value``.
+CACHE_VERSION = 3
+KEY_VARIABLE = "QAIHM_LINT_CACHE_KEY"  # a file holding the secret, instead of the default
+MAX_ENTRY = 4 * 1024 * 1024  # bytes: a verdict is a few KiB; anything larger is not ours
 
 # Folders of the package whose code any model may import (utils and the shared model code of
 # both layouts), plus the loose files at the package and models/ level.
@@ -63,7 +73,17 @@ def folder_hash(folder: Path) -> str:
 
 
 def package_hash(package_root: Path) -> str:
+    """Every file of the package a model can import: all of it but the other model folders
+    (``evaluators/``, ``datasets/`` and whatever else a model imports at top level included)."""
     files: list[Path] = []
+    try:
+        tops = sorted(os.listdir(package_root))
+    except OSError:
+        tops = []
+    for name in tops:
+        directory = package_root / name
+        if name != "models" and name not in SKIP_DIRS and directory.is_dir():
+            files.extend(_walk(directory))
     for loose in (package_root, package_root / "models"):
         try:
             names = sorted(os.listdir(loose))
@@ -77,7 +97,7 @@ def package_hash(package_root: Path) -> str:
         )
     for shared in SHARED_DIRS:
         directory = package_root / shared
-        if directory.is_dir():
+        if shared.startswith("models/") and directory.is_dir():
             files.extend(_walk(directory))
     return hash_files(files, package_root)
 
@@ -87,11 +107,55 @@ def make_key(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class DeepCache:
-    """JSON files under ``directory``, one per key; ``directory=None`` caches nothing."""
+def default_key_path() -> Path:
+    configured = os.environ.get(KEY_VARIABLE)
+    if configured:
+        return Path(configured).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "qaihm-lint" / "deep-cache.key"
 
-    def __init__(self, directory: Path | None) -> None:
+
+def secret_key(path: Path | None = None) -> bytes | None:
+    """The per-user secret the cache's MACs are keyed with, made on first use (readable by
+    the user only); None when it can be neither read nor made (then nothing is cached)."""
+    path = path or default_key_path()
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_key(path)  # another run made it meanwhile
+    except OSError:
+        return None
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(os.urandom(32).hex().encode())
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if len(data) >= 32 else None
+
+
+def _mac(secret: bytes, key: str, text: str) -> str:
+    return hmac.new(secret, key.encode() + b"\0" + text.encode(), hashlib.sha256).hexdigest()
+
+
+class DeepCache:
+    """JSON files under ``directory``, one per key, each authenticated with an HMAC under
+    ``secret`` (the user's, by default); ``directory=None`` caches nothing."""
+
+    def __init__(self, directory: Path | None, secret: bytes | None = None) -> None:
         self.directory = directory
+        self.secret = secret if secret is not None or directory is None else secret_key()
 
     def _path(self, key: str) -> Path | None:
         if self.directory is None:
@@ -99,20 +163,35 @@ class DeepCache:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The value stored under ``key``; None for a miss, and for anything that is not an
+        entry this user's runs wrote (a forged or edited one, a FIFO, a huge or nested file)."""
         path = self._path(key)
-        if path is None:
+        if path is None or self.secret is None:
+            return None
+        from qaihm_lint.cache import read_small_file
+
+        text = read_small_file(path, MAX_ENTRY)
+        if text is None:
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(text)
+        except (ValueError, RecursionError):
             return None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("mac"), str):
+            return None
+        value = data.get("value")
+        if not isinstance(value, dict):
+            return None
+        expected = _mac(self.secret, key, json.dumps(value, sort_keys=True))
+        return value if hmac.compare_digest(expected, data["mac"]) else None
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         path = self._path(key)
-        if path is None:
+        if path is None or self.secret is None:
             return
-        write_cache_file(path, json.dumps(value, sort_keys=True))
+        text = json.dumps(value, sort_keys=True)
+        entry = {"mac": _mac(self.secret, key, text), "value": json.loads(text)}
+        write_cache_file(path, json.dumps(entry, sort_keys=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,3 +324,34 @@ def recorded_costs(cache_dir: Path | None) -> dict[str, float]:
         if isinstance(seconds, (int, float)) and seconds >= 0:
             costs[path.stem] = float(seconds)
     return costs
+
+
+# ---------------------------------------------------------------------------------------------
+# A built environment, as it was when it was built (envbuild.py records it in ready.json).
+
+
+def environment_fingerprint(venv: Path) -> str:
+    """What must not change between a build and its reuse: every file directly in
+    site-packages (``.pth`` files run at start-up), each installed distribution's RECORD and
+    the names of the top-level folders, ``bin/`` and ``pyvenv.cfg``. A file dropped into the
+    environment by anything but an install (a model, before the sandbox) changes it."""
+    files: list[Path] = [venv / "pyvenv.cfg"]
+    names: list[str] = []
+    for site in sorted(venv.glob("lib/python*/site-packages")):
+        try:
+            entries = sorted(os.scandir(site), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        for entry in entries:
+            names.append(entry.name)
+            if entry.is_file(follow_symlinks=False):
+                files.append(Path(entry.path))
+            elif entry.name.endswith(".dist-info"):
+                files.append(Path(entry.path) / "RECORD")
+    bin_dir = venv / "bin"
+    with contextlib.suppress(OSError):
+        names += sorted(f"bin/{name}" for name in os.listdir(bin_dir))
+        files += sorted(p for p in bin_dir.iterdir() if p.is_file() and not p.is_symlink())
+    digest = hashlib.sha256("\n".join(names).encode())
+    digest.update(hash_files(files, venv).encode())
+    return digest.hexdigest()

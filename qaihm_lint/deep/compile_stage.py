@@ -16,10 +16,7 @@ from pathlib import Path
 
 from qaihm_lint.deep.cache import DeepCache, make_key
 from qaihm_lint.deep.hub import HubClient, HubError, HubJob, HubRateLimited
-from qaihm_lint.deep.options import DeepOptions
-from qaihm_lint.deep.outcomes import ModelOutcome
-from qaihm_lint.deep.progress import Progress
-from qaihm_lint.deep.records import (
+from qaihm_lint.deep.inside.records import (
     FAIL,
     OK,
     SKIP,
@@ -28,6 +25,9 @@ from qaihm_lint.deep.records import (
     TracedModel,
     cache_entry,
 )
+from qaihm_lint.deep.options import DeepOptions
+from qaihm_lint.deep.outcomes import ModelOutcome
+from qaihm_lint.deep.progress import Progress
 
 SUBMIT_ATTEMPTS = 5
 

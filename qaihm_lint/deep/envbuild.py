@@ -33,7 +33,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qaihm_lint.deep.cache import environment_fingerprint
 from qaihm_lint.deep.environments import BaseInterpreter, EnvPlan, EnvSkip, EnvSpec
+from qaihm_lint.deep.sandbox import build_environment, scrub
 
 BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 packages
 MAX_MESSAGE = 700
@@ -181,13 +183,27 @@ class EnvStore:
                 shutil.rmtree(home, ignore_errors=True)
                 raise EnvFailure(f"building the environment failed: {exc}") from exc
             seconds = time.monotonic() - started
-            record = {"spec": spec.name, "key": spec.key, "seconds": round(seconds, 1)}
+            record = {
+                "spec": spec.name,
+                "key": spec.key,
+                "seconds": round(seconds, 1),
+                # Checked before every reuse: an environment changed since is rebuilt.
+                "fingerprint": environment_fingerprint(home / "venv"),
+            }
             (home / "ready.json").write_text(json.dumps(record), encoding="utf-8")
             return BuiltEnv(spec, python, seconds, False)
 
     def _ready(self, home: Path, python: Path) -> bool:
         if not (home / "ready.json").is_file() or not python.exists():
             return False
+        try:
+            recorded = json.loads((home / "ready.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return False
+        if not isinstance(recorded, dict) or recorded.get("fingerprint") != environment_fingerprint(
+            home / "venv"
+        ):
+            return False  # changed since it was built (or built before fingerprints)
         # The layer must still reach the invoking environment's files.
         return all(
             (home / "layer" / entry).exists() for dist in self.base.dists for entry in dist.entries
@@ -196,7 +212,8 @@ class EnvStore:
     # ------------------------------------------------------------------ the build
 
     def _run(self, command: Sequence[str], what: str) -> None:
-        env = {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
+        # Package builds run code the checked tree names: no secret in their environment.
+        env = {**build_environment(os.environ), "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
         env.pop("VIRTUAL_ENV", None)  # uv must use --python, not the caller's activated venv
         try:
             completed = subprocess.run(
@@ -211,9 +228,8 @@ class EnvStore:
         except subprocess.TimeoutExpired as exc:
             raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s") from exc
         if completed.returncode != 0:
-            message = trim(completed.stderr or completed.stdout) or (
-                f"exit status {completed.returncode}"
-            )
+            output = scrub(completed.stderr or completed.stdout, os.environ)
+            message = trim(output) or (f"exit status {completed.returncode}")
             raise EnvFailure(f"{what} failed: {message}")
 
     def _build(self, spec: EnvSpec, home: Path, python: Path) -> None:

@@ -244,7 +244,9 @@ def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
 
 def _file_lines(source: SourceFile, boundary: Path) -> list[RequirementLine]:
     parsed = rf.load_set(source, boundary)
-    return list(parsed.ordered)
+    # A line that would make uv read a file outside the package never reaches it (QAI304).
+    refused = {id(problem.line) for problem in parsed.problems}
+    return [line for line in parsed.ordered if id(line) not in refused]
 
 
 def _source(path: Path) -> SourceFile | None:
@@ -401,10 +403,8 @@ class Planner:
             tuple(files),
             pre_build=_split_words(settings.get("pip_pre_build_reqs")),
             # uv always builds with PEP 517 and refuses pip's flag for it (upstream drops it too).
-            pip_flags=tuple(
-                flag
-                for flag in _split_words(settings.get("pip_install_flags"))
-                if flag != "--use-pep517"
+            pip_flags=_safe_flags(
+                _split_words(settings.get("pip_install_flags")), folder.path, package.root
             ),
             relaxed=tuple(dict.fromkeys(relaxed)),
         )
@@ -418,6 +418,15 @@ class Planner:
         if incompatible_with_global(folder, self.base.markers) is not None:
             return self.model_spec(folder)
         return self.global_spec(folder.package)
+
+
+def _safe_flags(flags: Sequence[str], folder: Path, boundary: Path) -> tuple[str, ...]:
+    """The model's pip flags as uv gets them: none at all when one of them would make it read
+    a file outside the package (QAI304 reports it), and never pip's --use-pep517 (uv always
+    builds with PEP 517 and refuses the flag; upstream drops it too)."""
+    if rf.unsafe_pip_flags(list(flags), folder, boundary):
+        return ()
+    return tuple(flag for flag in flags if flag != "--use-pep517")
 
 
 def plan_environments(folders: Sequence[ModelFolder], base: BaseInterpreter) -> EnvPlan:

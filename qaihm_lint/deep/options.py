@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qaihm_lint.deep.common import STAGE_GROUPS
+from qaihm_lint.deep.common import STAGE_GROUPS, DeepError
+from qaihm_lint.deep.sandbox import default_mode
 from qaihm_lint.workspace import ModelFolder
 
 DEFAULT_TARGET = "Samsung Galaxy S25 (Family)"
@@ -48,6 +49,11 @@ class DeepOptions:
     # in ``python``; ignored when ``python`` is given. ``env_dir`` is where they are kept.
     environments: bool = False
     env_dir: Path | None = None
+    # --deep-network: workers may reach the network (for assets); off by default.
+    network: bool = False
+    # "auto" (every protection this machine offers), "off" (only the clean environment and the
+    # tree copy: for comparison), "bwrap" or "landlock" (sandbox.py).
+    sandbox: str = field(default_factory=default_mode)
     # False in a --shard run: recorded model costs are kept as the shards found them.
     refresh_costs: bool = True
 
@@ -60,14 +66,29 @@ def default_memory_limit_mb(jobs: int) -> int:
     return max(MIN_MEMORY_MB, int(total * 0.8 / max(1, jobs) / (1024 * 1024)))
 
 
+CACHE_VARIABLE = "QAIHM_LINT_DEEP_CACHE"
+
+
 def cache_dir_for(folders: Sequence[ModelFolder], options: DeepOptions) -> Path | None:
-    """Where results are cached: ``options.cache_dir``, else
-    ``<repo_root>/.qaihm_lint_cache/deep`` of the first package."""
+    """Where results are cached: ``options.cache_dir``, else $QAIHM_LINT_DEEP_CACHE, else the
+    user's cache folder. Never inside a checked tree: a verdict found there could have been
+    committed by anyone (or written by a model), so such a folder is refused."""
     if not options.use_cache:
         return None
     if options.cache_dir is not None:
-        return options.cache_dir
+        found = options.cache_dir
+    elif os.environ.get(CACHE_VARIABLE):
+        found = Path(os.environ[CACHE_VARIABLE]).expanduser()
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        found = base / "qaihm-lint" / "deep"
+    resolved = found.resolve()
     for folder in folders:
-        if folder.package is not None:
-            return folder.package.repo_root / ".qaihm_lint_cache" / "deep"
-    return None
+        root = folder.package.repo_root.resolve() if folder.package else None
+        if root is not None and (resolved == root or root in resolved.parents):
+            raise DeepError(
+                f"the deep cache {found} is inside the checked tree {root}: verdicts there "
+                f"could come from anyone who can commit; set {CACHE_VARIABLE} to a folder "
+                "outside it"
+            )
+    return found

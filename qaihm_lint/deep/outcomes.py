@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qaihm_lint.deep.records import ANY_STAGE, OUTCOMES, STAGE_NUMBER, StageRecord
+from qaihm_lint.deep.inside.records import ANY_STAGE, OUTCOMES, STAGE_NUMBER, StageRecord
 from qaihm_lint.diagnostics import Diagnostic, Location, Severity
 from qaihm_lint.report import DeepCase
 from qaihm_lint.rules.deep import DeepRule

@@ -26,12 +26,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / "inside"
 FORKSERVER = HERE / "forkserver.py"
 # What runs under the model's interpreter (the fork server loads this folder as a package
 # there): a change to any of these files may change a verdict, so the cache key holds them.
@@ -46,6 +46,7 @@ WORKER_SIDE = (
             "worker_explain.py",
             "worker_stages.py",
             "worker_tensors.py",
+            "confine.py",
         )
     ),
 )
@@ -68,6 +69,7 @@ class WorkerExit:
     killed: int = 0
     survivors: tuple[int, ...] = ()
     lost: bool = False
+    over: str = ""  # the limit of its whole process tree it was killed for
 
 
 class WorkerHandle:
@@ -113,6 +115,7 @@ class WorkerHandle:
                 code=int(message.get("code", -signal.SIGKILL)),
                 killed=int(message.get("killed", 0)),
                 survivors=tuple(int(pid) for pid in message.get("survivors", ())),
+                over=str(message.get("over") or ""),
             )
         elif event == "error":
             raise WorkerStartError(str(message.get("message", "the worker did not start")))
@@ -149,22 +152,29 @@ class WorkerHandle:
             self.private_server.close()
 
 
-class ForkServer:
-    """A fork server under one interpreter."""
+# How a server's command line is wrapped (in bubblewrap, sandbox.py): (python, argv) -> argv.
+Wrapper = Callable[[str, list[str]], list[str]]
 
-    def __init__(self, python: str, env: Mapping[str, str], preload: bool = True) -> None:
+
+class ForkServer:
+    """A fork server under one interpreter. ``env`` is the server's whole environment (the
+    sandbox's clean one: each worker replaces it with its own from its request); ``wrap``
+    puts the command in the sandbox."""
+
+    def __init__(
+        self,
+        python: str,
+        env: Mapping[str, str],
+        preload: bool = True,
+        wrap: Wrapper | None = None,
+    ) -> None:
         self.python = python
         self.preload = preload
+        self.wrap = wrap
         self.env = dict(env)
         # numpy's OpenBLAS starts its thread pool when imported, and a process with threads
         # must not fork; models that need more BLAS threads are rare (torch has its own).
         self.env.setdefault("OPENBLAS_NUM_THREADS", "1")
-        # The first model's temporary folder is not the server's: each worker gets its own
-        # through its request.
-        if "TMPDIR" in os.environ:
-            self.env["TMPDIR"] = os.environ["TMPDIR"]
-        else:
-            self.env.pop("TMPDIR", None)
         self.lock = threading.Lock()
         self.process: subprocess.Popen[bytes] | None = None
         self.control: socket.socket | None = None
@@ -181,9 +191,10 @@ class ForkServer:
         # Unlinked at once: whatever the server prints is read back on failure, never left over.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         try:
+            argv = [self.python, str(FORKSERVER), str(theirs.fileno())]
+            argv += [] if self.preload else ["--no-preload"]
             self.process = subprocess.Popen(
-                [self.python, str(FORKSERVER), str(theirs.fileno())]
-                + ([] if self.preload else ["--no-preload"]),
+                self.wrap(self.python, argv) if self.wrap else argv,
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=self.log,
@@ -294,8 +305,9 @@ class ServerPool:
     before fork servers existed; the benchmark compares the two).
     """
 
-    def __init__(self, shared: bool = True) -> None:
+    def __init__(self, shared: bool = True, wrap: Wrapper | None = None) -> None:
         self.shared = shared and sys.platform.startswith("linux") and hasattr(os, "fork")
+        self.wrap = wrap
         self.lock = threading.Lock()
         self.servers: dict[str, ForkServer] = {}
         # Why an interpreter's server could not start; "" when it started but cannot fork safely.
@@ -312,7 +324,7 @@ class ServerPool:
             raise WorkerStartError("the run was stopped")
         server = self._shared_server(python, env) if self.shared else None
         if server is None:
-            private = ForkServer(python, env, preload=False)
+            private = ForkServer(python, env, preload=False, wrap=self.wrap)
             self._start(private)
             try:
                 handle = private.launch(request_path, events_fd)
@@ -378,7 +390,7 @@ class ServerPool:
                 return server
             if server is not None:
                 server.close()  # it died (the kernel's OOM killer, say): start another
-            server = ForkServer(python, env)
+            server = ForkServer(python, env, wrap=self.wrap)
             try:
                 self._start(server)
             except WorkerStartError as exc:

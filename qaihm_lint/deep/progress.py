@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
-from qaihm_lint.deep.records import STAGES
+from qaihm_lint.deep.inside.records import STAGES
 from qaihm_lint.report import printable
 
 SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "-", "timeout": "⏱", "crash": "✗", "running": "…"}
@@ -88,7 +88,8 @@ class PlainProgress:
             return  # model_finished says it once for the whole model
         timing = f" ({seconds:.1f}s)" if seconds is not None else ""
         extra = f": {detail}" if detail else ""
-        self._write(f"deep: {_label(model_id, component)} {stage} {status}{timing}{extra}")
+        line = f"deep: {_label(model_id, component)} {stage} {status}{timing}{extra}"
+        self._write(line)
 
     def model_finished(self, model_id: str, cached: bool) -> None:
         if cached:
@@ -134,6 +135,7 @@ class RichProgress:
 
     def _render(self) -> Any:
         from rich.table import Table  # see __init__
+        from rich.text import Text
 
         elapsed = time.monotonic() - self.started
         table = Table(
@@ -147,14 +149,14 @@ class RichProgress:
         for stage in self.stages:
             table.add_column(SHORT[stage], justify="center")
         for model_id, cells in self.rows.items():
-            name = f"{model_id} (cached)" if model_id in self.cached else model_id
+            name = printable(f"{model_id} (cached)" if model_id in self.cached else model_id)
             rendered = []
             for stage in self.stages:
                 status = cells.get(stage, "")
                 symbol = SYMBOLS.get(status, "")
                 style = STYLES.get(status)
                 rendered.append(f"[{style}]{symbol}[/]" if style and symbol else symbol)
-            table.add_row(name, *rendered)
+            table.add_row(Text(name), *rendered)  # a folder name is not rich markup
         return table
 
     def _refresh(self) -> None:

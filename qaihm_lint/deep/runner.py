@@ -10,16 +10,18 @@ running or submitting anything.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qaihm_lint import __version__
+from qaihm_lint.deep.artifacts import ArtifactRefused, take_artifact
 from qaihm_lint.deep.cache import (
     DeepCache,
     folder_hash,
@@ -34,12 +36,22 @@ from qaihm_lint.deep.compile_stage import CompileQueue, compile_skips, traced_co
 from qaihm_lint.deep.envbuild import EnvFailure, RunEnvironments, default_env_dir
 from qaihm_lint.deep.environments import EnvSkip, EnvSpec, base_interpreter, plan_environments
 from qaihm_lint.deep.hub import HubClient, QaiHubClient, import_qai_hub
+from qaihm_lint.deep.inside.records import (
+    FAIL,
+    SKIP,
+    STAGES,
+    TIMEOUT,
+    StageRecord,
+    TracedModel,
+    cache_entry,
+    cached_records,
+)
 from qaihm_lint.deep.options import DeepOptions, cache_dir_for, default_memory_limit_mb
 from qaihm_lint.deep.outcomes import DeepResult, ModelOutcome, diagnostics_for
 from qaihm_lint.deep.probe import probe_interpreter
 from qaihm_lint.deep.processes import WORKER_SIDE, ServerPool
 from qaihm_lint.deep.progress import Progress, make_progress
-from qaihm_lint.deep.records import FAIL, SKIP, STAGES, StageRecord, cache_entry, cached_records
+from qaihm_lint.deep.sandbox import SandboxRun, detect
 from qaihm_lint.deep.signals import signals_deferred, signals_ignored
 from qaihm_lint.deep.supervise import Cancelled, RunControl, WorkerSupervisor
 from qaihm_lint.diagnostics import Diagnostic
@@ -63,7 +75,7 @@ def run_deep_detailed(
 ) -> DeepResult:
     """Like run_deep, with every stage verdict (for junit) and what was run or submitted."""
     groups = normalise_groups(set(options.stages), options.compile)
-    if options.timeout <= 0 or options.compile_timeout <= 0:
+    if not all(math.isfinite(t) and t > 0 for t in (options.timeout, options.compile_timeout)):
         raise DeepError("--timeout must be a positive number of seconds")
     if options.jobs < 1:
         raise DeepError("--jobs must be at least 1")
@@ -83,8 +95,9 @@ def run_deep_detailed(
         models=[folder.model_id for folder in folders],
         stages=[stage for stage in STAGES if _stage_group(stage) in groups],
     )
+    roots = sorted({folder.package.repo_root for folder in folders if folder.package})
     session = _Session(
-        options, groups, python, versions, hub if compile_on else None, progress, cache_dir
+        options, groups, python, versions, hub if compile_on else None, progress, cache_dir, roots
     )
     if options.environments and options.python is None:
         plan = plan_environments(folders, base_interpreter())
@@ -110,6 +123,7 @@ class _Session:
         hub: HubClient | None,
         progress: Progress,
         cache_dir: Path | None,
+        repo_roots: Sequence[Path] = (),
     ) -> None:
         self.options = options
         self.groups = groups
@@ -117,16 +131,23 @@ class _Session:
         self.versions = dict(versions)
         self.progress = progress
         self.control = RunControl()
-        self.servers = ServerPool(shared=options.fork_server)
+        threads = max(1, (os.cpu_count() or 1) // options.jobs)
+        self.protection = detect(options.sandbox, options.network)
+        # Hidden from workers: the checked trees (they get a copy), the caches, the envs' home.
+        self.sandbox = SandboxRun(
+            self.protection, threads, hidden=[p for p in (cache_dir, *repo_roots) if p]
+        )
+        self.servers = ServerPool(shared=options.fork_server, wrap=self.sandbox.wrap)
         self.supervisor = WorkerSupervisor(
             self.control,
             self.servers,
             groups=groups,
             timeout=options.timeout,
             memory_limit_mb=options.memory_limit_mb or default_memory_limit_mb(options.jobs),
-            threads=max(1, (os.cpu_count() or 1) // options.jobs),
+            threads=threads,
             progress=progress,
             report=self.report,
+            sandbox=self.sandbox,
         )
         self._package_hashes: dict[Path, str] = {}
         self.worker_hash = hash_files(WORKER_SIDE, WORKER_SIDE[0].parent)
@@ -191,6 +212,7 @@ class _Session:
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
                 self.servers.close()
+                self.sandbox.close()
         diagnostics = [found for outcome in outcomes for found in diagnostics_for(outcome)]
         diagnostics.sort(key=Diagnostic.sort_key)
         self.summarise(outcomes)
@@ -232,6 +254,8 @@ class _Session:
         )
 
     def summarise(self, outcomes: Sequence[ModelOutcome]) -> None:
+        if self.control.workers_run:
+            self.progress.note(self.protection.describe())
         cached = sum(1 for outcome in outcomes if outcome.cached)
         failed = sum(1 for outcome in outcomes if any(r.failed for r in outcome.records))
         if outcomes and cached == len(outcomes):
@@ -385,12 +409,33 @@ class _Session:
                 cause="environment",
             )
 
+    def artifact(
+        self, outcome: ModelOutcome, traced: TracedModel, workdir: Path
+    ) -> TracedModel | None:
+        """``traced`` pointing at the parent's own copy of the model file, or None (and the
+        compile verdicts say why) when the worker named something it may not submit."""
+        try:
+            copy = take_artifact(traced.path, workdir / "out", self.sandbox.private)
+        except ArtifactRefused as exc:
+            for target in self.options.targets:
+                record = StageRecord(
+                    "compile",
+                    FAIL,
+                    f"not submitted: the worker named an artifact the parent refuses: {exc}",
+                    traced.component,
+                    target=target,
+                )
+                outcome.records.append(record)
+                self.report(outcome.folder.model_id, record)
+            return None
+        return dataclasses.replace(traced, path=str(copy))
+
     def run_fresh(self, outcome: ModelOutcome, key: str, python: str, cached: _CacheLookup) -> None:
         """Run ``outcome``'s worker, cache its verdict when it may be, and submit what it
         traced for the targets the cache has no verdict for."""
         folder = outcome.folder
         outcome.cached = False
-        workdir = Path(tempfile.mkdtemp(prefix=f"qaihm-deep-{folder.model_id}-"))
+        workdir = self.sandbox.workdir(folder.model_id)
         try:
             started = time.monotonic()
             try:
@@ -405,13 +450,18 @@ class _Session:
             )
             outcome.records = list(verdict.records)
             if verdict.cacheable and not any(
-                record.cause in UNCACHEABLE_CAUSES for record in verdict.records
+                # A timeout says as much about a busy runner as about the model.
+                record.cause in UNCACHEABLE_CAUSES or record.status == TIMEOUT
+                for record in verdict.records
             ):
                 self.cache.put(key, cache_entry(verdict.records))
             if self.compile is not None:
                 compiled = {traced.component for traced in verdict.traced}
                 outcome.records.extend(compile_skips(verdict.records, compiled))
-                for traced in verdict.traced:
+                for named in verdict.traced:
+                    traced = self.artifact(outcome, named, workdir)
+                    if traced is None:
+                        continue
                     if cached.local is None:
                         targets = list(self.options.targets)
                     else:

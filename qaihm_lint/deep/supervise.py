@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qaihm_lint.deep.cache import imported_model_folders
 from qaihm_lint.deep.common import INSTALL_HINT
-from qaihm_lint.deep.processes import ServerPool, WorkerExit, WorkerHandle, WorkerStartError
-from qaihm_lint.deep.progress import Progress
-from qaihm_lint.deep.records import (
+from qaihm_lint.deep.inside.records import (
     CRASH,
     FAIL,
     STAGES,
@@ -37,8 +36,14 @@ from qaihm_lint.deep.records import (
     WorkerFatal,
     decode_line,
 )
+from qaihm_lint.deep.processes import ServerPool, WorkerExit, WorkerHandle, WorkerStartError
+from qaihm_lint.deep.progress import Progress
+from qaihm_lint.deep.sandbox import SandboxRun
 from qaihm_lint.workspace import Layout, ModelFolder
 
+LOG_TAIL = 256 * 1024  # of a crashed worker's log, read back for its last frame and line
+MAX_EVENT = 4 * 1024 * 1024  # the longest events line a worker may write (a traced model's
+# record is a few KiB); a longer one is the worker flooding the pipe
 STOP_WAIT = 30.0  # for a killed worker's server to confirm that it and its children are gone
 _FAULT_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
 
@@ -83,15 +88,30 @@ class WorkerEvents:
         self.current = StageStarted("import")
         self.done = False
         self.fatal = ""
-        self._buffer = b""
+        self.flooded = False
+        self._parts: list[bytes] = []
+        self._held = 0
 
     def feed(self, chunk: bytes) -> bool:
-        """Take in ``chunk``; True when a stage started or ended (its deadline restarts)."""
-        self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
+        """Take in ``chunk``; True when a stage started or ended (its deadline restarts).
+        Linear in what the worker writes: only the new chunk is searched for line ends, and
+        a line longer than MAX_EVENT is dropped as it comes (a flood, not an event)."""
         progressed = False
+        *lines, rest = chunk.split(b"\n")
+        if lines:
+            lines[0] = b"".join(self._parts) + lines[0]
+            self._parts, self._held = [], 0
         for line in lines:
-            progressed = self._take(decode_line(line)) or progressed
+            if len(line) <= MAX_EVENT:
+                progressed = self._take(decode_line(line)) or progressed
+            else:
+                self.flooded = True
+        if self._held + len(rest) > MAX_EVENT:
+            self.flooded = True
+            self._parts, self._held = [], 0
+        elif rest:
+            self._parts.append(rest)
+            self._held += len(rest)
         return progressed
 
     def _take(self, event: object) -> bool:
@@ -143,7 +163,9 @@ class WorkerSupervisor:
         threads: int,
         progress: Progress,
         report: Report,
+        sandbox: SandboxRun,
     ) -> None:
+        self.sandbox = sandbox
         self.control = control
         self.servers = servers
         self.groups = groups
@@ -157,7 +179,13 @@ class WorkerSupervisor:
         self, folder: ModelFolder, workdir: Path, want_artifacts: bool, python: str
     ) -> WorkerVerdict:
         """Run the worker for ``folder`` in ``workdir``. Cancelled when the run was stopped."""
-        request_path, env = self.write_request(folder, workdir, want_artifacts)
+        assert folder.package is not None
+        copy = self.sandbox.tree(folder.package.repo_root, folder.package.root)
+        code = copy.code_of(folder.model_id, imported_model_folders(folder.path))
+        # Another worker may have changed this model's code in the copy (without Landlock, or
+        # in a shared templates folder): it runs the checked tree's code, restored first.
+        copy.check(code)
+        request_path, env = self.write_request(folder, workdir, want_artifacts, python)
         started = self.launch(python, env, request_path)
         if isinstance(started, StageRecord):
             self.report(folder.model_id, started)
@@ -170,7 +198,13 @@ class WorkerSupervisor:
                 self.control.stopped.append(ended)
             raise Cancelled
         assert folder.package is not None
-        return self.verdict(folder, events, ended, timed_out, folder.package.repo_root)
+        verdict = self.verdict(folder, events, ended, timed_out, copy.root)
+        # Code it imports changed under it while it ran (what upstream writes at run time,
+        # external_repos/, is not code of the tree): its verdict is about other code than the
+        # checked tree's, so it is not kept.
+        if copy.check(code):
+            verdict = dataclasses.replace(verdict, cacheable=False)
+        return verdict
 
     def launch(
         self, python: str, env: dict[str, str], request_path: Path
@@ -193,28 +227,23 @@ class WorkerSupervisor:
             os.close(write_fd)
 
     def write_request(
-        self, folder: ModelFolder, workdir: Path, want_artifacts: bool
+        self, folder: ModelFolder, workdir: Path, want_artifacts: bool, python: str
     ) -> tuple[Path, dict[str, str]]:
-        """The request file the worker reads, and the environment it runs in."""
+        """The request file the worker reads, and the environment it runs in: the sandbox's
+        clean one, with a home and a temporary folder of its own inside ``workdir`` (always
+        removed), and the run's copy of the tree instead of the checked one."""
         assert folder.package is not None
-        env = dict(os.environ)
-        env.update(
-            {
-                "CUDA_VISIBLE_DEVICES": "",
-                # What upstream's CI sets: SourceAsRoot clones without asking on stdin.
-                "QAIHM_CI": "1",
-                # Linting must not write __pycache__ into the tree it checks.
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(name, str(self.threads))
-        # What the model writes to tempfile goes into its folder, which is always removed.
-        (workdir / "tmp").mkdir()
-        env["TMPDIR"] = str(workdir / "tmp")
+        env = self.sandbox.environment(workdir / "home", workdir / "tmp")
+        copy = self.sandbox.tree(folder.package.repo_root, folder.package.root)
+        model_copy = copy.package / "models" / folder.model_id
+        # Its own folder and its model's folder of the copy (upstream clones external repos
+        # there), and the templates' folders, which their models' imports write into.
+        templates = copy.package / "models" / "templates"
+        writable = [workdir, model_copy]
+        if templates.is_dir():
+            writable += [path for path in templates.iterdir() if path.is_dir()]
         request: dict[str, Any] = {
-            "repo_root": str(folder.package.repo_root),
+            "repo_root": str(copy.root),
             "model_id": folder.model_id,
             "layout": "manifest" if folder.layout is Layout.MANIFEST else "info",
             "stages": sorted(self.groups),
@@ -226,10 +255,11 @@ class WorkerSupervisor:
             "cwd": str(workdir),
             "log": str(workdir / "worker.log"),
             "cleanup": str(workdir),
+            "confine": self.sandbox.confine(python, writable),
         }
         request_path = workdir / "request.json"
         request_path.write_text(json.dumps(request), encoding="utf-8")
-        return request_path, env
+        return request_path, self.sandbox.server_environment()
 
     def watch(
         self, handle: WorkerHandle, read_fd: int, events: WorkerEvents
@@ -298,6 +328,27 @@ class WorkerSupervisor:
             # A worker that never got going says nothing about the model: not cached.
             last = StageRecord("import", FAIL, f"{events.fatal}: {INSTALL_HINT}")
             cacheable = False
+        elif events.flooded:
+            stage = events.ended_in()
+            last = StageRecord(
+                stage.stage,
+                CRASH,
+                f"the worker wrote a line of more than {MAX_EVENT // (1024 * 1024)} MiB to its "
+                "events pipe, so what it reported cannot be trusted. Model code must not write "
+                "to file descriptors it did not open.",
+                stage.component,
+            )
+            cacheable = False
+        elif ended.over:
+            stage = events.ended_in()
+            last = StageRecord(
+                stage.stage,
+                CRASH,
+                f"the worker was killed: with the processes it started it used {ended.over}. "
+                "Load the model in one process, within the memory a CI runner has.",
+                stage.component,
+                cause="memory",
+            )
         elif not events.done:
             stage = events.ended_in()
             last = StageRecord(
@@ -315,13 +366,19 @@ class WorkerSupervisor:
         return WorkerVerdict(records, [], cacheable)
 
 
-def _last_line(log_path: Path) -> str:
+def _log_tail(log_path: Path, size: int) -> str:
+    """The last ``size`` bytes of a worker's log: a model writes as much as it likes there,
+    and the parent never reads more than this of it."""
     try:
         with open(log_path, "rb") as log:
-            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
-            tail = log.read().decode("utf-8", errors="replace")
+            log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+            return log.read(size).decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _last_line(log_path: Path) -> str:
+    tail = _log_tail(log_path, 4096)
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
     return lines[-1][:200] if lines else ""
 
@@ -341,10 +398,7 @@ def _what_was_killed(ended: WorkerExit) -> str:
 
 
 def _crash_message(returncode: int, log_path: Path, repo_root: Path) -> str:
-    try:
-        log = log_path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        log = ""
+    log = _log_tail(log_path, LOG_TAIL)
     where = ""
     for match in _FAULT_FRAME.finditer(log):
         try:

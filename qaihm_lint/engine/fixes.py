@@ -50,6 +50,9 @@ def lint_with_fixes(
     nothing changes. ``workspace`` itself is left untouched. ``eligible``: the findings of a
     round whose fixes may be applied (default: all)."""
     overlay: dict[Path, bytes] = {}
+    # What each fixed file held when its first fix was computed: it is written only if it
+    # still holds that (cli.py), so an edit made during the run is never lost.
+    bases: dict[Path, bytes | None] = {}
     current = workspace.reopened(overlay)
     run = Run(current, plan)
     result = run.assemble(run.check(current.checked()))
@@ -58,19 +61,16 @@ def lint_with_fixes(
     for _ in range(MAX_FIX_ROUNDS):
         by_path = {folder.path: folder for folder in current.checked()}
         candidates = result.diagnostics if eligible is None else eligible(result.diagnostics)
-        changed_folders, _ = apply_round(candidates, overlay, by_path, plan.settings, skipped)
+        changed_folders, _ = apply_round(
+            candidates, overlay, by_path, plan.settings, skipped, bases
+        )
         if not changed_folders:
             break
         # Fresh folder objects: the old ones hold the pre-fix text in their file caches.
         current = current.reopened(overlay, only=changed_folders)
         fresh = run.check([f for f in current.checked() if f.path in changed_folders])
         result = run.assemble({**result.by_folder, **fresh}, current)
-    originals: dict[Path, bytes | None] = {}
-    for path in overlay:
-        try:
-            originals[path] = path.read_bytes()
-        except OSError:
-            originals[path] = None
+    originals = {path: bases.get(path) for path in overlay}
     changed = {path: data for path, data in overlay.items() if originals[path] != data}
     fixed = findings_gone(initial, result.diagnostics) if changed else []
     return FixOutcome(result, changed, originals, skipped, fixed, initial)
@@ -132,6 +132,7 @@ def apply_round(
     folders: Mapping[Path, ModelFolder],
     settings: Settings,
     skipped: list[str],
+    bases: dict[Path, bytes | None] | None = None,
 ) -> tuple[set[Path], int]:
     """Apply this round's fixes to ``overlay``: the folders whose files changed, and how many
     fixes were applied."""
@@ -143,24 +144,38 @@ def apply_round(
     applied = 0
     for path, candidates in sorted(by_file.items()):
         folder = folders.get(path.parent)
-        if folder is None:
+        if folder is None or not folder.contains(path.parent):
             skipped.append(f"{path}: fix skipped: outside the model folders being checked")
             continue
-        source = _fixable_source(path, overlay, settings, skipped)
+        source = _fixable_source(path, overlay, settings, skipped, folder)
         if source is None:
             continue
         fixes = _accepted_fixes(path, source, candidates, skipped)
         if not fixes:
             continue
         new_text = apply_edits(source.text, source, [e for fix in fixes for e in fix.edits])
-        overlay[path] = (b"\xef\xbb\xbf" if source.has_bom else b"") + new_text.encode("utf-8")
+        try:
+            # In the file's own encoding (a PEP 263 coding line may declare latin-1).
+            encoded = new_text.encode(source.encoding)
+        except UnicodeEncodeError:
+            skipped.append(
+                f"{path}: fix skipped: the result cannot be written as {source.encoding}"
+            )
+            continue
+        if bases is not None and path not in overlay:
+            bases[path] = source.data if path.exists() else None
+        overlay[path] = (b"\xef\xbb\xbf" if source.has_bom else b"") + encoded
         applied += len(fixes)
         changed_folders.add(folder.path)
     return changed_folders, applied
 
 
 def _fixable_source(
-    path: Path, overlay: Mapping[Path, bytes], settings: Settings, skipped: list[str]
+    path: Path,
+    overlay: Mapping[Path, bytes],
+    settings: Settings,
+    skipped: list[str],
+    folder: ModelFolder | None = None,
 ) -> SourceFile | None:
     """The file's current text (pending fixes included), or None with the reason in skipped."""
     if path.is_symlink():
@@ -172,6 +187,11 @@ def _fixable_source(
         skipped.append(f"{path}: fix skipped: the file is read-only")
         return None
     data = overlay.get(path)
+    if data is None and folder is not None:
+        # The bytes the findings were computed from, when this process read them.
+        linted = folder.file(path.name)
+        if linted is not None and "data" in vars(linted):
+            data = linted.data
     if data is None:
         try:
             data = path.read_bytes()

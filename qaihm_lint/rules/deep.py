@@ -16,7 +16,8 @@ from qaihm_lint.rules.base import Invalid, Rule, Valid
 class DeepRule(Rule):
     # What the deep runner reports under this rule (qaihm_lint/deep/outcomes.py maps a
     # verdict to a rule by these): a failure of ``stage`` ("any" for every stage), narrowed by
-    # ``outcome`` when the failure has a rule of its own (names from qaihm_lint/deep/records.py).
+    # ``outcome`` when the failure has a rule of its own (names from
+    # qaihm_lint/deep/inside/records.py).
     stage: ClassVar[str]
     outcome: ClassVar[str | None] = None
 

@@ -56,14 +56,17 @@ def test_missing_module_is_not_served_after_the_environment_is_fixed(
 def test_network_failure_is_not_served_after_the_network_is_back(
     fixture_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    online = tmp_path / "online"
-    monkeypatch.setenv("QAIHM_LINT_TEST_ONLINE", str(online))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    online = shared / "online"
+    monkeypatch.setenv("QAIHM_LINT_TEST_ONLINE", str(shared))
+    monkeypatch.setenv("QAIHM_LINT_PASS_ENV", "QAIHM_LINT_TEST_ONLINE")
     add_model(
         fixture_copy,
         "downloads",
         imports="import os",
         body="""\
-        if not os.path.exists(os.environ["QAIHM_LINT_TEST_ONLINE"]):
+        if not os.path.exists(os.path.join(os.environ["QAIHM_LINT_TEST_ONLINE"], "online")):
             raise ConnectionError(
                 "HTTPSConnectionPool(host='example.invalid', port=443): Max retries exceeded"
             )

@@ -141,3 +141,18 @@ def test_uv_messages_are_trimmed_to_one_line() -> None:
         "six==0.0.999 and you require six==0.0.999, we can conclude that your requirements "
         "are unsatisfiable."
     )
+
+
+def test_an_environment_changed_since_its_build_is_rebuilt(env_dir: Path) -> None:
+    # Issue 19: a .pth dropped into a built environment ran in every later model's worker.
+    base = base_interpreter()
+    spec = EnvSpec("global", (RequirementsText("global_requirements.txt", "six==1.16.0\n"),))
+    spec = EnvSpec(spec.name, spec.files, key="tampered-" + "0" * 55)
+    built = EnvStore(env_dir, base).ensure(spec)
+    assert EnvStore(env_dir, base).ensure(spec).reused
+    (site,) = (env_dir / spec.key / "venv").glob("lib/python*/site-packages")
+    (site / "planted.pth").write_text("import os; os.environ['PWNED'] = '1'\n")
+    again = EnvStore(env_dir, base).ensure(spec)
+    assert not again.reused, "a tampered environment was reused"
+    assert not (site / "planted.pth").exists()
+    assert again.python == built.python

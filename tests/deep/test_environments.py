@@ -183,8 +183,8 @@ def test_base_interpreter_reads_the_installed_stack() -> None:
 
 
 def test_a_missing_system_library_is_the_machines_not_the_models() -> None:
-    from qaihm_lint.deep.worker import Worker
-    from qaihm_lint.deep.worker_explain import cause_of as _cause
+    from qaihm_lint.deep.inside.worker import Worker
+    from qaihm_lint.deep.inside.worker_explain import cause_of as _cause
 
     error = OSError("PortAudio library not found")
     assert _cause(error) == "environment"

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
+from qaihm_lint.deep.inside.records import STAGES
 from qaihm_lint.deep.progress import make_progress
-from qaihm_lint.deep.records import STAGES
 
 
 def rendered(progress: object) -> str:
@@ -46,3 +46,20 @@ def test_no_compile_column_when_compile_is_off() -> None:
         assert "compile" in rendered(with_compile)
     finally:
         with_compile.close()
+
+
+def test_plain_progress_escapes_what_a_model_wrote() -> None:
+    # A model's exception must not start a line of its own in the CI log (a GitHub workflow
+    # command) nor drive the terminal.
+    from qaihm_lint.deep.progress import PlainProgress
+
+    stream = io.StringIO()
+    progress = PlainProgress(stream)
+    detail = "boom\n::error file=README.md::pwned\r\x1b[2J\x00"
+    progress.stage_finished("evil\nmodel", "forward", None, "fail", 0.1, detail=detail)
+    progress.note("done\x07")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert not any(line.startswith("::") for line in lines)
+    assert "\x1b" not in stream.getvalue() and "\x00" not in stream.getvalue()
+    assert "boom\\n::error" in lines[0] and "\\x1b[2J" in lines[0] and "evil\\nmodel" in lines[0]

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qaihm_lint.deep.outcomes import RULES, rule_for
-from qaihm_lint.deep.records import (
+from qaihm_lint.deep.inside.records import (
     CRASH,
     DIVERGENCE,
     FAIL,
@@ -26,6 +25,7 @@ from qaihm_lint.deep.records import (
     decode_line,
     encode_line,
 )
+from qaihm_lint.deep.outcomes import RULES, rule_for
 from qaihm_lint.rules.deep import DeepRule
 
 DEEP = Path(__file__).resolve().parents[2] / "qaihm_lint" / "deep"
@@ -114,7 +114,7 @@ def test_each_verdict_has_exactly_one_rule_and_each_rule_a_verdict() -> None:
 def test_deep_code_names_no_rule_code() -> None:
     # Codes belong to the rule classes; deep/ may mention one in prose only (a docstring, a
     # message), never as a value it compares or emits.
-    for path in sorted(DEEP.glob("*.py")):
+    for path in sorted(DEEP.rglob("*.py")):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             if re.search(r"""["']QAI8\d\d["']""", line):
                 pytest.fail(f"{path.name}:{number} writes a rule code: {line.strip()}")

@@ -62,7 +62,7 @@ def test_worker_imports_only_the_standard_library() -> None:
     code = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "import qaihm_lint.deep.worker\n"
+        "import qaihm_lint.deep.inside.worker\n"
         "new = {m.split('.')[0] for m in set(sys.modules) - before}\n"
         "print(' '.join(sorted(new - set(sys.stdlib_module_names))))\n"
     )
@@ -77,7 +77,7 @@ def test_worker_imports_only_the_standard_library() -> None:
     # Only our own package name; nothing of the parent side (rich, qai_hub, diagnostics).
     assert out == ["qaihm_lint"]
     code = (
-        "import sys, qaihm_lint.deep.worker\n"
+        "import sys, qaihm_lint.deep.inside.worker\n"
         "print(sorted(m for m in sys.modules if m.startswith('qaihm_lint')))\n"
     )
     loaded = subprocess.run(
@@ -93,7 +93,7 @@ def test_worker_imports_only_the_standard_library() -> None:
 
 def test_worker_module_usage_error() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "qaihm_lint.deep.worker"],
+        [sys.executable, "-m", "qaihm_lint.deep.inside.worker"],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -7,8 +7,8 @@ import urllib.error
 
 import pytest
 
-from qaihm_lint.deep.worker_explain import network_url
-from qaihm_lint.deep.worker_tensors import compare, flatten, random_inputs, shape_and_dtype
+from qaihm_lint.deep.inside.worker_explain import network_url
+from qaihm_lint.deep.inside.worker_tensors import compare, flatten, random_inputs, shape_and_dtype
 
 pytestmark = pytest.mark.deep
 

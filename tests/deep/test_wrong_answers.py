@@ -36,6 +36,10 @@ def markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "markers"
     folder.mkdir()
     monkeypatch.setenv("QAIHM_LINT_TEST_MARKERS", str(folder))
+    # The models write their pids there: shared with the sandbox, and no PID namespace (the
+    # pids must be the test's), so Landlock alone where the machine has it.
+    monkeypatch.setenv("QAIHM_LINT_PASS_ENV", "QAIHM_LINT_TEST_MARKERS")
+    monkeypatch.setenv("QAIHM_LINT_SANDBOX", "landlock")
     return folder
 
 
@@ -228,7 +232,7 @@ def test_a_signal_kills_everything_and_caches_nothing(
     # onnxruntime keeps a session id in $TMPDIR/.ses (written by the interpreter probe): not ours.
     left = [path.name for path in temp.iterdir() if path.name != ".ses"]
     assert left == [], "temp folders were left behind"
-    cache = fixture_copy / ".qaihm_lint_cache" / "deep"
+    cache = Path(os.environ["QAIHM_LINT_DEEP_CACHE"])
     # The interpreter probe (probes/) describes the environment, not the model: it may stay.
     verdicts = [p for p in cache.rglob("*.json") if "probes" not in p.relative_to(cache).parts]
     assert not cache.exists() or not verdicts, "an interrupted verdict was cached"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from qaihm_lint import yamlfile
 from qaihm_lint.diagnostics import Applicability, Fix
 from qaihm_lint.fixers.text_fixes import delete_line
-from qaihm_lint.requirements_file import RequirementLine, RequirementSet
+from qaihm_lint.requirements_file import RequirementLine, RequirementSet, unsafe_pip_flags
 from qaihm_lint.rules.base import Invalid, Valid
 from qaihm_lint.rules.requirements import (
     REQUIREMENTS,
@@ -16,7 +17,9 @@ from qaihm_lint.rules.requirements import (
     model_requirements,
     quote,
 )
+from qaihm_lint.sources import SourceError
 from qaihm_lint.specifiers import active_envs
+from qaihm_lint.workspace import CODE_GEN_YAML
 
 
 class InvalidRequirement(LineRule):
@@ -24,7 +27,8 @@ class InvalidRequirement(LineRule):
     summary = (
         "A requirements line pip cannot read, or reads otherwise than written: not PEP 508, "
         "an unknown option, a broken `-r` include, a marker after an option, a file that is "
-        "not UTF-8 text."
+        "not UTF-8 text, or an option (`-c`, `-r`, `-e`, code-gen.yaml's `pip_install_flags`) "
+        "that reads a file outside the package."
     )
     why = (
         "`pip install -r` stops at the first line it cannot parse, so every later "
@@ -49,6 +53,12 @@ class InvalidRequirement(LineRule):
         Invalid("--bogus-option\n", path=REQUIREMENTS),
         Invalid("-r missing.txt\n", path=REQUIREMENTS),
         Invalid(
+            "-c ../../../../../../../../proc/self/environ\n",
+            path=REQUIREMENTS,
+            note="The installer would read a file outside the package (here the process's "
+            "environment, tokens included, which it then echoes in its error).",
+        ),
+        Invalid(
             "-r requirements.txt\n",
             path="extra.txt",
             files={REQUIREMENTS: "-r extra.txt\n"},
@@ -65,6 +75,7 @@ class InvalidRequirement(LineRule):
     )
 
     def check(self) -> None:
+        self.check_pip_flags()
         model = model_requirements(self.folder, self.ctx.memo)
         if model.is_directory:
             self.report(
@@ -109,6 +120,31 @@ class InvalidRequirement(LineRule):
                     f"`{line.trailing_option}`, so pip reads it as that option's argument and "
                     f"installs {quote(line)} everywhere; write the marker right after the "
                     "requirement, and the option on a line of its own",
+                )
+
+    def check_pip_flags(self) -> None:
+        """code-gen.yaml's pip_install_flags go to the installer too: a flag that makes it
+        read a file outside the package (``-c /proc/self/environ``) is refused like a line."""
+        source = self.folder.file(CODE_GEN_YAML)
+        if source is None:
+            return
+        try:
+            document = yamlfile.load(source)
+        except SourceError:
+            return  # QAI702 reports it
+        if not isinstance(document.data, dict):
+            return
+        boundary = self.folder.package.root if self.folder.package else self.folder.path
+        for key in ("pip_install_flags", "pip_install_flags_gpu"):
+            value = document.data.get(key)
+            if not isinstance(value, str):
+                continue
+            for problem in unsafe_pip_flags(value.split(), self.folder.path, boundary):
+                self.report(
+                    source,
+                    f"`{key}`: {problem}: the installer must read only the package's files",
+                    start=document.location_of(key),
+                    anchor=f"{key}:{problem}",
                 )
 
 

@@ -189,7 +189,7 @@ def encode_line(item: Event) -> bytes:
 def decode_line(line: bytes) -> Event | None:
     try:
         return from_json(json.loads(line))
-    except ValueError:
+    except (ValueError, RecursionError):  # a worker's garbage, or nesting deep enough to crash
         return None
 
 

@@ -53,6 +53,13 @@ PRELOAD = ("numpy", "torch", "onnx")
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 SWEEP_SECONDS = 5.0  # how long to keep killing what a dead worker left behind
+# Limits for a worker's whole process tree, checked every WATCH_SECONDS: its memory (the
+# per-process address-space cap alone lets a model fork past it), its process count, and its
+# log (a model may print without end; the log is truncated, never read whole).
+WATCH_SECONDS = 0.5
+MAX_PROCESSES = 256
+LOG_LIMIT = 64 * 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 PRIVATE_PACKAGE = "_qaihm_lint_deep"  # this folder, as the worker's modules see it
 
 
@@ -118,6 +125,26 @@ def descendants(root: int, table: dict[int, int] | None = None) -> list[int]:
         found.append(pid)
         stack.extend(children.get(pid, ()))
     return found
+
+
+def _resident(pids: list[int]) -> int:
+    """Bytes of memory the processes ``pids`` hold, together: their proportional set size, so
+    that pages a fork shares with its parent (torch, loaded once by the server) count once."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, IndexError, ValueError):
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as handle:
+                    total += int(handle.read().split()[1]) * PAGE
+            except (OSError, IndexError, ValueError):
+                continue
+    return total
 
 
 def kill(pid: int) -> None:
@@ -195,6 +222,7 @@ class Running:
         self.request = request
         self.killed: set[int] = set()
         self.kill_requested = False
+        self.over = ""  # the limit of the whole tree it went past, if any
 
 
 class Server:
@@ -217,7 +245,7 @@ class Server:
         self.selector.register(self.wake_read, selectors.EVENT_READ, None)
         abandoned = False
         while not self.stopping:
-            for key, _events in self.selector.select(timeout=1.0):
+            for key, _events in self.selector.select(timeout=WATCH_SECONDS):
                 if key.fileobj is self.control:
                     abandoned = self.on_control() or abandoned
                 elif key.fileobj == self.wake_read:
@@ -225,6 +253,7 @@ class Server:
                         os.read(self.wake_read, 4096)
                 else:
                     self.on_status(key.data)
+            self.watch()
             self.reap()
         self.shutdown(remove_folders=abandoned)
         return 0
@@ -309,6 +338,30 @@ class Server:
         for pid in tree:
             kill(pid)
 
+    def watch(self) -> None:
+        """Kill a worker whose whole tree went past a limit; keep each log under LOG_LIMIT."""
+        if not self.running:
+            return
+        table = process_table()
+        for running in list(self.running.values()):
+            if running.kill_requested:
+                continue
+            tree = [running.pid, *descendants(running.pid, table)]
+            limit_mb = running.request.get("memory_limit_mb")
+            if len(tree) > MAX_PROCESSES:
+                running.over = f"more than {MAX_PROCESSES} processes"
+            elif limit_mb and _resident(tree) > int(limit_mb) * 1024 * 1024:
+                running.over = f"more than {limit_mb} MiB of memory, its processes together"
+            if running.over:
+                self.kill(running)
+                continue
+            log = str(running.request.get("log") or "")
+            with contextlib.suppress(OSError):
+                if log and os.stat(log).st_size > LOG_LIMIT:
+                    os.truncate(log, 0)  # the worker appends: it goes on at the start
+                    with open(log, "ab") as stream:
+                        stream.write(b"[qaihm-lint: log truncated at %d bytes]\n" % LOG_LIMIT)
+
     # ----------------------------------------------------------------- children
 
     def reap(self) -> None:
@@ -331,6 +384,7 @@ class Server:
                     "code": os.waitstatus_to_exitcode(status),  # as Popen.returncode
                     "killed": len(running.killed),
                     "survivors": survivors,
+                    "over": running.over,
                 },
             )
             with contextlib.suppress(KeyError, ValueError):
@@ -426,6 +480,11 @@ def run_worker(worker_module: Any, request: dict[str, Any], events_fd: int) -> i
     tempfile: Any = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None  # computed again from this model's TMPDIR
+    if request.get("confine"):
+        # Before any model code: from here on, this process and all it starts write only
+        # into its own folders (and, without bubblewrap, read nothing the parent hid).
+        confine = importlib.import_module(f"{PRIVATE_PACKAGE}.confine")
+        confine.apply(request["confine"])
     return int(worker_module.serve(request, events_fd))
 
 

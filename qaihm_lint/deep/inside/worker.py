@@ -1,7 +1,7 @@
 """The deep-mode worker: runs the runtime stages of one model in a process of its own.
 
 The fork server (``forkserver.py``) forks a child per model and calls ``serve`` in it;
-``python -m qaihm_lint.deep.worker REQUEST.json EVENTS_FD`` does the same in a fresh
+``python -m qaihm_lint.deep.inside.worker REQUEST.json EVENTS_FD`` does the same in a fresh
 interpreter. The worker side (this module, ``worker_stages``, ``worker_explain``,
 ``worker_tensors`` and the shared ``records``) imports only the standard library, torch, onnx,
 onnxruntime and the checked ``qai_hub_models`` package, and its own modules by relative

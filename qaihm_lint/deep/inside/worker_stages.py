@@ -178,6 +178,20 @@ class ModelStages(Explainer):
                 f"({', '.join(map(str, names)) or 'none'}): make them agree, one name per "
                 "flattened output, in order."
             )
+        for name, tensor in zip(names, flat, strict=True):
+            # An output with no finite value passes every comparison (NaN is "close" to NaN):
+            # it is a broken model, not a traced one.
+            if (
+                isinstance(tensor, torch.Tensor)
+                and tensor.is_floating_point()
+                and tensor.numel()
+                and not bool(torch.isfinite(tensor).any())
+            ):
+                raise StageFailed(
+                    f"output {name!r} ({shapes([tensor])}) holds no finite value (all NaN or "
+                    "inf) on random inputs: look for a division by zero, a log of zero or "
+                    "weights that were never initialised."
+                )
         return flat, [str(name) for name in names]
 
     def trace(
