@@ -33,7 +33,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qaihm_lint.deep.environments import BaseInterpreter, EnvPlan, EnvSkip, EnvSpec
+from qaihm_lint.deep.environments import (
+    LAYERED,
+    BaseInterpreter,
+    EnvPlan,
+    EnvSkip,
+    EnvSpec,
+    LayeredDist,
+)
 
 BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 packages
 MAX_MESSAGE = 700
@@ -57,6 +64,11 @@ _VERIFY = (
 
 class EnvFailure(Exception):
     """An environment could not be built; ``str(self)`` is one paragraph for the finding."""
+
+
+class EnvSetupError(EnvFailure):
+    """What the environment shares with the invoking one does not work in it: a set-up
+    problem of this machine, not of a model (the run stops with exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +179,7 @@ class EnvStore:
         home = self.root / spec.key
         with _file_lock(self.root / f"{spec.key}.lock"):
             python = home / "venv" / "bin" / "python"
-            if self._ready(home, python):
+            if self._ready(spec, home, python):
                 with contextlib.suppress(OSError):
                     os.utime(home / "ready.json")  # when it was last used, for pruning
                 return BuiltEnv(spec, python, time.monotonic() - started, True)
@@ -185,13 +197,16 @@ class EnvStore:
             (home / "ready.json").write_text(json.dumps(record), encoding="utf-8")
             return BuiltEnv(spec, python, seconds, False)
 
-    def _ready(self, home: Path, python: Path) -> bool:
+    def _ready(self, spec: EnvSpec, home: Path, python: Path) -> bool:
         if not (home / "ready.json").is_file() or not python.exists():
             return False
         # The layer must still reach the invoking environment's files.
-        return all(
-            (home / "layer" / entry).exists() for dist in self.base.dists for entry in dist.entries
-        )
+        layer = home / "layer"
+        return all((layer / e).exists() for dist in self._layered(spec) for e in dist.entries)
+
+    def _layered(self, spec: EnvSpec) -> list[LayeredDist]:
+        """The invoking environment's distributions ``spec``'s environment shares."""
+        return [d for d in self.base.dists if spec.layered is None or d.name in spec.layered]
 
     # ------------------------------------------------------------------ the build
 
@@ -225,12 +240,13 @@ class EnvStore:
             "creating the virtual environment",
         )
         site = self._site_packages(python)
-        self._layer(home / "layer", site)
+        layered = self._layered(spec)
+        self._layer(home / "layer", site, layered)
         folder = home / "requirements"
         folder.mkdir()
         constraints = folder / "layered-constraints.txt"
         constraints.write_text(
-            "".join(f"{name}=={version}\n" for name, version in self.base.pins().items()),
+            "".join(f"{dist.name}=={dist.version}\n" for dist in layered),
             encoding="utf-8",
         )
         # Bytecode now: workers run with PYTHONDONTWRITEBYTECODE (the checked tree must stay
@@ -256,14 +272,13 @@ class EnvStore:
         try:
             self._run([str(python), "-c", _VERIFY], "checking the environment")
         except EnvFailure as exc:
-            companion = next((n for n in ("torchvision", "torchaudio") if n in str(exc)), None)
-            if companion is None or companion in self.base.pins():
-                raise
-            raise EnvFailure(
-                f"{exc}. The index's {companion} is not built for this torch "
-                f"({self.base.pins().get('torch', '?')}): install {companion} into the "
-                "environment that runs qaihm-lint, from the same source as torch; the built "
-                "environments then share it"
+            failing = next((name for name in LAYERED if f": {name} " in str(exc)), None)
+            if failing is None or failing not in (spec.layered or self.base.pins()):
+                raise  # what the tree's files installed: the tree's environment is broken
+            raise EnvSetupError(
+                f"{exc}; {failing} is shared from the environment that runs qaihm-lint "
+                f"({self.base.executable}): repair it there (torch and its companions from one "
+                "build)"
             ) from exc
 
     def _site_packages(self, python: Path) -> Path:
@@ -277,9 +292,9 @@ class EnvStore:
         )
         return Path(completed.stdout.strip())
 
-    def _layer(self, layer: Path, site: Path) -> None:
+    def _layer(self, layer: Path, site: Path, layered: Sequence[LayeredDist]) -> None:
         layer.mkdir()
-        for dist in self.base.dists:
+        for dist in layered:
             origin = Path(dist.site)
             for entry in dist.entries:
                 link = layer / entry

@@ -14,14 +14,22 @@ requirements conflict with ``global_requirements.txt`` under this interpreter's 
 that needs a package the global file does not list, cannot share the global environment (the
 global file is generated from exactly the models that share it).
 
-torch, torchvision, torchaudio, onnx and onnxruntime are never taken from the package's pins:
-they are the invoking environment's (see ``envbuild``), so a requirement line naming one keeps
-only its name, extras and marker. ``EnvSpec.key`` digests everything that determines an
-environment; an unchanged key reuses the built environment.
+torch, torchvision and torchaudio are never taken from the package's pins: they are the build
+the user installed (CPU or GPU, several GB), layered into every environment (see
+``envbuild``), so a requirement line naming one keeps only its name, extras and marker. onnx and
+onnxruntime are shared the same way only where every pin of the environment accepts the
+invoking version; otherwise the environment installs what the tree pins (0.65.0 pins
+``onnx<=1.18.0``, and forcing a newer onnx makes its global environment unsatisfiable).
+
+Besides its requirement files, every environment installs the package's declared dependencies
+(``package_deps``), as upstream's CI does by installing the package. ``EnvSpec.key`` digests
+everything that determines an environment; an unchanged key reuses the built environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
@@ -37,6 +45,7 @@ from packaging.version import InvalidVersion
 
 from qaihm_lint import requirements_file as rf
 from qaihm_lint import yamlfile
+from qaihm_lint.deep.package_deps import declared_source
 from qaihm_lint.requirements_file import RequirementLine
 from qaihm_lint.rules._settings import CODE_GEN, FLAG
 from qaihm_lint.rules.requirements import (
@@ -50,7 +59,11 @@ from qaihm_lint.workspace import Layout, ModelFolder, Package
 ENV_FORMAT = 2  # 2: bytecode compiled at build time
 # The stack the user chose when installing the [deep] extra: CPU (or GPU) builds we must not
 # replace with whatever a package pins, and must not download again per environment.
-LAYERED = ("torch", "torchvision", "torchaudio", "onnx", "onnxruntime")
+ALWAYS_LAYERED = ("torch", "torchvision", "torchaudio")
+COMPANIONS = ("torchvision", "torchaudio")  # built against one torch each
+# Shared with the invoking environment only where the environment's pins accept its version.
+SHARED_WHEN_ALLOWED = ("onnx", "onnxruntime")
+LAYERED = ALWAYS_LAYERED + SHARED_WHEN_ALLOWED
 # torch's own runtime libraries (the CUDA wheels of a GPU build): part of the build the user
 # chose, several GB, so they are layered with torch rather than installed again.
 RUNTIME_PREFIXES = ("nvidia-", "triton", "pytorch-triton", "cuda-")
@@ -84,6 +97,9 @@ class BaseInterpreter:
     def pins(self) -> dict[str, str]:
         return {dist.name: dist.version for dist in self.dists}
 
+    def version(self, name: str) -> str | None:
+        return next((dist.version for dist in self.dists if dist.name == name), None)
+
 
 @dataclass(frozen=True)
 class RequirementsText:
@@ -99,6 +115,13 @@ class EnvSpec:
     pip_flags: tuple[str, ...] = ()
     relaxed: tuple[str, ...] = ()  # "torch>=2.4,<2.9.0" lines whose pins were dropped
     key: str = ""
+    # The invoking environment's distributions this one shares (None: all of them); the
+    # others of LAYERED are installed as the files pin them.
+    layered: tuple[str, ...] | None = None
+    installed: tuple[str, ...] = ()  # SHARED_WHEN_ALLOWED names the tree's pins keep apart
+    # torch companions a file asks for that the invoking environment lacks ("torchaudio
+    # (global_requirements.txt)"): the index's build would not load beside the user's torch.
+    unmatched: tuple[str, ...] = ()
 
     @property
     def short(self) -> str:
@@ -116,6 +139,21 @@ class EnvSkip:
 class EnvPlan:
     base: BaseInterpreter
     by_model: dict[str, EnvSpec | EnvSkip] = field(default_factory=dict)
+
+    def unmatched(self) -> str | None:
+        """Why the plan cannot be built from the invoking environment, or None: a tree's file
+        asks for a torch companion that is not installed beside torch."""
+        missing = sorted({item for spec in self.specs() for item in spec.unmatched})
+        if not missing:
+            return None
+        torch = self.base.version("torch") or "?"
+        return (
+            f"the checked tree needs {', '.join(missing)}, which is not installed beside torch "
+            f"{torch} in {self.base.executable}: the index's build would not load beside this "
+            "torch, so install one built with it there (the [deep] extra installs a matched "
+            "torchvision; for torchaudio pick a torch release it has been built for, e.g. "
+            "torch 2.9.1 + torchvision 0.24.1 + torchaudio 2.9.1)"
+        )
 
     def specs(self) -> list[EnvSpec]:
         unique = {spec.key: spec for spec in self.by_model.values() if isinstance(spec, EnvSpec)}
@@ -208,12 +246,15 @@ def _applies(line: RequirementLine, markers: Mapping[str, str]) -> bool:
         return True
 
 
-def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
+def relax(
+    lines: Iterable[RequirementLine], shared: Iterable[str] = LAYERED
+) -> tuple[str, list[str]]:
     """The lines as uv should read them (one include level flattened), and the relaxed ones.
 
-    A layered package keeps its name, extras and marker: its version is the invoking
+    A ``shared`` package keeps its name, extras and marker: its version is the invoking
     environment's, whatever the line pins.
     """
+    keep = frozenset(shared)
     out: list[str] = []
     relaxed: list[str] = []
     for line in lines:
@@ -231,7 +272,7 @@ def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
         requirement = line.requirement
         assert requirement is not None
         name = rf.normalize(requirement.name)
-        if name in LAYERED and requirement.url is None:
+        if name in keep and requirement.url is None:
             extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
             marker = f" ; {requirement.marker}" if requirement.marker is not None else ""
             out.append(f"{requirement.name}{extras}{marker}")
@@ -240,6 +281,28 @@ def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
             continue
         out.append(line.text)
     return "\n".join(out) + "\n", relaxed
+
+
+def shareable(
+    base: BaseInterpreter, lines: Iterable[RequirementLine], markers: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The LAYERED names the environment of ``lines`` shares with the invoking one.
+
+    torch and its companions always (the user's build); onnx and onnxruntime only when every
+    line that applies here accepts the installed version.
+    """
+    refused: set[str] = set()
+    for line in lines:
+        name = line.name
+        if name not in SHARED_WHEN_ALLOWED or not _applies(line, markers):
+            continue
+        version = base.version(name)
+        requirement = line.requirement
+        if version is None or requirement is None:
+            continue
+        if requirement.url is not None or not line.specifier.contains(version, prereleases=True):
+            refused.add(name)
+    return tuple(name for name in LAYERED if base.version(name) is not None and name not in refused)
 
 
 def _file_lines(source: SourceFile, boundary: Path) -> list[RequirementLine]:
@@ -320,10 +383,11 @@ def incompatible_with_global(folder: ModelFolder, markers: Mapping[str, str]) ->
 
 
 def _key(base: BaseInterpreter, spec: EnvSpec) -> str:
+    layered = [d for d in base.dists if spec.layered is None or d.name in spec.layered]
     payload = {
         "format": ENV_FORMAT,
         "python": [str(Path(base.executable)), base.python_version],
-        "layered": [[d.name, d.version, d.site] for d in base.dists],
+        "layered": [[d.name, d.version, d.site] for d in layered],
         "files": [[f.label, f.text] for f in spec.files],
         "pre_build": list(spec.pre_build),
         "pip_flags": list(spec.pip_flags),
@@ -333,9 +397,7 @@ def _key(base: BaseInterpreter, spec: EnvSpec) -> str:
 
 
 def _with_key(base: BaseInterpreter, spec: EnvSpec) -> EnvSpec:
-    return EnvSpec(
-        spec.name, spec.files, spec.pre_build, spec.pip_flags, spec.relaxed, _key(base, spec)
-    )
+    return dataclasses.replace(spec, key=_key(base, spec))
 
 
 def _split_words(value: object) -> tuple[str, ...]:
@@ -347,58 +409,107 @@ def _split_words(value: object) -> tuple[str, ...]:
         return tuple(value.split())
 
 
+RawFile = tuple[str, list[RequirementLine]]  # (label, the lines as the file has them)
+
+
 class Planner:
     """Decides each model's environment; one instance per run (global specs are shared)."""
 
     def __init__(self, base: BaseInterpreter) -> None:
         self.base = base
-        self._package_files: dict[Path, list[RequirementsText]] = {}
-        self._package_relaxed: dict[Path, list[str]] = {}
+        self._package_files: dict[Path, list[RawFile]] = {}
         self._global: dict[Path, EnvSpec] = {}
 
-    def _package(self, package: Package) -> tuple[list[RequirementsText], list[str]]:
+    def _package(self, package: Package) -> list[RawFile]:
+        """The package's requirements.txt and its declared dependencies (package_deps)."""
         root = package.root
         if root not in self._package_files:
-            files: list[RequirementsText] = []
-            relaxed: list[str] = []
+            files: list[RawFile] = []
             source = _source(root / PACKAGE_REQUIREMENTS)
             if source is not None:
-                text, dropped = relax(_file_lines(source, root))
-                files.append(RequirementsText(f"qai_hub_models/{PACKAGE_REQUIREMENTS}", text))
-                relaxed.extend(dropped)
+                files.append((f"qai_hub_models/{PACKAGE_REQUIREMENTS}", _file_lines(source, root)))
+            declared = declared_source(root, self.base.markers)
+            if declared is not None:
+                label = declared.path.as_posix()
+                with contextlib.suppress(ValueError):
+                    label = declared.path.relative_to(root.parent).as_posix()
+                files.append((label, list(rf.parse_source(declared).lines)))
             self._package_files[root] = files
-            self._package_relaxed[root] = relaxed
-        return self._package_files[root], self._package_relaxed[root]
+        return self._package_files[root]
+
+    def _spec(
+        self,
+        name: str,
+        raw: Sequence[RawFile],
+        pre_build: tuple[str, ...] = (),
+        pip_flags: tuple[str, ...] = (),
+    ) -> EnvSpec:
+        shared = shareable(
+            self.base, (line for _, lines in raw for line in lines), self.base.markers
+        )
+        files: list[RequirementsText] = []
+        relaxed: list[str] = []
+        for label, lines in raw:
+            text, dropped = relax(lines, shared)
+            files.append(RequirementsText(label, text))
+            relaxed.extend(dropped)
+        installed = tuple(
+            n for n in SHARED_WHEN_ALLOWED if self.base.version(n) is not None and n not in shared
+        )
+        unmatched = tuple(
+            dict.fromkeys(
+                f"{line.name} ({label})"
+                for label, lines in raw
+                for line in lines
+                if line.name in COMPANIONS
+                and self.base.version(line.name) is None
+                and _applies(line, self.base.markers)
+            )
+        )
+        layered = tuple(
+            dist.name
+            for dist in self.base.dists
+            if dist.name in shared or (dist.name not in LAYERED and "torch" in shared)
+        )
+        spec = EnvSpec(
+            name,
+            tuple(files),
+            pre_build=pre_build,
+            pip_flags=pip_flags,
+            relaxed=tuple(dict.fromkeys(relaxed)),
+            layered=layered,
+            installed=installed,
+            unmatched=unmatched,
+        )
+        return _with_key(self.base, spec)
 
     def global_spec(self, package: Package) -> EnvSpec:
         if package.root not in self._global:
-            files, relaxed = self._package(package)
-            files = list(files)
-            relaxed = list(relaxed)
+            raw = list(self._package(package))
             global_reqs = load_global(package)
             if global_reqs is not None:
-                text, dropped = relax(_file_lines(global_reqs.source, package.root))
-                files.append(RequirementsText("global_requirements.txt", text))
-                relaxed.extend(dropped)
-            spec = EnvSpec("global", tuple(files), relaxed=tuple(dict.fromkeys(relaxed)))
-            self._global[package.root] = _with_key(self.base, spec)
+                raw.append(
+                    ("global_requirements.txt", _file_lines(global_reqs.source, package.root))
+                )
+            self._global[package.root] = self._spec("global", raw)
         return self._global[package.root]
 
     def model_spec(self, folder: ModelFolder) -> EnvSpec:
         package = folder.package
         assert package is not None
-        files, relaxed = self._package(package)
-        files = list(files)
-        relaxed = list(relaxed)
+        raw = list(self._package(package))
         model = model_requirements(folder)
         if model.source is not None:
-            text, dropped = relax(_file_lines(model.source, package.root))
-            files.append(RequirementsText(f"models/{folder.model_id}/requirements.txt", text))
-            relaxed.extend(dropped)
+            raw.append(
+                (
+                    f"models/{folder.model_id}/requirements.txt",
+                    _file_lines(model.source, package.root),
+                )
+            )
         settings = _settings(folder)
-        spec = EnvSpec(
+        return self._spec(
             folder.model_id,
-            tuple(files),
+            raw,
             pre_build=_split_words(settings.get("pip_pre_build_reqs")),
             # uv always builds with PEP 517 and refuses pip's flag for it (upstream drops it too).
             pip_flags=tuple(
@@ -406,9 +517,7 @@ class Planner:
                 for flag in _split_words(settings.get("pip_install_flags"))
                 if flag != "--use-pep517"
             ),
-            relaxed=tuple(dict.fromkeys(relaxed)),
         )
-        return _with_key(self.base, spec)
 
     def choose(self, folder: ModelFolder) -> EnvSpec | EnvSkip:
         assert folder.package is not None

@@ -36,7 +36,22 @@ _NETWORK_WORDS = (
     "temporary failure",
     "could not resolve host",
     "urlopen error",
+    "couldn't connect",
+    "could not connect",
+    "offline mode",
 )
+# A library's own words for "the file is neither cached nor downloadable" (transformers,
+# huggingface_hub, timm): often raised without the network error that caused it.
+_MISSING_ASSET_WORDS = (
+    "can't load",
+    "couldn't find",
+    "could not find",
+    "does not appear to have a file named",
+    "not found in the cache",
+    "cannot find the requested files",
+    "is not the path to a directory containing",
+)
+_MISSING_ASSET_NAMES = ("LocalEntryNotFoundError", "EntryNotFoundError", "OfflineModeIsEnabled")
 
 
 class Explainer:
@@ -67,7 +82,11 @@ class Explainer:
                 '`"cuda" if torch.cuda.is_available() else "cpu"` instead of .cuda()/"cuda".'
             )
         if is_memory_error(exc):
-            limit = f" of {self.memory_limit_mb} MiB" if self.memory_limit_mb else ""
+            limit = (
+                f" of {self.memory_limit_mb} MiB beyond the interpreter with torch loaded"
+                if self.memory_limit_mb
+                else ""
+            )
             return (
                 f"{text}. The worker ran out of memory (address-space limit{limit}): the model "
                 "allocates more than a CPU export can afford, or without bound."
@@ -94,6 +113,13 @@ class Explainer:
         if isinstance(exc, FileNotFoundError):
             missing = exc.filename or ""
             return f"{text}. A model asset is missing{f': {missing}' if missing else ''}."
+        if is_missing_asset(exc):
+            return (
+                f"{text}. The library found no local copy of a file it needed and reports no "
+                "download error of its own: typically the weights or configuration could not "
+                "be fetched (no network) and are not in its cache. Run it where they are "
+                "reachable or already cached; this verdict is not cached."
+            )
         if isinstance(exc, ModuleNotFoundError) and stage == "import":
             return f"{text}. {self.missing_module_hint(exc, where)}"
         return text
@@ -215,7 +241,20 @@ def cause_of(exc: BaseException) -> str | None:
         return "missing-module"
     if is_missing_library(exc):
         return "environment"
+    if is_missing_asset(exc):
+        return "missing-asset"
     return None
+
+
+def is_missing_asset(exc: BaseException) -> bool:
+    """A file the model loads is neither present nor fetched: it may be there next time."""
+    for item in _chain(exc):
+        if isinstance(item, FileNotFoundError) or type(item).__name__ in _MISSING_ASSET_NAMES:
+            return True
+        text = str(item).lower()
+        if isinstance(item, OSError) and any(word in text for word in _MISSING_ASSET_WORDS):
+            return True
+    return False
 
 
 def is_missing_library(exc: BaseException) -> bool:
@@ -276,4 +315,29 @@ def network_url(exc: BaseException) -> str | None:
             match = _URL.search(text)
             if match:
                 url = match.group(0).rstrip(".,;:")
+        if not url:
+            url = _url_in_frames(item)
     return url if is_network else None
+
+
+def _url_in_frames(exc: BaseException) -> str:
+    """The URL the failing code was fetching, from the traceback's frames (innermost first):
+    urllib's URLError does not carry it, but torch.hub's and requests' frames hold it in a
+    local (``url``, or a request object's ``full_url``/``url``)."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        try:
+            local = frame.f_locals
+        except Exception:  # a frame torn down, or an odd f_locals proxy
+            continue
+        for name in ("url", "full_url", "req", "request"):
+            value = local.get(name)
+            if not isinstance(value, str):
+                value = getattr(value, "full_url", None) or getattr(value, "url", None)
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                return value
+    return ""
