@@ -41,11 +41,18 @@ from qaihm_lint.deep.environments import (
     EnvSpec,
     LayeredDist,
 )
+from qaihm_lint.deep.progress import Progress
 
 BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 packages
 MAX_MESSAGE = 700
 ENV_DIR_VARIABLE = "QAIHM_LINT_ENV_DIR"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_UV_SUMMARY = re.compile(r"^(Resolved|Prepared|Installed) (\d+) packages?\b")
+_UV_NEXT = {
+    "Resolved": "downloading",
+    "Prepared": "installing",
+    "Installed": "compiling bytecode",
+}
 # Each of these must import in a fresh environment before a model is run in it.
 _VERIFY = (
     "import importlib, importlib.metadata as md\n"
@@ -143,10 +150,12 @@ class EnvStore:
         root: Path,
         base: BaseInterpreter,
         on_ready: Callable[[EnvSpec, BuiltEnv | EnvFailure], None] | None = None,
+        on_step: Callable[[EnvSpec, str | None], None] | None = None,
     ) -> None:
         self.root = root
         self.base = base
         self.on_ready = on_ready  # called once per key, when first built, reused or failed
+        self.on_step = on_step  # what a build is doing now; None when it has ended
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._done: dict[str, BuiltEnv | EnvFailure] = {}
@@ -184,6 +193,7 @@ class EnvStore:
                     os.utime(home / "ready.json")  # when it was last used, for pruning
                 return BuiltEnv(spec, python, time.monotonic() - started, True)
             shutil.rmtree(home, ignore_errors=True)  # half-built by a run that died
+            self._step(spec, "creating the virtual environment")
             try:
                 self._build(spec, home, python)
             except EnvFailure:
@@ -192,6 +202,8 @@ class EnvStore:
             except (OSError, subprocess.SubprocessError) as exc:
                 shutil.rmtree(home, ignore_errors=True)
                 raise EnvFailure(f"building the environment failed: {exc}") from exc
+            finally:
+                self._step(spec, None)
             seconds = time.monotonic() - started
             record = {"spec": spec.name, "key": spec.key, "seconds": round(seconds, 1)}
             (home / "ready.json").write_text(json.dumps(record), encoding="utf-8")
@@ -210,26 +222,66 @@ class EnvStore:
 
     # ------------------------------------------------------------------ the build
 
-    def _run(self, command: Sequence[str], what: str) -> None:
+    def _run(
+        self,
+        command: Sequence[str],
+        what: str,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run ``command``, its output read as it comes (``on_line`` sees each line)."""
         env = {**os.environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
         env.pop("VIRTUAL_ENV", None)  # uv must use --python, not the caller's activated venv
+        process = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            process.kill()
+
+        timer = threading.Timer(BUILD_TIMEOUT, expire)
+        timer.daemon = True
+        timer.start()
+        output: list[str] = []
         try:
-            completed = subprocess.run(
-                list(command),
-                capture_output=True,
-                text=True,
-                timeout=BUILD_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s") from exc
-        if completed.returncode != 0:
-            message = trim(completed.stderr or completed.stdout) or (
-                f"exit status {completed.returncode}"
-            )
+            assert process.stdout is not None
+            for line in process.stdout:
+                output.append(line)
+                if on_line is not None:
+                    on_line(line)
+            returncode = process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if expired.is_set():
+            raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s")
+        if returncode != 0:
+            message = trim("".join(output)) or f"exit status {returncode}"
             raise EnvFailure(f"{what} failed: {message}")
+
+    def _step(self, spec: EnvSpec, text: str | None) -> None:
+        if self.on_step is not None:
+            self.on_step(spec, text)
+
+    def _uv_line(self, spec: EnvSpec) -> Callable[[str], None]:
+        """uv's summary lines ("Resolved 148 packages in 3.2s") as the build's steps."""
+
+        def seen(line: str) -> None:
+            match = _UV_SUMMARY.match(_ANSI.sub("", line).strip())
+            if match is not None:
+                verb, count = match.group(1), match.group(2)
+                self._step(spec, f"{verb.lower()} {count} package(s); {_UV_NEXT[verb]}")
+
+        return seen
 
     def _build(self, spec: EnvSpec, home: Path, python: Path) -> None:
         uv = find_uv()
@@ -262,13 +314,20 @@ class EnvStore:
             str(constraints),
         ]
         if spec.pre_build:
+            self._step(spec, "installing pip_pre_build_reqs")
             self._run([*install, *spec.pre_build], "installing pip_pre_build_reqs")
         arguments = ["-r", str(constraints)]  # the layered packages' own dependencies
         for index, file in enumerate(spec.files):
             path = folder / f"{index}-{Path(file.label).name}"
             path.write_text(file.text, encoding="utf-8")
             arguments += ["-r", str(path)]
-        self._run([*install, *arguments, *spec.pip_flags], "installing the requirements")
+        self._step(spec, "resolving the requirements (uv)")
+        self._run(
+            [*install, *arguments, *spec.pip_flags],
+            "installing the requirements",
+            self._uv_line(spec),
+        )
+        self._step(spec, "checking that torch, onnx and onnxruntime import")
         try:
             self._run([str(python), "-c", _VERIFY], "checking the environment")
         except EnvFailure as exc:
@@ -317,10 +376,12 @@ class RunEnvironments:
         plan: EnvPlan,
         root: Path,
         note: Callable[[str], None] = lambda text: None,
+        progress: Progress | None = None,
     ) -> None:
         self.plan = plan
-        self.store = EnvStore(root, plan.base, self._ready)
+        self.store = EnvStore(root, plan.base, self._ready, self._step)
         self.note = note
+        self.progress = progress
         self.outcomes: dict[str, BuiltEnv | EnvFailure] = {}  # by key, for the run's summary
 
     def choice(self, model_id: str) -> EnvSpec | EnvSkip | None:
@@ -333,6 +394,18 @@ class RunEnvironments:
     def python(self, spec: EnvSpec) -> Path:
         """The interpreter of ``spec``'s environment, built on first use; EnvFailure if not."""
         return self.store.ensure(spec).python
+
+    def _step(self, spec: EnvSpec, text: str | None) -> None:
+        if self.progress is None:
+            return
+        task = f"environment {spec.short}"
+        if text is None:
+            self.progress.task_finished(task)
+        elif text.startswith("creating"):
+            users = sum(1 for choice in self.plan.by_model.values() if choice == spec)
+            self.progress.task_started(task, f"building for {users} model(s): {text}")
+        else:
+            self.progress.task_step(task, text)
 
     def _ready(self, spec: EnvSpec, outcome: BuiltEnv | EnvFailure) -> None:
         self.outcomes[spec.key] = outcome

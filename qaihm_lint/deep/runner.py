@@ -101,7 +101,9 @@ def run_deep_detailed(
         if unmatched is not None:
             progress.close()
             raise DeepError(f"--deep cannot build the models' environments: {unmatched}")
-        session.envs = RunEnvironments(plan, options.env_dir or default_env_dir(), progress.note)
+        session.envs = RunEnvironments(
+            plan, options.env_dir or default_env_dir(), progress.note, progress
+        )
     try:
         result = session.run(folders)
     finally:

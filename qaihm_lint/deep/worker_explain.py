@@ -54,6 +54,14 @@ _MISSING_ASSET_WORDS = (
 _MISSING_ASSET_NAMES = ("LocalEntryNotFoundError", "EntryNotFoundError", "OfflineModeIsEnabled")
 
 
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _dist_key(name: str) -> str:
+    """A module or distribution name, compared the way PEP 503 compares names."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 class Explainer:
     """Describes failures of the model ``model_id`` in the tree at ``repo_root``."""
 
@@ -128,16 +136,28 @@ class Explainer:
         folder = f"qai_hub_models/models/{self.model_id}/"
         requirements = self.repo_root / folder / "requirements.txt"
         model_hint = f"pip install -r {requirements}" if requirements.is_file() else ""
-        if where.startswith("qai_hub_models/models/") and not where.startswith(folder):
+        importer = where.rsplit(":", 1)[0]
+        top = (exc.name or "").split(".")[0]
+        declared = self.package_declares(top)
+        in_model_folder = importer.startswith(folder)
+        if declared and not in_model_folder:
+            # A dependency the package itself declares (pydantic, imported by models/common.py):
+            # this interpreter lacks the package's own dependencies, whatever the model lists.
+            return (
+                f"{exc.name!r} is a dependency of qai_hub_models itself ({declared} lists it), "
+                "not of this model: install the package's own dependencies into this "
+                f"interpreter ({self.package_hint()}, or --python an environment that has them)."
+            )
+        parts = importer.split("/")
+        if importer.startswith("qai_hub_models/models/") and len(parts) > 3 and not in_model_folder:
             # Shared model code (models/_shared/, another model's folder) has no requirements
             # of its own: each model folder that uses it lists what it imports.
-            importer = where.rsplit(":", 1)[0]
             then = f", then {model_hint}" if model_hint else ""
             return (
                 f"{exc.name!r} is imported by {importer}, shared code that this model uses: "
                 f"list it in {folder}requirements.txt{then}."
             )
-        if where and not where.startswith(folder):
+        if where and not in_model_folder:
             # Raised by the package's own code: the model's requirements will not help alone.
             also = f", then {model_hint}" if model_hint else ""
             return (
@@ -147,6 +167,28 @@ class Explainer:
             )
         hint = model_hint or f"install the package that provides {exc.name!r}"
         return f"A dependency of the model is missing from this environment: {hint}."
+
+    def package_declares(self, module: str) -> str:
+        """Which of the package's own dependency lists names ``module`` ('' when none): its
+        requirements.txt, or the Requires-Dist of a wheel's METADATA beside it."""
+        wanted = _dist_key(module)
+        if not wanted:
+            return ""
+        lists = [self.repo_root / "qai_hub_models" / "requirements.txt"]
+        lists += sorted(self.repo_root.glob("qai_hub_models-*.dist-info/METADATA"))
+        for path in lists:
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                line = line.removeprefix("Requires-Dist:").strip()
+                if line.startswith(("#", "-")) or "extra ==" in line:
+                    continue
+                match = _REQUIREMENT_NAME.match(line)
+                if match and _dist_key(match.group(0)) == wanted:
+                    return self.relative(str(path)) or str(path)
+        return ""
 
     def package_hint(self) -> str:
         # Only a source checkout installs with -e; an unpacked wheel has just its requirements.

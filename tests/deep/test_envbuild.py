@@ -78,6 +78,10 @@ def test_models_run_in_the_environments_upstreams_ci_builds(
     assert "Traceback" not in broken.message and "\n" not in broken.message
     err = capfd.readouterr().err
     assert "environment global" in err and "built in" in err
+    # The build is told while it runs (issue 21 item 7), before its result.
+    building = err.index(": building for ")
+    assert building < err.index("resolved ") < err.index("built in")
+    assert "checking that torch, onnx and onnxruntime import" in err
     assert "replace torch>=2.1,<2.2" in err
 
     # Layered, not installed: the venv has torch's metadata but not a copy of torch.
