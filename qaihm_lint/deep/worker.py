@@ -91,11 +91,13 @@ class Worker(ModelStages):
                 warnings.simplefilter("always")
                 yield remarks
         except StageFailed as failed:
-            self.emit.send(verdict(FAIL, str(failed), outcome=failed.outcome))
+            where = self.frame_of(failed.__cause__)
+            self.emit.send(verdict(FAIL, str(failed), outcome=failed.outcome, where=where))
             raise
         except Exception as exc:
             failure = StageFailed(self.describe(name, exc))
-            self.emit.send(verdict(FAIL, str(failure), cause=cause_of(exc)))
+            where = self.frame_of(exc)
+            self.emit.send(verdict(FAIL, str(failure), cause=cause_of(exc), where=where))
             raise failure from exc
         self.emit.send(verdict(OK, " ".join(remarks)))
 

@@ -206,6 +206,15 @@ class Explainer:
         except (ValueError, OSError):
             return ""
 
+    def frame_of(self, exc: BaseException | None) -> str | None:
+        """Where in the checked tree ``exc`` was raised ("path:line[:col]"), or None."""
+        if exc is None:
+            return None
+        if isinstance(exc, SyntaxError) and exc.filename:
+            relative = self.relative(exc.filename)
+            return f"{relative}:{exc.lineno or 1}:{exc.offset or 1}" if relative else None
+        return self.location(exc) or None
+
     def location(self, exc: BaseException) -> str:
         """The innermost traceback frame inside the checked tree, relative to its root."""
         found = ""
