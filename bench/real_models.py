@@ -146,8 +146,9 @@ def check_tree(
     version: str, models: Sequence[str], wheels: Path, work: Path, env_dir: Path
 ) -> TreeReport:
     from qaihm_lint.deep import DeepOptions, run_deep_detailed
+    from qaihm_lint.deep.base_env import base_interpreter
     from qaihm_lint.deep.envbuild import EnvStore
-    from qaihm_lint.deep.environments import EnvSpec, base_interpreter, plan_environments
+    from qaihm_lint.deep.environments import EnvSpec, plan_environments
     from qaihm_lint.workspace import discover
 
     root = unpack(version, wheels, work)

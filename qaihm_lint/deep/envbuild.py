@@ -33,14 +33,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qaihm_lint.deep.environments import (
-    LAYERED,
-    BaseInterpreter,
-    EnvPlan,
-    EnvSkip,
-    EnvSpec,
-    LayeredDist,
-)
+from qaihm_lint.deep.base_env import LAYERED, BaseInterpreter, LayeredDist
+from qaihm_lint.deep.environments import EnvPlan, EnvSkip, EnvSpec
 from qaihm_lint.deep.progress import Progress
 
 BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 packages

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qaihm_lint import __version__
+from qaihm_lint.deep.base_env import base_interpreter
 from qaihm_lint.deep.cache import (
     DeepCache,
     folder_hash,
@@ -37,7 +38,7 @@ from qaihm_lint.deep.envbuild import (
     RunEnvironments,
     default_env_dir,
 )
-from qaihm_lint.deep.environments import EnvSkip, EnvSpec, base_interpreter, plan_environments
+from qaihm_lint.deep.environments import EnvSkip, EnvSpec, plan_environments
 from qaihm_lint.deep.hub import HubClient, QaiHubClient, import_qai_hub
 from qaihm_lint.deep.options import DeepOptions, cache_dir_for, default_memory_limit_mb
 from qaihm_lint.deep.outcomes import DeepResult, ModelOutcome, diagnostics_for

@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from qaihm_lint.deep import DeepOptions, DeepResult, run_deep_detailed
+from qaihm_lint.deep.base_env import base_interpreter
 from qaihm_lint.deep.envbuild import EnvFailure, EnvStore, trim
-from qaihm_lint.deep.environments import (
-    EnvSpec,
-    RequirementsText,
-    base_interpreter,
-    plan_environments,
-)
+from qaihm_lint.deep.environments import EnvSpec, RequirementsText, plan_environments
 from tests.deep.builders import add_model
 from tests.deep.conftest import MEMORY_LIMIT_MB, STAGE_TIMEOUT, folders_of
 

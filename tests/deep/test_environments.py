@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qaihm_lint.deep.environments import (
-    BaseInterpreter,
-    EnvSkip,
-    EnvSpec,
-    LayeredDist,
-    base_interpreter,
-    plan_environments,
-)
+from qaihm_lint.deep.base_env import BaseInterpreter, LayeredDist, base_interpreter
+from qaihm_lint.deep.environments import EnvSkip, EnvSpec, plan_environments
 from qaihm_lint.workspace import discover
 from tests.deep.builders import add_model
 
