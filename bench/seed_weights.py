@@ -10,10 +10,12 @@ How each kind of loader is served (nothing here is upstream code; it calls the m
 
 - torch hub (torchvision weights, ``load_state_dict_from_url``): the module that would load
   the downloaded state dict saves its own randomly initialised one under
-  ``$TORCH_HOME/hub/checkpoints/<file name of the URL>``;
-- Hugging Face (``PreTrainedModel.from_pretrained("org/name")``): a model built from the class's
-  config (with the label count of the real checkpoint) is saved as a snapshot under
-  ``$HF_HOME/hub/models--org--name``, which ``HF_HUB_OFFLINE=1`` resolves;
+  ``$TORCH_HOME/hub/checkpoints/<file name of the URL>``, its BatchNorm statistics first
+  calibrated on random inputs of the model's input spec (``_calibrate`` says why);
+- Hugging Face (``PreTrainedModel.from_pretrained("org/name")``, and image processors): a
+  model built from the class's config (with the label count of the real checkpoint) and a
+  default processor config are saved as a snapshot under ``$HF_HOME/hub/models--org--name``,
+  which ``HF_HUB_OFFLINE=1`` resolves;
 - ultralytics (``YOLO("yolov8n.pt")``): the model built from the bundled ``yolov8n.yaml``
   is saved into ultralytics' weights folder.
 
@@ -52,7 +54,7 @@ class _Pending(dict[str, Any]):
 
 
 @contextlib.contextmanager
-def _torch_hub_answered(seeded: list[str]) -> Iterator[None]:
+def _torch_hub_answered(seeded: list[str], captured: list[tuple[Any, Path]]) -> Iterator[None]:
     import torch
 
     original_load = torch.nn.Module.load_state_dict
@@ -68,8 +70,8 @@ def _torch_hub_answered(seeded: list[str]) -> Iterator[None]:
 
     def load_state_dict(self: Any, state_dict: Any, *args: Any, **kw: Any) -> Any:
         if isinstance(state_dict, _Pending):
-            state_dict.target.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(self.state_dict(), state_dict.target)
+            # Saved once calibrated (``_calibrate``), from this very module.
+            captured.append((self, state_dict.target))
             seeded.append(str(state_dict.target))
             return original_load(self, self.state_dict(), *args, **kw)
         return original_load(self, state_dict, *args, **kw)
@@ -107,23 +109,67 @@ def _hugging_face_answered(seeded: list[str]) -> Iterator[None]:
         return original(cls, name, *args, **kw)
 
     PreTrainedModel.from_pretrained = classmethod(from_pretrained)  # type: ignore[assignment]
+    from transformers.image_processing_base import ImageProcessingMixin
+
+    original_processor = ImageProcessingMixin.from_pretrained.__func__  # type: ignore[attr-defined]
+
+    def processor_from_pretrained(cls: Any, name: Any, *args: Any, **kw: Any) -> Any:
+        if isinstance(name, str) and "/" in name and not Path(name).exists():
+            folder = _snapshot(name)
+            if not (folder / "preprocessor_config.json").exists():
+                cls().save_pretrained(folder)
+                seeded.append(str(folder / "preprocessor_config.json"))
+        return original_processor(cls, name, *args, **kw)
+
+    ImageProcessingMixin.from_pretrained = classmethod(processor_from_pretrained)  # type: ignore[assignment]
     try:
         yield
     finally:
         PreTrainedModel.from_pretrained = classmethod(original)  # type: ignore[assignment]
+        ImageProcessingMixin.from_pretrained = classmethod(original_processor)  # type: ignore[assignment]
+
+
+def _snapshot(name: str) -> Path:
+    """The snapshot folder of ``name`` that refs/main names, created."""
+    hub = Path(os.environ["HF_HOME"]) / "hub" / f"models--{name.replace('/', '--')}"
+    (hub / "refs").mkdir(parents=True, exist_ok=True)
+    (hub / "refs" / "main").write_text(SNAPSHOT)
+    folder = hub / "snapshots" / SNAPSHOT
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _seed_snapshot(cls: Any, name: str, seeded: list[str]) -> None:
-    hub = Path(os.environ["HF_HOME"]) / "hub" / f"models--{name.replace('/', '--')}"
-    snapshot = hub / "snapshots" / SNAPSHOT
+    snapshot = _snapshot(name)
     if (snapshot / "config.json").exists():
         return
     config = cls.config_class(**HF_CONFIGS.get(name, {}))
     model = cls(config)
     model.save_pretrained(snapshot, safe_serialization=True)
-    (hub / "refs").mkdir(parents=True, exist_ok=True)
-    (hub / "refs" / "main").write_text(SNAPSHOT)
     seeded.append(str(snapshot))
+
+
+def _calibrate(module: Any, make_inputs: Any, passes: int = 3) -> None:
+    """BatchNorm statistics from a few random batches, as training would leave them.
+
+    Fresh BatchNorm layers hold mean 0 and variance 1 whatever their input: through a deep
+    random network the activations then grow layer after layer until scores saturate and tie
+    (argmax outputs no runtime can agree on). Real checkpoints never look like that.
+    """
+    import torch
+
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the passes
+    was_training = module.training
+    module.train()
+    with torch.no_grad():
+        for _ in range(passes):
+            module(*make_inputs())
+    module.train(was_training)
 
 
 def _seed_ultralytics(module: Any, seeded: list[str]) -> None:
@@ -139,8 +185,13 @@ def _seed_ultralytics(module: Any, seeded: list[str]) -> None:
     SETTINGS.update({"weights_dir": str(folder)})
     target = folder / weights
     if not target.exists():
+        import torch
+
         folder.mkdir(parents=True, exist_ok=True)
-        YOLO(weights.replace(".pt", ".yaml")).save(str(target))
+        model = YOLO(weights.replace(".pt", ".yaml"))
+        _calibrate(model.model, lambda: (torch.rand(2, 3, 320, 320),))
+        model.model.eval()
+        model.save(str(target))
     seeded.append(str(target))
 
 
@@ -150,8 +201,23 @@ def seed(model_id: str) -> dict[str, Any]:
     try:
         module = importlib.import_module(f"qai_hub_models.models.{model_id}")
         _seed_ultralytics(module, seeded)
-        with _torch_hub_answered(seeded), _hugging_face_answered(seeded):
-            module.Model.from_pretrained()
+        captured: list[tuple[Any, Path]] = []
+        with _torch_hub_answered(seeded, captured), _hugging_face_answered(seeded):
+            instance = module.Model.from_pretrained()
+        if captured:
+            import torch
+
+            spec = instance.get_input_spec()
+            inputs = importlib.import_module("qai_hub_models.utils.input_spec")
+
+            def make() -> list[Any]:
+                return [t.repeat(2, *[1] * (t.dim() - 1)) for t in inputs.make_torch_inputs(spec)]
+
+            _calibrate(instance, make)
+            instance.eval()
+            for part, target in captured:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(part.state_dict(), target)
     except Exception as exc:
         result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result["traceback"] = traceback.format_exc(limit=-6)

@@ -41,6 +41,12 @@ BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 pa
 MAX_MESSAGE = 700
 ENV_DIR_VARIABLE = "QAIHM_LINT_ENV_DIR"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# uv's words when the index is out of reach (connection, DNS, TLS, timeouts).
+_UV_NETWORK = re.compile(
+    r"error sending request|failed to fetch|dns error|connection refused|"
+    r"network is unreachable|timed out|tcp connect error|client error \(connect\)",
+    re.IGNORECASE,
+)
 _UV_SUMMARY = re.compile(r"^(Resolved|Prepared|Installed) (\d+) packages?\b")
 _UV_NEXT = {
     "Resolved": "downloading",
@@ -260,6 +266,11 @@ class EnvStore:
             raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s")
         if returncode != 0:
             message = trim("".join(output)) or f"exit status {returncode}"
+            if _UV_NETWORK.search(message):
+                # The index is out of reach: a matter of this machine, not of the models.
+                raise EnvSetupError(
+                    f"{what} failed because the package index cannot be reached: {message}"
+                )
             raise EnvFailure(f"{what} failed: {message}")
 
     def _step(self, spec: EnvSpec, text: str | None) -> None:

@@ -28,7 +28,13 @@ def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("envs")
 
 
-def run(repo: Path, env_dir: Path, cache: Path | None, **overrides: object) -> DeepResult:
+def run(
+    repo: Path,
+    env_dir: Path,
+    cache: Path | None,
+    models: tuple[str, ...] = ("good", "in_global", "own_ok", "own_broken"),
+    **overrides: object,
+) -> DeepResult:
     settings: dict[str, object] = {
         "compile": False,
         "stages": frozenset({"load"}),
@@ -42,9 +48,7 @@ def run(repo: Path, env_dir: Path, cache: Path | None, **overrides: object) -> D
         "env_dir": env_dir,
     }
     settings.update(overrides)
-    return run_deep_detailed(
-        folders_of(repo, "good", "in_global", "own_ok", "own_broken"), DeepOptions(**settings)
-    )  # type: ignore[arg-type]
+    return run_deep_detailed(folders_of(repo, *models), DeepOptions(**settings))  # type: ignore[arg-type]
 
 
 def test_models_run_in_the_environments_upstreams_ci_builds(
@@ -141,3 +145,31 @@ def test_uv_messages_are_trimmed_to_one_line() -> None:
         "six==0.0.999 and you require six==0.0.999, we can conclude that your requirements "
         "are unsatisfiable."
     )
+
+
+def test_an_unreachable_index_is_a_setup_error_not_a_finding(tmp_path: Path) -> None:
+    """A build that cannot reach the package index stops the run (exit 2 via DeepError), once,
+    instead of a QAI801 finding per model."""
+    from qaihm_lint.deep.envbuild import EnvSetupError
+
+    pytest.importorskip("uv")
+    base = base_interpreter()
+    text = "--index-url http://127.0.0.1:9/simple\nqaihm-lint-no-such-dist==1.0\n"
+    spec = EnvSpec("global", (RequirementsText("global_requirements.txt", text),))
+    spec = EnvSpec(spec.name, spec.files, key="unreachable-" + "0" * 52)
+    with pytest.raises(EnvSetupError, match="package index cannot be reached"):
+        EnvStore(tmp_path / "envs", base).ensure(spec)
+    assert not (tmp_path / "envs" / spec.key).exists()
+
+
+def test_a_setup_failure_stops_the_run_with_one_line(fixture_copy: Path, tmp_path: Path) -> None:
+    from qaihm_lint.deep import DeepError
+
+    (fixture_copy / "qai_hub_models/global_requirements.txt").write_text(
+        "--index-url http://127.0.0.1:9/simple\nqaihm-lint-no-such-dist==1.0\n"
+    )
+    with pytest.raises(DeepError) as caught:
+        run(fixture_copy, tmp_path / "envs", None, ("good",))
+    text = str(caught.value)
+    assert text.startswith("--deep cannot build the models' environments:")
+    assert "package index cannot be reached" in text and "\n" not in text
