@@ -176,7 +176,13 @@ def check_tree(
             [str(built.python), str(SEEDER), *users],
             capture_output=True,
             text=True,
-            env={**os.environ, **seeds, "PYTHONPATH": str(root), "CUDA_VISIBLE_DEVICES": ""},
+            env={
+                **os.environ,
+                **seeds,
+                "PYTHONPATH": str(root),
+                "CUDA_VISIBLE_DEVICES": "",
+                "PYTHONDONTWRITEBYTECODE": "1",  # the checked tree stays as unpacked
+            },
             cwd=work,
             check=False,
             timeout=1800,

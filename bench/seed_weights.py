@@ -70,8 +70,11 @@ def _torch_hub_answered(seeded: list[str], captured: list[tuple[Any, Path]]) -> 
 
     def load_state_dict(self: Any, state_dict: Any, *args: Any, **kw: Any) -> Any:
         if isinstance(state_dict, _Pending):
-            # Saved once calibrated (``_calibrate``), from this very module.
-            captured.append((self, state_dict.target))
+            # Saved once calibrated (``_calibrate``). The state dict is taken now, as the
+            # loader asks for it: its tensors share storage with the module, so calibration
+            # shows in it, and parts the model drops after loading (googlenet's auxiliary
+            # heads) stay in it.
+            captured.append((self.state_dict(), state_dict.target))
             seeded.append(str(state_dict.target))
             return original_load(self, self.state_dict(), *args, **kw)
         return original_load(self, state_dict, *args, **kw)
@@ -215,9 +218,9 @@ def seed(model_id: str) -> dict[str, Any]:
 
             _calibrate(instance, make)
             instance.eval()
-            for part, target in captured:
+            for state, target in captured:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(part.state_dict(), target)
+                torch.save(state, target)
     except Exception as exc:
         result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result["traceback"] = traceback.format_exc(limit=-6)
