@@ -119,8 +119,8 @@ class EnvPlan:
             f"the checked tree needs {', '.join(missing)}, which is not installed beside torch "
             f"{torch} in {self.base.executable}: the index's build would not load beside this "
             "torch, so install one built with it there (the [deep] extra installs a matched "
-            "torchvision; for torchaudio pick a torch release it has been built for, e.g. "
-            "torch 2.9.1 + torchvision 0.24.1 + torchaudio 2.9.1)"
+            "torchvision; torchaudio is released behind torch, so pick a torch release it "
+            "has, e.g. torch 2.9.1 + torchvision 0.24.1 + torchaudio 2.9.1)"
         )
 
     def specs(self) -> list[EnvSpec]:
