@@ -50,6 +50,7 @@ MODELS = (
     "mobilenet_v3_small",
     "fcn_resnet50",
     "yolov8_det",
+    "yolov11_det",
     "detr_resnet50",
     "beit",
     "mobile_vit",
