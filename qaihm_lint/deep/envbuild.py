@@ -337,7 +337,8 @@ class EnvStore:
             self._run([str(python), "-c", _VERIFY], "checking the environment")
         except EnvFailure as exc:
             failing = next((name for name in LAYERED if f": {name} " in str(exc)), None)
-            if failing is None or failing not in (spec.layered or self.base.pins()):
+            shared = [dist.name for dist in self._layered(spec)]
+            if failing is None or failing not in shared:
                 raise  # what the tree's files installed: the tree's environment is broken
             raise EnvSetupError(
                 f"{exc}; {failing} is shared from the environment that runs qaihm-lint "

@@ -173,3 +173,35 @@ def test_a_setup_failure_stops_the_run_with_one_line(fixture_copy: Path, tmp_pat
     text = str(caught.value)
     assert text.startswith("--deep cannot build the models' environments:")
     assert "package index cannot be reached" in text and "\n" not in text
+
+
+def test_a_shared_package_that_fails_in_the_built_environment_is_a_setup_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torchvision comes from the invoking environment: when it does not import in a built one,
+    the machine's set-up is at fault (exit 2), not the tree, and nothing half-built is kept."""
+    from qaihm_lint.deep.envbuild import EnvSetupError
+
+    pytest.importorskip("uv")
+    base = base_interpreter()
+    spec = EnvSpec("global", (RequirementsText("global_requirements.txt", ""),))
+    spec = EnvSpec(spec.name, spec.files, key="verify-" + "0" * 57, layered=("torchvision",))
+    real_run = EnvStore._run
+
+    def run_command(self: EnvStore, command: list[str], what: str, *more: object) -> None:
+        if what == "checking the environment":  # what a mismatched torchvision prints there
+            raise EnvFailure(
+                "checking the environment failed: torchvision 0.28.0 does not import: "
+                "RuntimeError: operator torchvision::nms does not exist"
+            )
+        real_run(self, command, what, *more)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EnvStore, "_run", run_command)
+    with pytest.raises(EnvSetupError, match="shared from the environment that runs qaihm-lint"):
+        EnvStore(tmp_path / "envs", base).ensure(spec)
+    assert not (tmp_path / "envs" / spec.key).exists()
+    # The same failure of a package the tree's files installed is the tree's: a finding.
+    tree_spec = EnvSpec(spec.name, spec.files, key="verify-tree-" + "0" * 52, layered=())
+    with pytest.raises(EnvFailure) as caught:
+        EnvStore(tmp_path / "envs", base).ensure(tree_spec)
+    assert not isinstance(caught.value, EnvSetupError)
