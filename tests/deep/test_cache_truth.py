@@ -81,14 +81,19 @@ def test_a_library_error_hiding_the_network_is_not_served_after_the_weights_arri
     fixture_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 21 item 5: transformers raises its own OSError, the network cause dropped."""
-    weights = tmp_path / "preprocessor_config.json"
-    monkeypatch.setenv("QAIHM_LINT_TEST_WEIGHTS", str(weights))
+    # A folder shared with the worker (the sandbox passes only named variables and folders).
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    weights = shared / "preprocessor_config.json"
+    monkeypatch.setenv("QAIHM_LINT_TEST_WEIGHTS", str(shared))
+    monkeypatch.setenv("QAIHM_LINT_PASS_ENV", "QAIHM_LINT_TEST_WEIGHTS")
     add_model(
         fixture_copy,
         "hf_processor",
         imports="import os",
         body="""\
-        if not os.path.exists(os.environ["QAIHM_LINT_TEST_WEIGHTS"]):
+        folder = os.environ["QAIHM_LINT_TEST_WEIGHTS"]
+        if not os.path.exists(os.path.join(folder, "preprocessor_config.json")):
             raise OSError(
                 "Can't load image processor for 'apple/mobilevit-small'. If you were trying "
                 "to load it from 'https://huggingface.co/models', make sure you don't have a "
