@@ -11,14 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-# A plain `pip install torch` on Linux pulls the CUDA build and its nvidia packages (~3 GB);
-# deep mode runs on CPU (it hides CUDA from the workers), so the CPU build is all it needs.
-CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+# The [deep] extra brings torch with a torchvision pip matches to it (one build, one source):
+# the index's torchvision does not load beside a torch from elsewhere ("operator
+# torchvision::nms does not exist"). Where download.pytorch.org is reachable, its CPU builds
+# of both, installed first, are a smaller alternative (deep mode runs on CPU).
+CPU_TORCH = "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
 DIST_NAME = "qaihm-lint"
 
 
 def deep_install_hint() -> str:
-    return f"install the [deep] extra, CPU torch first: {CPU_TORCH}, then pip install {_source()}"
+    return (
+        f"install the [deep] extra (torch with a matched torchvision, onnx, onnxruntime, uv): "
+        f"pip install {_source()} (optionally the smaller CPU builds first: {CPU_TORCH})"
+    )
 
 
 def _source() -> str:

@@ -33,14 +33,28 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qaihm_lint.deep.base_env import LAYERED, BaseInterpreter, LayeredDist
 from qaihm_lint.deep.cache import environment_fingerprint
-from qaihm_lint.deep.environments import BaseInterpreter, EnvPlan, EnvSkip, EnvSpec
+from qaihm_lint.deep.environments import EnvPlan, EnvSkip, EnvSpec
+from qaihm_lint.deep.progress import Progress
 from qaihm_lint.deep.sandbox import build_environment, scrub
 
 BUILD_TIMEOUT = 3600.0  # the global environment of a real tree resolves ~150 packages
 MAX_MESSAGE = 700
 ENV_DIR_VARIABLE = "QAIHM_LINT_ENV_DIR"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# uv's words when the index is out of reach (connection, DNS, TLS, timeouts).
+_UV_NETWORK = re.compile(
+    r"error sending request|failed to fetch|dns error|connection refused|"
+    r"network is unreachable|timed out|tcp connect error|client error \(connect\)",
+    re.IGNORECASE,
+)
+_UV_SUMMARY = re.compile(r"^(Resolved|Prepared|Installed) (\d+) packages?\b")
+_UV_NEXT = {
+    "Resolved": "downloading",
+    "Prepared": "installing",
+    "Installed": "compiling bytecode",
+}
 # Each of these must import in a fresh environment before a model is run in it.
 _VERIFY = (
     "import importlib, importlib.metadata as md\n"
@@ -59,6 +73,11 @@ _VERIFY = (
 
 class EnvFailure(Exception):
     """An environment could not be built; ``str(self)`` is one paragraph for the finding."""
+
+
+class EnvSetupError(EnvFailure):
+    """What the environment shares with the invoking one does not work in it: a set-up
+    problem of this machine, not of a model (the run stops with exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -133,10 +152,12 @@ class EnvStore:
         root: Path,
         base: BaseInterpreter,
         on_ready: Callable[[EnvSpec, BuiltEnv | EnvFailure], None] | None = None,
+        on_step: Callable[[EnvSpec, str | None], None] | None = None,
     ) -> None:
         self.root = root
         self.base = base
         self.on_ready = on_ready  # called once per key, when first built, reused or failed
+        self.on_step = on_step  # what a build is doing now; None when it has ended
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._done: dict[str, BuiltEnv | EnvFailure] = {}
@@ -169,11 +190,12 @@ class EnvStore:
         home = self.root / spec.key
         with _file_lock(self.root / f"{spec.key}.lock"):
             python = home / "venv" / "bin" / "python"
-            if self._ready(home, python):
+            if self._ready(spec, home, python):
                 with contextlib.suppress(OSError):
                     os.utime(home / "ready.json")  # when it was last used, for pruning
                 return BuiltEnv(spec, python, time.monotonic() - started, True)
             shutil.rmtree(home, ignore_errors=True)  # half-built by a run that died
+            self._step(spec, "creating the virtual environment")
             try:
                 self._build(spec, home, python)
             except EnvFailure:
@@ -182,6 +204,8 @@ class EnvStore:
             except (OSError, subprocess.SubprocessError) as exc:
                 shutil.rmtree(home, ignore_errors=True)
                 raise EnvFailure(f"building the environment failed: {exc}") from exc
+            finally:
+                self._step(spec, None)
             seconds = time.monotonic() - started
             record = {
                 "spec": spec.name,
@@ -193,7 +217,7 @@ class EnvStore:
             (home / "ready.json").write_text(json.dumps(record), encoding="utf-8")
             return BuiltEnv(spec, python, seconds, False)
 
-    def _ready(self, home: Path, python: Path) -> bool:
+    def _ready(self, spec: EnvSpec, home: Path, python: Path) -> bool:
         if not (home / "ready.json").is_file() or not python.exists():
             return False
         try:
@@ -205,32 +229,81 @@ class EnvStore:
         ):
             return False  # changed since it was built (or built before fingerprints)
         # The layer must still reach the invoking environment's files.
-        return all(
-            (home / "layer" / entry).exists() for dist in self.base.dists for entry in dist.entries
-        )
+        layer = home / "layer"
+        return all((layer / e).exists() for dist in self._layered(spec) for e in dist.entries)
+
+    def _layered(self, spec: EnvSpec) -> list[LayeredDist]:
+        """The invoking environment's distributions ``spec``'s environment shares."""
+        return [d for d in self.base.dists if spec.layered is None or d.name in spec.layered]
 
     # ------------------------------------------------------------------ the build
 
-    def _run(self, command: Sequence[str], what: str) -> None:
+    def _run(
+        self,
+        command: Sequence[str],
+        what: str,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run ``command``, its output read as it comes (``on_line`` sees each line)."""
         # Package builds run code the checked tree names: no secret in their environment.
         env = {**build_environment(os.environ), "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
         env.pop("VIRTUAL_ENV", None)  # uv must use --python, not the caller's activated venv
+        process = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            process.kill()
+
+        timer = threading.Timer(BUILD_TIMEOUT, expire)
+        timer.daemon = True
+        timer.start()
+        output: list[str] = []
         try:
-            completed = subprocess.run(
-                list(command),
-                capture_output=True,
-                text=True,
-                timeout=BUILD_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s") from exc
-        if completed.returncode != 0:
-            output = scrub(completed.stderr or completed.stdout, os.environ)
-            message = trim(output) or (f"exit status {completed.returncode}")
+            assert process.stdout is not None
+            for line in process.stdout:
+                output.append(line)
+                if on_line is not None:
+                    on_line(line)
+            returncode = process.wait()
+        finally:
+            timer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if expired.is_set():
+            raise EnvFailure(f"{what} took more than {BUILD_TIMEOUT:g} s")
+        if returncode != 0:
+            message = trim(scrub("".join(output), os.environ)) or f"exit status {returncode}"
+            if _UV_NETWORK.search(message):
+                # The index is out of reach: a matter of this machine, not of the models.
+                raise EnvSetupError(
+                    f"{what} failed because the package index cannot be reached: {message}"
+                )
             raise EnvFailure(f"{what} failed: {message}")
+
+    def _step(self, spec: EnvSpec, text: str | None) -> None:
+        if self.on_step is not None:
+            self.on_step(spec, text)
+
+    def _uv_line(self, spec: EnvSpec) -> Callable[[str], None]:
+        """uv's summary lines ("Resolved 148 packages in 3.2s") as the build's steps."""
+
+        def seen(line: str) -> None:
+            match = _UV_SUMMARY.match(_ANSI.sub("", line).strip())
+            if match is not None:
+                verb, count = match.group(1), match.group(2)
+                self._step(spec, f"{verb.lower()} {count} package(s); {_UV_NEXT[verb]}")
+
+        return seen
 
     def _build(self, spec: EnvSpec, home: Path, python: Path) -> None:
         uv = find_uv()
@@ -241,12 +314,13 @@ class EnvStore:
             "creating the virtual environment",
         )
         site = self._site_packages(python)
-        self._layer(home / "layer", site)
+        layered = self._layered(spec)
+        self._layer(home / "layer", site, layered)
         folder = home / "requirements"
         folder.mkdir()
         constraints = folder / "layered-constraints.txt"
         constraints.write_text(
-            "".join(f"{name}=={version}\n" for name, version in self.base.pins().items()),
+            "".join(f"{dist.name}=={dist.version}\n" for dist in layered),
             encoding="utf-8",
         )
         # Bytecode now: workers run with PYTHONDONTWRITEBYTECODE (the checked tree must stay
@@ -262,24 +336,31 @@ class EnvStore:
             str(constraints),
         ]
         if spec.pre_build:
+            self._step(spec, "installing pip_pre_build_reqs")
             self._run([*install, *spec.pre_build], "installing pip_pre_build_reqs")
         arguments = ["-r", str(constraints)]  # the layered packages' own dependencies
         for index, file in enumerate(spec.files):
             path = folder / f"{index}-{Path(file.label).name}"
             path.write_text(file.text, encoding="utf-8")
             arguments += ["-r", str(path)]
-        self._run([*install, *arguments, *spec.pip_flags], "installing the requirements")
+        self._step(spec, "resolving the requirements (uv)")
+        self._run(
+            [*install, *arguments, *spec.pip_flags],
+            "installing the requirements",
+            self._uv_line(spec),
+        )
+        self._step(spec, "checking that torch, onnx and onnxruntime import")
         try:
             self._run([str(python), "-c", _VERIFY], "checking the environment")
         except EnvFailure as exc:
-            companion = next((n for n in ("torchvision", "torchaudio") if n in str(exc)), None)
-            if companion is None or companion in self.base.pins():
-                raise
-            raise EnvFailure(
-                f"{exc}. The index's {companion} is not built for this torch "
-                f"({self.base.pins().get('torch', '?')}): install {companion} into the "
-                "environment that runs qaihm-lint, from the same source as torch; the built "
-                "environments then share it"
+            failing = next((name for name in LAYERED if f": {name} " in str(exc)), None)
+            shared = [dist.name for dist in self._layered(spec)]
+            if failing is None or failing not in shared:
+                raise  # what the tree's files installed: the tree's environment is broken
+            raise EnvSetupError(
+                f"{exc}; {failing} is shared from the environment that runs qaihm-lint "
+                f"({self.base.executable}): repair it there (torch and its companions from one "
+                "build)"
             ) from exc
 
     def _site_packages(self, python: Path) -> Path:
@@ -293,9 +374,9 @@ class EnvStore:
         )
         return Path(completed.stdout.strip())
 
-    def _layer(self, layer: Path, site: Path) -> None:
+    def _layer(self, layer: Path, site: Path, layered: Sequence[LayeredDist]) -> None:
         layer.mkdir()
-        for dist in self.base.dists:
+        for dist in layered:
             origin = Path(dist.site)
             for entry in dist.entries:
                 link = layer / entry
@@ -318,10 +399,12 @@ class RunEnvironments:
         plan: EnvPlan,
         root: Path,
         note: Callable[[str], None] = lambda text: None,
+        progress: Progress | None = None,
     ) -> None:
         self.plan = plan
-        self.store = EnvStore(root, plan.base, self._ready)
+        self.store = EnvStore(root, plan.base, self._ready, self._step)
         self.note = note
+        self.progress = progress
         self.outcomes: dict[str, BuiltEnv | EnvFailure] = {}  # by key, for the run's summary
 
     def choice(self, model_id: str) -> EnvSpec | EnvSkip | None:
@@ -334,6 +417,18 @@ class RunEnvironments:
     def python(self, spec: EnvSpec) -> Path:
         """The interpreter of ``spec``'s environment, built on first use; EnvFailure if not."""
         return self.store.ensure(spec).python
+
+    def _step(self, spec: EnvSpec, text: str | None) -> None:
+        if self.progress is None:
+            return
+        task = f"environment {spec.short}"
+        if text is None:
+            self.progress.task_finished(task)
+        elif text.startswith("creating"):
+            users = sum(1 for choice in self.plan.by_model.values() if choice == spec)
+            self.progress.task_started(task, f"building for {users} model(s): {text}")
+        else:
+            self.progress.task_step(task, text)
 
     def _ready(self, spec: EnvSpec, outcome: BuiltEnv | EnvFailure) -> None:
         self.outcomes[spec.key] = outcome

@@ -14,29 +14,41 @@ requirements conflict with ``global_requirements.txt`` under this interpreter's 
 that needs a package the global file does not list, cannot share the global environment (the
 global file is generated from exactly the models that share it).
 
-torch, torchvision, torchaudio, onnx and onnxruntime are never taken from the package's pins:
-they are the invoking environment's (see ``envbuild``), so a requirement line naming one keeps
-only its name, extras and marker. ``EnvSpec.key`` digests everything that determines an
-environment; an unchanged key reuses the built environment.
+torch, torchvision and torchaudio are never taken from the package's pins: they are the build
+the user installed (CPU or GPU, several GB), layered into every environment (see
+``envbuild``), so a requirement line naming one keeps only its name, extras and marker. onnx and
+onnxruntime are shared the same way only where every pin of the environment accepts the
+invoking version; otherwise the environment installs what the tree pins (0.65.0 pins
+``onnx<=1.18.0``, and forcing a newer onnx makes its global environment unsatisfiable).
+
+Besides its requirement files, every environment installs the package's declared dependencies
+(``package_deps``), as upstream's CI does by installing the package. ``EnvSpec.key`` digests
+everything that determines an environment; an unchanged key reuses the built environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import shlex
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import default_environment
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion
 
 from qaihm_lint import requirements_file as rf
 from qaihm_lint import yamlfile
+from qaihm_lint.deep.base_env import (
+    COMPANIONS,
+    LAYERED,
+    SHARED_WHEN_ALLOWED,
+    BaseInterpreter,
+)
+from qaihm_lint.deep.package_deps import declared_source
 from qaihm_lint.requirements_file import RequirementLine
 from qaihm_lint.rules._settings import CODE_GEN, FLAG
 from qaihm_lint.rules.requirements import (
@@ -50,39 +62,11 @@ from qaihm_lint.workspace import Layout, ModelFolder, Package
 ENV_FORMAT = 2  # 2: bytecode compiled at build time
 # The stack the user chose when installing the [deep] extra: CPU (or GPU) builds we must not
 # replace with whatever a package pins, and must not download again per environment.
-LAYERED = ("torch", "torchvision", "torchaudio", "onnx", "onnxruntime")
-# torch's own runtime libraries (the CUDA wheels of a GPU build): part of the build the user
-# chose, several GB, so they are layered with torch rather than installed again.
-RUNTIME_PREFIXES = ("nvidia-", "triton", "pytorch-triton", "cuda-")
 PACKAGE_REQUIREMENTS = "requirements.txt"
 PYTHON_BOUNDS = (
     ("python_version_greater_than_or_equal_to", ">="),
     ("python_version_less_than", "<"),
 )
-
-
-@dataclass(frozen=True)
-class LayeredDist:
-    """A distribution installed in the invoking environment that every built one shares."""
-
-    name: str  # normalised
-    version: str
-    site: str  # the site-packages folder it lives in
-    entries: tuple[str, ...]  # its top-level files and folders there, dist-info excluded
-    dist_info: str  # the name of its .dist-info folder
-
-
-@dataclass(frozen=True)
-class BaseInterpreter:
-    """The interpreter qaihm-lint runs under: built environments use its Python and its stack."""
-
-    executable: str
-    python_version: str  # "3.11.7"
-    markers: Mapping[str, str]
-    dists: tuple[LayeredDist, ...]
-
-    def pins(self) -> dict[str, str]:
-        return {dist.name: dist.version for dist in self.dists}
 
 
 @dataclass(frozen=True)
@@ -99,6 +83,13 @@ class EnvSpec:
     pip_flags: tuple[str, ...] = ()
     relaxed: tuple[str, ...] = ()  # "torch>=2.4,<2.9.0" lines whose pins were dropped
     key: str = ""
+    # The invoking environment's distributions this one shares (None: all of them); the
+    # others of LAYERED are installed as the files pin them.
+    layered: tuple[str, ...] | None = None
+    installed: tuple[str, ...] = ()  # SHARED_WHEN_ALLOWED names the tree's pins keep apart
+    # torch companions a file asks for that the invoking environment lacks ("torchaudio
+    # (global_requirements.txt)"): the index's build would not load beside the user's torch.
+    unmatched: tuple[str, ...] = ()
 
     @property
     def short(self) -> str:
@@ -117,82 +108,24 @@ class EnvPlan:
     base: BaseInterpreter
     by_model: dict[str, EnvSpec | EnvSkip] = field(default_factory=dict)
 
+    def unmatched(self) -> str | None:
+        """Why the plan cannot be built from the invoking environment, or None: a tree's file
+        asks for a torch companion that is not installed beside torch."""
+        missing = sorted({item for spec in self.specs() for item in spec.unmatched})
+        if not missing:
+            return None
+        torch = self.base.version("torch") or "?"
+        return (
+            f"the checked tree needs {', '.join(missing)}, which is not installed beside torch "
+            f"{torch} in {self.base.executable}: the index's build would not load beside this "
+            "torch, so install one built with it there (the [deep] extra installs a matched "
+            "torchvision; torchaudio is released behind torch, so pick a torch release it "
+            "has, e.g. torch 2.9.1 + torchvision 0.24.1 + torchaudio 2.9.1)"
+        )
+
     def specs(self) -> list[EnvSpec]:
         unique = {spec.key: spec for spec in self.by_model.values() if isinstance(spec, EnvSpec)}
         return [unique[key] for key in sorted(unique)]
-
-
-# ---------------------------------------------------------------------------------------------
-# The invoking environment.
-
-
-def _layered_dist(dist: importlib.metadata.Distribution) -> LayeredDist | None:
-    # RECORD is read as text: ``dist.files`` builds an object per file (torch has 15,000).
-    record = dist.read_text("RECORD")
-    if not record:
-        return None  # installed without a RECORD (egg, editable): cannot be shared safely
-    site = Path(str(dist.locate_file(""))).resolve()
-    entries: set[str] = set()
-    dist_info = ""
-    for row in record.splitlines():
-        top = row.split(",", 1)[0].replace("\\", "/").split("/", 1)[0]
-        if not top or top in ("..", "__pycache__") or top.startswith("/"):
-            continue  # console scripts and headers outside site-packages
-        if top.endswith(".dist-info"):
-            dist_info = top
-        else:
-            entries.add(top)
-    if not dist_info:
-        return None
-    return LayeredDist(
-        rf.normalize(dist.metadata["Name"]),
-        dist.version,
-        str(site),
-        tuple(sorted(entries)),
-        dist_info,
-    )
-
-
-def _runtime_dists() -> set[str]:
-    """The installed GPU runtime distributions (nvidia-*, triton, cuda-*).
-
-    All of them rather than torch's dependency graph: they reach each other through extras
-    (``cuda-toolkit[cublas,cudart,...]``), and any left out would be downloaded again.
-    """
-    found: set[str] = set()
-    for dist in importlib.metadata.distributions():
-        name = rf.normalize(dist.metadata["Name"] or "")
-        if name.startswith(RUNTIME_PREFIXES):
-            found.add(name)
-    return found
-
-
-def base_interpreter() -> BaseInterpreter:
-    """This interpreter and the layered stack installed in it (read from metadata, no import)."""
-    markers = {key: str(value) for key, value in default_environment().items()}
-    dists: dict[str, LayeredDist] = {}
-    names: list[str] = []
-    for name in LAYERED:
-        try:
-            importlib.metadata.distribution(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        names.append(name)
-        if name == "torch":
-            names.extend(sorted(_runtime_dists()))
-    for name in names:
-        try:
-            layered = _layered_dist(importlib.metadata.distribution(name))
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        if layered is not None:
-            dists[layered.name] = layered
-    return BaseInterpreter(
-        sys.executable,
-        ".".join(str(part) for part in sys.version_info[:3]),
-        markers,
-        tuple(dists[name] for name in sorted(dists)),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,12 +141,15 @@ def _applies(line: RequirementLine, markers: Mapping[str, str]) -> bool:
         return True
 
 
-def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
+def relax(
+    lines: Iterable[RequirementLine], shared: Iterable[str] = LAYERED
+) -> tuple[str, list[str]]:
     """The lines as uv should read them (one include level flattened), and the relaxed ones.
 
-    A layered package keeps its name, extras and marker: its version is the invoking
+    A ``shared`` package keeps its name, extras and marker: its version is the invoking
     environment's, whatever the line pins.
     """
+    keep = frozenset(shared)
     out: list[str] = []
     relaxed: list[str] = []
     for line in lines:
@@ -231,7 +167,7 @@ def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
         requirement = line.requirement
         assert requirement is not None
         name = rf.normalize(requirement.name)
-        if name in LAYERED and requirement.url is None:
+        if name in keep and requirement.url is None:
             extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
             marker = f" ; {requirement.marker}" if requirement.marker is not None else ""
             out.append(f"{requirement.name}{extras}{marker}")
@@ -240,6 +176,28 @@ def relax(lines: Iterable[RequirementLine]) -> tuple[str, list[str]]:
             continue
         out.append(line.text)
     return "\n".join(out) + "\n", relaxed
+
+
+def shareable(
+    base: BaseInterpreter, lines: Iterable[RequirementLine], markers: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The LAYERED names the environment of ``lines`` shares with the invoking one.
+
+    torch and its companions always (the user's build); onnx and onnxruntime only when every
+    line that applies here accepts the installed version.
+    """
+    refused: set[str] = set()
+    for line in lines:
+        name = line.name
+        if name not in SHARED_WHEN_ALLOWED or not _applies(line, markers):
+            continue
+        version = base.version(name)
+        requirement = line.requirement
+        if version is None or requirement is None:
+            continue
+        if requirement.url is not None or not line.specifier.contains(version, prereleases=True):
+            refused.add(name)
+    return tuple(name for name in LAYERED if base.version(name) is not None and name not in refused)
 
 
 def _file_lines(source: SourceFile, boundary: Path) -> list[RequirementLine]:
@@ -322,10 +280,11 @@ def incompatible_with_global(folder: ModelFolder, markers: Mapping[str, str]) ->
 
 
 def _key(base: BaseInterpreter, spec: EnvSpec) -> str:
+    layered = [d for d in base.dists if spec.layered is None or d.name in spec.layered]
     payload = {
         "format": ENV_FORMAT,
         "python": [str(Path(base.executable)), base.python_version],
-        "layered": [[d.name, d.version, d.site] for d in base.dists],
+        "layered": [[d.name, d.version, d.site] for d in layered],
         "files": [[f.label, f.text] for f in spec.files],
         "pre_build": list(spec.pre_build),
         "pip_flags": list(spec.pip_flags),
@@ -335,9 +294,7 @@ def _key(base: BaseInterpreter, spec: EnvSpec) -> str:
 
 
 def _with_key(base: BaseInterpreter, spec: EnvSpec) -> EnvSpec:
-    return EnvSpec(
-        spec.name, spec.files, spec.pre_build, spec.pip_flags, spec.relaxed, _key(base, spec)
-    )
+    return dataclasses.replace(spec, key=_key(base, spec))
 
 
 def _split_words(value: object) -> tuple[str, ...]:
@@ -349,66 +306,113 @@ def _split_words(value: object) -> tuple[str, ...]:
         return tuple(value.split())
 
 
+RawFile = tuple[str, list[RequirementLine]]  # (label, the lines as the file has them)
+
+
 class Planner:
     """Decides each model's environment; one instance per run (global specs are shared)."""
 
     def __init__(self, base: BaseInterpreter) -> None:
         self.base = base
-        self._package_files: dict[Path, list[RequirementsText]] = {}
-        self._package_relaxed: dict[Path, list[str]] = {}
+        self._package_files: dict[Path, list[RawFile]] = {}
         self._global: dict[Path, EnvSpec] = {}
 
-    def _package(self, package: Package) -> tuple[list[RequirementsText], list[str]]:
+    def _package(self, package: Package) -> list[RawFile]:
+        """The package's requirements.txt and its declared dependencies (package_deps)."""
         root = package.root
         if root not in self._package_files:
-            files: list[RequirementsText] = []
-            relaxed: list[str] = []
+            files: list[RawFile] = []
             source = _source(root / PACKAGE_REQUIREMENTS)
             if source is not None:
-                text, dropped = relax(_file_lines(source, root))
-                files.append(RequirementsText(f"qai_hub_models/{PACKAGE_REQUIREMENTS}", text))
-                relaxed.extend(dropped)
+                files.append((f"qai_hub_models/{PACKAGE_REQUIREMENTS}", _file_lines(source, root)))
+            declared = declared_source(root, self.base.markers)
+            if declared is not None:
+                label = declared.path.as_posix()
+                with contextlib.suppress(ValueError):
+                    label = declared.path.relative_to(root.parent).as_posix()
+                files.append((label, list(rf.parse_source(declared).lines)))
             self._package_files[root] = files
-            self._package_relaxed[root] = relaxed
-        return self._package_files[root], self._package_relaxed[root]
+        return self._package_files[root]
+
+    def _spec(
+        self,
+        name: str,
+        raw: Sequence[RawFile],
+        pre_build: tuple[str, ...] = (),
+        pip_flags: tuple[str, ...] = (),
+    ) -> EnvSpec:
+        shared = shareable(
+            self.base, (line for _, lines in raw for line in lines), self.base.markers
+        )
+        files: list[RequirementsText] = []
+        relaxed: list[str] = []
+        for label, lines in raw:
+            text, dropped = relax(lines, shared)
+            files.append(RequirementsText(label, text))
+            relaxed.extend(dropped)
+        installed = tuple(
+            n for n in SHARED_WHEN_ALLOWED if self.base.version(n) is not None and n not in shared
+        )
+        unmatched = tuple(
+            dict.fromkeys(
+                f"{line.name} ({label})"
+                for label, lines in raw
+                for line in lines
+                if line.name in COMPANIONS
+                and self.base.version(line.name) is None
+                and _applies(line, self.base.markers)
+            )
+        )
+        layered = tuple(
+            dist.name
+            for dist in self.base.dists
+            if dist.name in shared or (dist.name not in LAYERED and "torch" in shared)
+        )
+        spec = EnvSpec(
+            name,
+            tuple(files),
+            pre_build=pre_build,
+            pip_flags=pip_flags,
+            relaxed=tuple(dict.fromkeys(relaxed)),
+            layered=layered,
+            installed=installed,
+            unmatched=unmatched,
+        )
+        return _with_key(self.base, spec)
 
     def global_spec(self, package: Package) -> EnvSpec:
         if package.root not in self._global:
-            files, relaxed = self._package(package)
-            files = list(files)
-            relaxed = list(relaxed)
+            raw = list(self._package(package))
             global_reqs = load_global(package)
             if global_reqs is not None:
-                text, dropped = relax(_file_lines(global_reqs.source, package.root))
-                files.append(RequirementsText("global_requirements.txt", text))
-                relaxed.extend(dropped)
-            spec = EnvSpec("global", tuple(files), relaxed=tuple(dict.fromkeys(relaxed)))
-            self._global[package.root] = _with_key(self.base, spec)
+                raw.append(
+                    ("global_requirements.txt", _file_lines(global_reqs.source, package.root))
+                )
+            self._global[package.root] = self._spec("global", raw)
         return self._global[package.root]
 
     def model_spec(self, folder: ModelFolder) -> EnvSpec:
         package = folder.package
         assert package is not None
-        files, relaxed = self._package(package)
-        files = list(files)
-        relaxed = list(relaxed)
+        raw = list(self._package(package))
         model = model_requirements(folder)
         if model.source is not None:
-            text, dropped = relax(_file_lines(model.source, package.root))
-            files.append(RequirementsText(f"models/{folder.model_id}/requirements.txt", text))
-            relaxed.extend(dropped)
+            raw.append(
+                (
+                    f"models/{folder.model_id}/requirements.txt",
+                    _file_lines(model.source, package.root),
+                )
+            )
         settings = _settings(folder)
-        spec = EnvSpec(
+        return self._spec(
             folder.model_id,
-            tuple(files),
+            raw,
             pre_build=_split_words(settings.get("pip_pre_build_reqs")),
             # uv always builds with PEP 517 and refuses pip's flag for it (upstream drops it too).
             pip_flags=_safe_flags(
                 _split_words(settings.get("pip_install_flags")), folder.path, package.root
             ),
-            relaxed=tuple(dict.fromkeys(relaxed)),
         )
-        return _with_key(self.base, spec)
 
     def choose(self, folder: ModelFolder) -> EnvSpec | EnvSkip:
         assert folder.package is not None

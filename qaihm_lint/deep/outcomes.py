@@ -78,12 +78,32 @@ def model_path(folder: ModelFolder) -> Path:
     return model_py if model_py.is_file() else folder.path
 
 
+def frame_location(folder: ModelFolder, where: str | None) -> tuple[Path, Location] | None:
+    """The file and line a record's ``where`` names, when it is a file of the checked tree."""
+    if not where or folder.package is None:
+        return None
+    parts = where.split(":")
+    numbers: list[int] = []
+    while len(parts) > 1 and parts[-1].isdigit() and len(numbers) < 2:
+        numbers.insert(0, int(parts.pop()))
+    if not numbers:
+        return None
+    path = folder.package.repo_root / ":".join(parts)
+    if not path.is_file():
+        return None
+    return path, Location(max(1, numbers[0]), max(1, numbers[1]) if len(numbers) > 1 else 1)
+
+
 def diagnostics_for(outcome: ModelOutcome) -> list[Diagnostic]:
     found = []
-    path = model_path(outcome.folder)
     for record in outcome.records:
         if not record.failed:
             continue
+        # The frame that raised, inside the checked tree; else the model's model.py.
+        path, start = frame_location(outcome.folder, record.where) or (
+            model_path(outcome.folder),
+            Location(1, 1),
+        )
         rule = rule_for(record)
         where = [record.stage]
         if record.component:
@@ -98,8 +118,8 @@ def diagnostics_for(outcome: ModelOutcome) -> list[Diagnostic]:
                 message=f"deep stage {number} ({', '.join(where)}): {record.message}",
                 severity=Severity.ERROR,
                 path=path,
-                start=Location(1, 1),
-                end=Location(1, 1),
+                start=start,
+                end=start,
                 model_id=outcome.folder.model_id,
                 anchor=f"deep:{record.stage}:{record.component or ''}:{record.target or ''}",
                 extra={

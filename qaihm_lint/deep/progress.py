@@ -2,6 +2,10 @@
 
 On a terminal: a live rich table, one row per model, one column per stage, with the elapsed
 time and the failures so far. Elsewhere (CI logs, pipes): one plain line per finished stage.
+
+Work that is not a model's stage (building an environment takes minutes) is a *task*: a line
+of its own under the table with its step and clock, redrawn as the clock runs; in plain mode a
+line when it starts, one per step, and one every HEARTBEAT seconds while it lasts.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import IO, Any, Protocol
 from qaihm_lint.deep.inside.records import STAGES
 from qaihm_lint.report import printable
 
+HEARTBEAT = 30.0  # seconds between plain "still ..." lines of a running task
 SYMBOLS = {"ok": "✓", "fail": "✗", "skip": "-", "timeout": "⏱", "crash": "✗", "running": "…"}
 STYLES = {"ok": "green", "fail": "red", "timeout": "red", "crash": "red", "skip": "dim"}
 SHORT = {
@@ -48,7 +53,43 @@ class Progress(Protocol):
 
     def note(self, text: str) -> None: ...
 
+    def task_started(self, task: str, step: str) -> None: ...
+
+    def task_step(self, task: str, step: str) -> None: ...
+
+    def task_finished(self, task: str) -> None: ...
+
     def close(self) -> None: ...
+
+
+class _Tasks:
+    """The running tasks: their current step and when each started (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[str, tuple[str, float]] = {}
+
+    def start(self, task: str, step: str) -> None:
+        with self.lock:
+            self.running[task] = (step, time.monotonic())
+
+    def step(self, task: str, step: str) -> float:
+        with self.lock:
+            started = self.running.get(task, (step, time.monotonic()))[1]
+            self.running[task] = (step, started)
+            return time.monotonic() - started
+
+    def finish(self, task: str) -> None:
+        with self.lock:
+            self.running.pop(task, None)
+
+    def lines(self) -> list[str]:
+        now = time.monotonic()
+        with self.lock:
+            return [
+                f"{task}: {step} ({now - started:.0f} s)"
+                for task, (step, started) in self.running.items()
+            ]
 
 
 def _label(model_id: str, component: str | None) -> str:
@@ -58,9 +99,34 @@ def _label(model_id: str, component: str | None) -> str:
 class PlainProgress:
     """One line per finished stage; safe to interleave from several threads."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, heartbeat: float = HEARTBEAT) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self._lock = threading.Lock()
+        self.tasks = _Tasks()
+        self.heartbeat = heartbeat
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def task_started(self, task: str, step: str) -> None:
+        self.tasks.start(task, step)
+        self._write(f"deep: {task}: {step}")
+        if self._ticker is None:
+            self._ticker = threading.Thread(
+                target=self._tick, name="qaihm-deep-progress", daemon=True
+            )
+            self._ticker.start()
+
+    def task_step(self, task: str, step: str) -> None:
+        elapsed = self.tasks.step(task, step)
+        self._write(f"deep: {task}: {step} ({elapsed:.0f} s)")
+
+    def task_finished(self, task: str) -> None:
+        self.tasks.finish(task)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            for line in self.tasks.lines():
+                self._write(f"deep: still {line}")
 
     def _write(self, text: str) -> None:
         # A model's exception ends up here: one line, its control characters shown, not obeyed
@@ -99,7 +165,7 @@ class PlainProgress:
         self._write(f"deep: {text}")
 
     def close(self) -> None:
-        pass
+        self._stop.set()
 
 
 class RichProgress:
@@ -122,18 +188,44 @@ class RichProgress:
 
         self.console = Console(file=stream if stream is not None else sys.stderr)
         self.started = time.monotonic()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _render runs under it, from the refresh thread too
         self.stages = tuple(stages)
         self.rows: dict[str, dict[str, str]] = {model_id: {} for model_id in models}
         self.cached: set[str] = set()
         self.done: set[str] = set()
         self.failures = 0
+        self.tasks = _Tasks()
+        # Rendered afresh at every refresh, so the clocks run while nothing else happens (an
+        # environment build of several minutes).
         self.live = Live(
-            self._render(), console=self.console, refresh_per_second=4, transient=False
+            console=self.console,
+            refresh_per_second=4,
+            transient=False,
+            get_renderable=self._render,
         )
         self.live.start()
 
+    def task_started(self, task: str, step: str) -> None:
+        self.tasks.start(task, step)
+
+    def task_step(self, task: str, step: str) -> None:
+        self.tasks.step(task, step)
+
+    def task_finished(self, task: str) -> None:
+        self.tasks.finish(task)
+
     def _render(self) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        with self._lock:
+            table = self._table()
+        lines = self.tasks.lines()
+        if not lines:
+            return table
+        return Group(table, *(Text(f"⏳ {line}", style="yellow") for line in lines))
+
+    def _table(self) -> Any:
         from rich.table import Table  # see __init__
         from rich.text import Text
 
@@ -160,7 +252,7 @@ class RichProgress:
         return table
 
     def _refresh(self) -> None:
-        self.live.update(self._render())
+        self.live.refresh()
 
     def model_started(self, model_id: str) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from qaihm_lint import __version__
 from qaihm_lint.deep.artifacts import ArtifactRefused, take_artifact
+from qaihm_lint.deep.base_env import base_interpreter
 from qaihm_lint.deep.cache import (
     DeepCache,
     folder_hash,
@@ -33,8 +34,13 @@ from qaihm_lint.deep.cache import (
 )
 from qaihm_lint.deep.common import STAGE_GROUPS, DeepCancelled, DeepError, normalise_groups
 from qaihm_lint.deep.compile_stage import CompileQueue, compile_skips, traced_components
-from qaihm_lint.deep.envbuild import EnvFailure, RunEnvironments, default_env_dir
-from qaihm_lint.deep.environments import EnvSkip, EnvSpec, base_interpreter, plan_environments
+from qaihm_lint.deep.envbuild import (
+    EnvFailure,
+    EnvSetupError,
+    RunEnvironments,
+    default_env_dir,
+)
+from qaihm_lint.deep.environments import EnvSkip, EnvSpec, plan_environments
 from qaihm_lint.deep.hub import HubClient, QaiHubClient, import_qai_hub
 from qaihm_lint.deep.inside.records import (
     FAIL,
@@ -60,7 +66,11 @@ from qaihm_lint.workspace import ModelFolder
 SIGNAL_CHECK = 0.2  # how often the main thread looks for a Ctrl-C or SIGTERM during a run
 # Verdicts about the environment or the moment, not the model's code: never cached. "memory"
 # depends on the memory cap, which follows --jobs and is deliberately not part of the key.
-UNCACHEABLE_CAUSES = frozenset({"network", "missing-module", "memory", "environment"})
+# "missing-asset": a weights or config file neither cached nor fetched (it may be there next
+# time, and the verdict must not outlive it).
+UNCACHEABLE_CAUSES = frozenset(
+    {"network", "missing-module", "memory", "environment", "missing-asset"}
+)
 
 
 def run_deep(
@@ -101,7 +111,13 @@ def run_deep_detailed(
     )
     if options.environments and options.python is None:
         plan = plan_environments(folders, base_interpreter())
-        session.envs = RunEnvironments(plan, options.env_dir or default_env_dir(), progress.note)
+        unmatched = plan.unmatched()
+        if unmatched is not None:
+            progress.close()
+            raise DeepError(f"--deep cannot build the models' environments: {unmatched}")
+        session.envs = RunEnvironments(
+            plan, options.env_dir or default_env_dir(), progress.note, progress
+        )
     try:
         result = session.run(folders)
     finally:
@@ -400,6 +416,8 @@ class _Session:
             return self.python
         try:
             return str(self.envs.python(choice))
+        except EnvSetupError as exc:
+            raise DeepError(f"--deep cannot build the models' environments: {exc}") from exc
         except EnvFailure as exc:
             return StageRecord(
                 "import",

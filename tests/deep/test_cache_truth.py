@@ -80,6 +80,60 @@ def test_network_failure_is_not_served_after_the_network_is_back(
     assert second.workers_run == 1 and codes(second) == set()
 
 
+def test_a_library_error_hiding_the_network_is_not_served_after_the_weights_arrive(
+    fixture_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 item 5: transformers raises its own OSError, the network cause dropped."""
+    # A folder shared with the worker (the sandbox passes only named variables and folders).
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    weights = shared / "preprocessor_config.json"
+    monkeypatch.setenv("QAIHM_LINT_TEST_WEIGHTS", str(shared))
+    monkeypatch.setenv("QAIHM_LINT_PASS_ENV", "QAIHM_LINT_TEST_WEIGHTS")
+    add_model(
+        fixture_copy,
+        "hf_processor",
+        imports="import os",
+        body="""\
+        folder = os.environ["QAIHM_LINT_TEST_WEIGHTS"]
+        if not os.path.exists(os.path.join(folder, "preprocessor_config.json")):
+            raise OSError(
+                "Can't load image processor for 'apple/mobilevit-small'. If you were trying "
+                "to load it from 'https://huggingface.co/models', make sure you don't have a "
+                "local directory with the same name."
+            )
+        """,
+    )
+    first = run(fixture_copy, tmp_path / "cache", "hf_processor")
+    (finding,) = first.diagnostics
+    assert finding.code == "QAI802" and "no local copy of a file" in finding.message
+    weights.touch()
+    second = run(fixture_copy, tmp_path / "cache", "hf_processor")
+    assert second.workers_run == 1 and codes(second) == set()
+
+
+def test_a_torch_hub_download_failure_names_its_url(fixture_copy: Path, tmp_path: Path) -> None:
+    """Issue 21 item 5: urllib's URLError does not carry the URL; the frame that fetched does."""
+    add_model(
+        fixture_copy,
+        "hub_weights",
+        imports="import socket\nimport urllib.error",
+        body="""\
+        def download_url_to_file(url: str, dst: str) -> None:
+            raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+        download_url_to_file(
+            "https://download.pytorch.org/models/resnet18-f37072fd.pth", "/nonexistent"
+        )
+        """,
+    )
+    (finding,) = run(fixture_copy, tmp_path / "cache", "hub_weights").diagnostics
+    assert finding.code == "QAI802"
+    assert "fetching https://download.pytorch.org/models/resnet18-f37072fd.pth failed" in (
+        finding.message
+    )
+
+
 def test_a_folder_is_rerun_when_a_model_folder_it_imports_breaks(
     fixture_copy: Path, tmp_path: Path
 ) -> None:

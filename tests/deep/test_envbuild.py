@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from qaihm_lint.deep import DeepOptions, DeepResult, run_deep_detailed
+from qaihm_lint.deep.base_env import base_interpreter
 from qaihm_lint.deep.envbuild import EnvFailure, EnvStore, trim
-from qaihm_lint.deep.environments import (
-    EnvSpec,
-    RequirementsText,
-    base_interpreter,
-    plan_environments,
-)
+from qaihm_lint.deep.environments import EnvSpec, RequirementsText, plan_environments
 from tests.deep.builders import add_model
 from tests.deep.conftest import MEMORY_LIMIT_MB, STAGE_TIMEOUT, folders_of
 
@@ -32,7 +28,13 @@ def env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("envs")
 
 
-def run(repo: Path, env_dir: Path, cache: Path | None, **overrides: object) -> DeepResult:
+def run(
+    repo: Path,
+    env_dir: Path,
+    cache: Path | None,
+    models: tuple[str, ...] = ("good", "in_global", "own_ok", "own_broken"),
+    **overrides: object,
+) -> DeepResult:
     settings: dict[str, object] = {
         "compile": False,
         "stages": frozenset({"load"}),
@@ -46,9 +48,7 @@ def run(repo: Path, env_dir: Path, cache: Path | None, **overrides: object) -> D
         "env_dir": env_dir,
     }
     settings.update(overrides)
-    return run_deep_detailed(
-        folders_of(repo, "good", "in_global", "own_ok", "own_broken"), DeepOptions(**settings)
-    )  # type: ignore[arg-type]
+    return run_deep_detailed(folders_of(repo, *models), DeepOptions(**settings))  # type: ignore[arg-type]
 
 
 def test_models_run_in_the_environments_upstreams_ci_builds(
@@ -78,6 +78,10 @@ def test_models_run_in_the_environments_upstreams_ci_builds(
     assert "Traceback" not in broken.message and "\n" not in broken.message
     err = capfd.readouterr().err
     assert "environment global" in err and "built in" in err
+    # The build is told while it runs (issue 21 item 7), before its result.
+    building = err.index(": building for ")
+    assert building < err.index("resolved ") < err.index("built in")
+    assert "checking that torch, onnx and onnxruntime import" in err
     assert "replace torch>=2.1,<2.2" in err
 
     # Layered, not installed: the venv has torch's metadata but not a copy of torch.
@@ -156,3 +160,63 @@ def test_an_environment_changed_since_its_build_is_rebuilt(env_dir: Path) -> Non
     assert not again.reused, "a tampered environment was reused"
     assert not (site / "planted.pth").exists()
     assert again.python == built.python
+
+
+def test_an_unreachable_index_is_a_setup_error_not_a_finding(tmp_path: Path) -> None:
+    """A build that cannot reach the package index stops the run (exit 2 via DeepError), once,
+    instead of a QAI801 finding per model."""
+    from qaihm_lint.deep.envbuild import EnvSetupError
+
+    pytest.importorskip("uv")
+    base = base_interpreter()
+    text = "--index-url http://127.0.0.1:9/simple\nqaihm-lint-no-such-dist==1.0\n"
+    spec = EnvSpec("global", (RequirementsText("global_requirements.txt", text),))
+    spec = EnvSpec(spec.name, spec.files, key="unreachable-" + "0" * 52)
+    with pytest.raises(EnvSetupError, match="package index cannot be reached"):
+        EnvStore(tmp_path / "envs", base).ensure(spec)
+    assert not (tmp_path / "envs" / spec.key).exists()
+
+
+def test_a_setup_failure_stops_the_run_with_one_line(fixture_copy: Path, tmp_path: Path) -> None:
+    from qaihm_lint.deep import DeepError
+
+    (fixture_copy / "qai_hub_models/global_requirements.txt").write_text(
+        "--index-url http://127.0.0.1:9/simple\nqaihm-lint-no-such-dist==1.0\n"
+    )
+    with pytest.raises(DeepError) as caught:
+        run(fixture_copy, tmp_path / "envs", None, ("good",))
+    text = str(caught.value)
+    assert text.startswith("--deep cannot build the models' environments:")
+    assert "package index cannot be reached" in text and "\n" not in text
+
+
+def test_a_shared_package_that_fails_in_the_built_environment_is_a_setup_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torchvision comes from the invoking environment: when it does not import in a built one,
+    the machine's set-up is at fault (exit 2), not the tree, and nothing half-built is kept."""
+    from qaihm_lint.deep.envbuild import EnvSetupError
+
+    pytest.importorskip("uv")
+    base = base_interpreter()
+    spec = EnvSpec("global", (RequirementsText("global_requirements.txt", ""),))
+    spec = EnvSpec(spec.name, spec.files, key="verify-" + "0" * 57, layered=("torchvision",))
+    real_run = EnvStore._run
+
+    def run_command(self: EnvStore, command: list[str], what: str, *more: object) -> None:
+        if what == "checking the environment":  # what a mismatched torchvision prints there
+            raise EnvFailure(
+                "checking the environment failed: torchvision 0.28.0 does not import: "
+                "RuntimeError: operator torchvision::nms does not exist"
+            )
+        real_run(self, command, what, *more)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EnvStore, "_run", run_command)
+    with pytest.raises(EnvSetupError, match="shared from the environment that runs qaihm-lint"):
+        EnvStore(tmp_path / "envs", base).ensure(spec)
+    assert not (tmp_path / "envs" / spec.key).exists()
+    # The same failure of a package the tree's files installed is the tree's: a finding.
+    tree_spec = EnvSpec(spec.name, spec.files, key="verify-tree-" + "0" * 52, layered=())
+    with pytest.raises(EnvFailure) as caught:
+        EnvStore(tmp_path / "envs", base).ensure(tree_spec)
+    assert not isinstance(caught.value, EnvSetupError)

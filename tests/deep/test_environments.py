@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qaihm_lint.deep.environments import (
-    BaseInterpreter,
-    EnvSkip,
-    EnvSpec,
-    LayeredDist,
-    base_interpreter,
-    plan_environments,
-)
+from qaihm_lint.deep.base_env import BaseInterpreter, LayeredDist, base_interpreter
+from qaihm_lint.deep.environments import EnvSkip, EnvSpec, plan_environments
 from qaihm_lint.workspace import discover
 from tests.deep.builders import add_model
 
@@ -29,7 +23,12 @@ BASE = BaseInterpreter(
     "/usr/bin/python3.11",
     "3.11.7",
     MARKERS,
-    (LayeredDist("torch", "2.13.0+cpu", "/site", ("torch",), "torch-2.13.0+cpu.dist-info"),),
+    (
+        LayeredDist("torch", "2.13.0+cpu", "/site", ("torch",), "torch-2.13.0+cpu.dist-info"),
+        LayeredDist(
+            "torchvision", "0.28.0+cpu", "/site", ("torchvision",), "torchvision-0.28.0.dist-info"
+        ),
+    ),
 )
 
 
@@ -118,11 +117,11 @@ def test_own_environment_gets_package_and_model_requirements_with_layered_pins_r
         'torchvision ; sys_platform == "linux"',
         "numpy<3",
     ]
-    assert model.text.splitlines() == ["loguru==0.7.2", "onnx", "six==1.16.0"]
+    # onnx is not installed where qaihm-lint runs (BASE): the environment installs the pin.
+    assert model.text.splitlines() == ["loguru==0.7.2", "onnx==1.17.0", "six==1.16.0"]
     assert set(spec.relaxed) == {
         "torch>=2.4,<2.9.0",
         "torchvision>=0.19,<0.24; sys_platform == 'linux'",
-        "onnx==1.17.0",
     }
     assert spec.pip_flags == ("--no-build-isolation",)
     assert spec.pre_build == ("setuptools", "wheel")
@@ -194,3 +193,77 @@ def test_a_missing_system_library_is_the_machines_not_the_models() -> None:
     worker.memory_limit_mb = None
     message = worker.describe("import", error)
     assert "system library is missing" in message and "libportaudio2" in message
+
+
+def _base_with(*dists: tuple[str, str]) -> BaseInterpreter:
+    return BaseInterpreter(
+        BASE.executable,
+        BASE.python_version,
+        MARKERS,
+        tuple(
+            LayeredDist(name, version, "/site", (name,), f"{name}-{version}.dist-info")
+            for name, version in sorted((("torch", "2.14.1"), *dists))
+        ),
+    )
+
+
+def test_onnx_is_shared_only_where_the_trees_pins_allow_it(fixture_copy: Path) -> None:
+    """Issue 21 item 2: 0.65.0 pins onnx<=1.18.0; forcing the invoking onnx 1.23.2 made its
+    global environment unsatisfiable."""
+    write_global(fixture_copy, "onnx>=1.17,<=1.18.0\nonnxruntime>=1.19,<=1.22.1\ntorch<2.9\n")
+    newer = plan_for(fixture_copy, _base_with(("onnx", "1.23.2"), ("onnxruntime", "1.22.0")))
+    spec = newer["good"]
+    assert isinstance(spec, EnvSpec)
+    (global_file,) = [f for f in spec.files if f.label == "global_requirements.txt"]
+    # onnx keeps the tree's pin and is not layered; onnxruntime 1.22.0 fits and is shared.
+    assert global_file.text.splitlines() == ["onnx>=1.17,<=1.18.0", "onnxruntime", "torch"]
+    assert spec.layered == ("onnxruntime", "torch") and spec.installed == ("onnx",)
+    assert "onnx>=1.17,<=1.18.0" not in spec.relaxed
+    fitting = plan_for(fixture_copy, _base_with(("onnx", "1.18.0"), ("onnxruntime", "1.22.0")))
+    shared = fitting["good"]
+    assert isinstance(shared, EnvSpec) and shared.layered == ("onnx", "onnxruntime", "torch")
+    assert shared.key != spec.key
+
+
+def test_the_packages_declared_dependencies_are_installed(fixture_copy: Path) -> None:
+    """Issue 21 item 3: 0.65.0's wheel requires qai_hub_models_cli, which no requirements
+    file names; upstream's CI installs it with the package."""
+    info = fixture_copy / "qai_hub_models-0.65.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.4\nName: qai_hub_models\nVersion: 0.65.0\n"
+        "Requires-Dist: qai_hub_models_cli==0.65.0\n"
+        "Requires-Dist: onnx<=1.18.0,>=1.17\n"
+        'Requires-Dist: ai-edge-litert<=2.1.1; python_version < "3.9"\n'
+        'Requires-Dist: pytest<=8.4.2,>7; extra == "dev"\n'
+    )
+    spec = plan_for(fixture_copy, _base_with(("onnx", "1.23.2")))["good"]
+    assert isinstance(spec, EnvSpec)
+    declared = next(f for f in spec.files if f.label.endswith("METADATA"))
+    assert declared.label == "qai_hub_models-0.65.0.dist-info/METADATA"
+    # Extras and markers that do not hold here are left out; the onnx pin keeps onnx apart.
+    assert declared.text.splitlines() == ["qai_hub_models_cli==0.65.0", "onnx<=1.18.0,>=1.17"]
+    assert "onnx" not in (spec.layered or ())
+
+
+def test_a_source_checkout_declares_its_dependencies_in_pyproject(fixture_copy: Path) -> None:
+    (fixture_copy / "pyproject.toml").write_text(
+        '[project]\nname = "qai_hub_models"\ndependencies = ["qai_hub_models_cli==0.65.0"]\n'
+    )
+    spec = plan_for(fixture_copy)["good"]
+    assert isinstance(spec, EnvSpec)
+    assert any(f.label == "pyproject.toml" and "qai_hub_models_cli" in f.text for f in spec.files)
+
+
+def test_a_companion_the_invoking_environment_lacks_is_a_setup_error(fixture_copy: Path) -> None:
+    """Issue 21 item 1: the index's torchaudio would not load beside the user's torch; say so
+    before any build."""
+    write_global(fixture_copy, "torchaudio>=2.4\nsix==1.16.0\n")
+    folders = discover([fixture_copy / "qai_hub_models"]).folders
+    plan = plan_environments(folders, _base_with(("torchvision", "0.29.1")))
+    why = plan.unmatched()
+    assert why is not None and "torchaudio (global_requirements.txt)" in why
+    assert "torch 2.14.1" in why and "\n" not in why
+    write_global(fixture_copy, "torchvision>=0.19\nsix==1.16.0\n")
+    folders = discover([fixture_copy / "qai_hub_models"]).folders
+    assert plan_environments(folders, _base_with(("torchvision", "0.29.1"))).unmatched() is None

@@ -36,9 +36,9 @@ def test_interpreter_without_torch_names_the_extra(tmp_path: Path) -> None:
     with pytest.raises(DeepError) as caught:
         run_deep(folders_of(FIXTURE_REPO, "good"), options)
     text = str(caught.value)
-    # qaihm-lint is not on PyPI: the hint names this checkout, with the CPU build of torch.
+    # qaihm-lint is not on PyPI: the hint names this checkout, whose extra matches torchvision.
     assert f"pip install -e '{REPO}[deep]'" in text and str(wrapper) in text
-    assert "--index-url https://download.pytorch.org/whl/cpu" in text
+    assert "matched torchvision" in text
     assert "\n" not in text
 
 
@@ -112,3 +112,41 @@ def test_card_only_folder_runs_nothing(fixture_copy: Path, tmp_path: Path) -> No
     options = DeepOptions(compile=False, progress=False, cache_dir=tmp_path)
     result = run_deep_detailed(folders_of(fixture_copy, "card_only"), options)
     assert result.diagnostics == [] and result.workers_run == 0
+
+
+@pytest.mark.deep
+@pytest.mark.slow
+def test_a_torchvision_from_another_build_is_a_setup_error_before_any_build(
+    tmp_path: Path,
+) -> None:
+    """Issue 21 item 1: the index's torchvision beside another torch failed every model after a
+    4-minute build, as QAI801 at model.py:1:1. Now: exit 2, one line, nothing built."""
+    pytest.importorskip("torchvision")
+    # This interpreter, with a torchvision that fails to load the way a mismatched build does.
+    shadow = tmp_path / "shadow" / "torchvision"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "raise RuntimeError('operator torchvision::nms does not exist')\n"
+    )
+    wrapper = tmp_path / "python-mismatched"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{shadow.parent}" exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "qaihm_lint", "--deep", "--no-compile", "--python",
+            str(wrapper), "--env-dir", str(tmp_path / "envs"), "--no-cache",
+            str(FIXTURE_REPO / "qai_hub_models/models/good"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in completed.stderr
+    assert "torchvision" in lines[0] and "does not load beside torch" in lines[0]
+    assert "operator torchvision::nms does not exist" in lines[0]
+    assert "QAI801" not in completed.stdout
+    assert not (tmp_path / "envs").exists()

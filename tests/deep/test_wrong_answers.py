@@ -362,6 +362,10 @@ def test_a_syntax_error_names_path_line_and_column(messages_run: DeepResult) -> 
     text = only_message(messages_run, "syntax_error")
     assert "qai_hub_models/models/syntax_error/model.py:13:" in text
     assert "deep stage 1 (import)" in text
+    # The finding itself points there too, not at model.py:1:1.
+    (finding,) = [d for d in messages_run.diagnostics if d.model_id == "syntax_error"]
+    assert finding.path.name == "model.py" and finding.start.row == 13
+    assert finding.start.column > 1
 
 
 def test_non_determinism_is_named_as_such(messages_run: DeepResult) -> None:

@@ -63,6 +63,9 @@ class StageRecord:
     cause: str | None = None
     target: str | None = None
     url: str | None = None
+    # The frame in the checked tree that raised ("qai_hub_models/models/x/model.py:12[:col]"),
+    # relative to the tree's root: where the finding points.
+    where: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -111,7 +114,7 @@ _KINDS: dict[str, type[Event]] = {
     cls.kind: cls for cls in (StageStarted, StageRecord, TracedModel, WorkerDone, WorkerFatal)
 }
 _FIELD_NAMES = frozenset(field.name for field in fields(StageRecord))
-_OPTIONAL_TEXT = ("component", "outcome", "cause", "target", "url")
+_OPTIONAL_TEXT = ("component", "outcome", "cause", "target", "url", "where")
 
 
 def to_json(item: Event) -> dict[str, Any]:

@@ -91,11 +91,13 @@ class Worker(ModelStages):
                 warnings.simplefilter("always")
                 yield remarks
         except StageFailed as failed:
-            self.emit.send(verdict(FAIL, str(failed), outcome=failed.outcome))
+            where = self.frame_of(failed.__cause__)
+            self.emit.send(verdict(FAIL, str(failed), outcome=failed.outcome, where=where))
             raise
         except Exception as exc:
             failure = StageFailed(self.describe(name, exc))
-            self.emit.send(verdict(FAIL, str(failure), cause=cause_of(exc)))
+            where = self.frame_of(exc)
+            self.emit.send(verdict(FAIL, str(failure), cause=cause_of(exc), where=where))
             raise failure from exc
         self.emit.send(verdict(OK, " ".join(remarks)))
 
@@ -141,7 +143,7 @@ class Worker(ModelStages):
         traced: TracedModel | None = None
         if "trace" in self.groups:
             with contextlib.suppress(StageFailed), self.stage("trace", name):
-                traced = self.trace(component, name, spec, inputs, eager)
+                traced = self.trace(component, name, spec, inputs, eager, output_names)
         if "onnx" in self.groups:
             with contextlib.suppress(StageFailed), self.stage("onnx", name) as remarks:
                 remarks.extend(self.onnx(component, name, spec, inputs, eager, output_names))
@@ -149,15 +151,35 @@ class Worker(ModelStages):
             self.emit.send(traced)
 
 
-def _prepare_environment(repo_root: Path, memory_limit_mb: int | None) -> None:
-    if memory_limit_mb:
-        try:
-            import resource  # POSIX only: absent on Windows
+def _limit_memory(memory_limit_mb: int | None) -> None:
+    """Cap the address space at what the process maps now (torch imported) plus the limit.
 
-            limit = memory_limit_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ImportError, ValueError, OSError):
-            pass  # not enforceable here (e.g. macOS): the timeout still bounds the model
+    A CUDA build of torch maps over 3 GB of address space on import without using it; a cap
+    counted from zero would leave such a worker unable to start a thread.
+    """
+    if not memory_limit_mb:
+        return
+    try:
+        import resource  # POSIX only: absent on Windows
+
+        limit = _mapped_bytes() + memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass  # not enforceable here (e.g. macOS): the timeout still bounds the model
+
+
+def _mapped_bytes() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _prepare_environment(repo_root: Path) -> None:
     # This folder may be on sys.path (``python -m`` from it, an old launcher); the checked tree
     # must win over any installed qai_hub_models, and no module of ours may shadow the model's.
     here = str(Path(__file__).resolve().parent)
@@ -179,7 +201,7 @@ def serve(request: Mapping[str, Any], events_fd: int) -> int:
     # A segfault in native code then leaves a Python stack in the log, which the parent quotes.
     faulthandler.enable(all_threads=False)
     repo_root = Path(request["repo_root"]).resolve()
-    _prepare_environment(repo_root, request.get("memory_limit_mb"))
+    _prepare_environment(repo_root)
     worker = Worker({**request, "repo_root": str(repo_root)}, emitter)
     try:
         import torch  # the first import of the model's torch: failing here is the fatal event
@@ -190,6 +212,7 @@ def serve(request: Mapping[str, Any], events_fd: int) -> int:
     except Exception as exc:
         emitter.send(WorkerFatal(f"cannot import torch: {one_line(exc)}"))
         return 3
+    _limit_memory(request.get("memory_limit_mb"))
     worker.run()
     emitter.send(WorkerDone())
     return 0

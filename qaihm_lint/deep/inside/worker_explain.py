@@ -36,7 +36,30 @@ _NETWORK_WORDS = (
     "temporary failure",
     "could not resolve host",
     "urlopen error",
+    "couldn't connect",
+    "could not connect",
+    "offline mode",
 )
+# A library's own words for "the file is neither cached nor downloadable" (transformers,
+# huggingface_hub, timm): often raised without the network error that caused it.
+_MISSING_ASSET_WORDS = (
+    "can't load",
+    "couldn't find",
+    "could not find",
+    "does not appear to have a file named",
+    "not found in the cache",
+    "cannot find the requested files",
+    "is not the path to a directory containing",
+)
+_MISSING_ASSET_NAMES = ("LocalEntryNotFoundError", "EntryNotFoundError", "OfflineModeIsEnabled")
+
+
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _dist_key(name: str) -> str:
+    """A module or distribution name, compared the way PEP 503 compares names."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class Explainer:
@@ -67,7 +90,11 @@ class Explainer:
                 '`"cuda" if torch.cuda.is_available() else "cpu"` instead of .cuda()/"cuda".'
             )
         if is_memory_error(exc):
-            limit = f" of {self.memory_limit_mb} MiB" if self.memory_limit_mb else ""
+            limit = (
+                f" of {self.memory_limit_mb} MiB beyond the interpreter with torch loaded"
+                if self.memory_limit_mb
+                else ""
+            )
             return (
                 f"{text}. The worker ran out of memory (address-space limit{limit}): the model "
                 "allocates more than a CPU export can afford, or without bound."
@@ -94,6 +121,13 @@ class Explainer:
         if isinstance(exc, FileNotFoundError):
             missing = exc.filename or ""
             return f"{text}. A model asset is missing{f': {missing}' if missing else ''}."
+        if is_missing_asset(exc):
+            return (
+                f"{text}. The library found no local copy of a file it needed and reports no "
+                "download error of its own: typically the weights or configuration could not "
+                "be fetched (no network) and are not in its cache. Run it where they are "
+                "reachable or already cached; this verdict is not cached."
+            )
         if isinstance(exc, ModuleNotFoundError) and stage == "import":
             return f"{text}. {self.missing_module_hint(exc, where)}"
         return text
@@ -102,16 +136,28 @@ class Explainer:
         folder = f"qai_hub_models/models/{self.model_id}/"
         requirements = self.repo_root / folder / "requirements.txt"
         model_hint = f"pip install -r {requirements}" if requirements.is_file() else ""
-        if where.startswith("qai_hub_models/models/") and not where.startswith(folder):
+        importer = where.rsplit(":", 1)[0]
+        top = (exc.name or "").split(".")[0]
+        declared = self.package_declares(top)
+        in_model_folder = importer.startswith(folder)
+        if declared and not in_model_folder:
+            # A dependency the package itself declares (pydantic, imported by models/common.py):
+            # this interpreter lacks the package's own dependencies, whatever the model lists.
+            return (
+                f"{exc.name!r} is a dependency of qai_hub_models itself ({declared} lists it), "
+                "not of this model: install the package's own dependencies into this "
+                f"interpreter ({self.package_hint()}, or --python an environment that has them)."
+            )
+        parts = importer.split("/")
+        if importer.startswith("qai_hub_models/models/") and len(parts) > 3 and not in_model_folder:
             # Shared model code (models/_shared/, another model's folder) has no requirements
             # of its own: each model folder that uses it lists what it imports.
-            importer = where.rsplit(":", 1)[0]
             then = f", then {model_hint}" if model_hint else ""
             return (
                 f"{exc.name!r} is imported by {importer}, shared code that this model uses: "
                 f"list it in {folder}requirements.txt{then}."
             )
-        if where and not where.startswith(folder):
+        if where and not in_model_folder:
             # Raised by the package's own code: the model's requirements will not help alone.
             also = f", then {model_hint}" if model_hint else ""
             return (
@@ -121,6 +167,28 @@ class Explainer:
             )
         hint = model_hint or f"install the package that provides {exc.name!r}"
         return f"A dependency of the model is missing from this environment: {hint}."
+
+    def package_declares(self, module: str) -> str:
+        """Which of the package's own dependency lists names ``module`` ('' when none): its
+        requirements.txt, or the Requires-Dist of a wheel's METADATA beside it."""
+        wanted = _dist_key(module)
+        if not wanted:
+            return ""
+        lists = [self.repo_root / "qai_hub_models" / "requirements.txt"]
+        lists += sorted(self.repo_root.glob("qai_hub_models-*.dist-info/METADATA"))
+        for path in lists:
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                line = line.removeprefix("Requires-Dist:").strip()
+                if line.startswith(("#", "-")) or "extra ==" in line:
+                    continue
+                match = _REQUIREMENT_NAME.match(line)
+                if match and _dist_key(match.group(0)) == wanted:
+                    return self.relative(str(path)) or str(path)
+        return ""
 
     def package_hint(self) -> str:
         # Only a source checkout installs with -e; an unpacked wheel has just its requirements.
@@ -137,6 +205,15 @@ class Explainer:
             return Path(filename).resolve().relative_to(self.repo_root).as_posix()
         except (ValueError, OSError):
             return ""
+
+    def frame_of(self, exc: BaseException | None) -> str | None:
+        """Where in the checked tree ``exc`` was raised ("path:line[:col]"), or None."""
+        if exc is None:
+            return None
+        if isinstance(exc, SyntaxError) and exc.filename:
+            relative = self.relative(exc.filename)
+            return f"{relative}:{exc.lineno or 1}:{exc.offset or 1}" if relative else None
+        return self.location(exc) or None
 
     def location(self, exc: BaseException) -> str:
         """The innermost traceback frame inside the checked tree, relative to its root."""
@@ -215,7 +292,20 @@ def cause_of(exc: BaseException) -> str | None:
         return "missing-module"
     if is_missing_library(exc):
         return "environment"
+    if is_missing_asset(exc):
+        return "missing-asset"
     return None
+
+
+def is_missing_asset(exc: BaseException) -> bool:
+    """A file the model loads is neither present nor fetched: it may be there next time."""
+    for item in _chain(exc):
+        if isinstance(item, FileNotFoundError) or type(item).__name__ in _MISSING_ASSET_NAMES:
+            return True
+        text = str(item).lower()
+        if isinstance(item, OSError) and any(word in text for word in _MISSING_ASSET_WORDS):
+            return True
+    return False
 
 
 def is_missing_library(exc: BaseException) -> bool:
@@ -276,4 +366,29 @@ def network_url(exc: BaseException) -> str | None:
             match = _URL.search(text)
             if match:
                 url = match.group(0).rstrip(".,;:")
+        if not url:
+            url = _url_in_frames(item)
     return url if is_network else None
+
+
+def _url_in_frames(exc: BaseException) -> str:
+    """The URL the failing code was fetching, from the traceback's frames (innermost first):
+    urllib's URLError does not carry it, but torch.hub's and requests' frames hold it in a
+    local (``url``, or a request object's ``full_url``/``url``)."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        try:
+            local = frame.f_locals
+        except Exception:  # a frame torn down, or an odd f_locals proxy
+            continue
+        for name in ("url", "full_url", "req", "request"):
+            value = local.get(name)
+            if not isinstance(value, str):
+                value = getattr(value, "full_url", None) or getattr(value, "url", None)
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                return value
+    return ""

@@ -201,6 +201,7 @@ class ModelStages(Explainer):
         spec: InputSpec,
         inputs: Sequence[Any],
         eager: Sequence[Any],
+        output_names: Sequence[str] = (),
     ) -> TracedModel | None:
         import torch  # worker side: torch only at run time (module docstring)
 
@@ -232,7 +233,7 @@ class ModelStages(Explainer):
         ):
             with torch.no_grad():
                 got = flatten(traced(*args))
-            verdict = compare(expected, got)
+            verdict = compare(expected, got, output_names)
             if verdict is not None and args is inputs:
                 random = self.nondeterminism(component, inputs, eager)
                 if random:
@@ -361,12 +362,12 @@ class ModelStages(Explainer):
                 f"onnxruntime could not run the exported model: {one_line(exc)}"
             ) from exc
         got = [torch.from_numpy(numpy.asarray(result)) for result in results]
-        verdict = compare(eager, got)
+        verdict = compare(eager, got, output_names)
         if verdict is not None:
             random = self.nondeterminism(component, inputs, eager)
             raise StageFailed(
-                f"onnxruntime output differs from eager: {verdict}."
-                + (f" {random[0].upper()}{random[1:]}" if random else "")
+                "the export succeeded and onnxruntime ran it, but its result differs from "
+                f"eager: {verdict}." + (f" {random[0].upper()}{random[1:]}" if random else "")
             )
         if not dropped:
             return []
