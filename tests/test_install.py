@@ -89,7 +89,7 @@ def test_deep_worker_hint_for_missing_package_dependencies(
 def test_a_package_dependency_is_not_blamed_on_the_model(tmp_path: Path) -> None:
     """Issue 21 item 9: pydantic, imported by models/common.py, is the package's dependency:
     the old hint told the user to list it in the model's requirements.txt."""
-    from qaihm_lint.deep.worker import Worker
+    from qaihm_lint.deep.inside.worker import Worker
 
     models = tmp_path / "qai_hub_models" / "models"
     (models / "resnet18").mkdir(parents=True)
