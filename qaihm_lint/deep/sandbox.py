@@ -410,13 +410,11 @@ class SandboxRun:
         """A fork server's command line, in bubblewrap when the run has it."""
         if self.protection.bwrap is None:
             return argv
-        readable = [Path(p) for p in interpreter_paths(python)]
-        readable += [INSIDE, *asset_folders(os.environ)]
         return bwrap_command(
             self.protection.bwrap,
             argv,
             hidden=self.hidden,
-            readable=readable,
+            readable=[Path(p) for p in self._readable(python)],
             writable=[self.root, *shared_folders(os.environ)],
             network=self.protection.network,
         )
@@ -434,12 +432,23 @@ class SandboxRun:
         if self.protection.bwrap is None:
             spec["hide"] = [str(path) for path in self.hidden]
             spec["read"] = [
-                *interpreter_paths(python),
-                str(INSIDE),
-                *(str(path) for path in asset_folders(os.environ)),
+                *self._readable(python),
                 *(str(copy.root) for copy in self._copies.values()),
             ]
         return spec
+
+    @staticmethod
+    def _readable(python: str) -> list[str]:
+        """What a worker reads besides its own folders: its interpreter, the invoking one (a
+        built environment reaches the torch stack there through its layer's links, and that
+        environment may well sit under a hidden folder such as /tmp), the worker's code and
+        the assets placed beforehand."""
+        return [
+            *interpreter_paths(python),
+            *interpreter_paths(sys.executable),
+            str(INSIDE),
+            *(str(path) for path in asset_folders(os.environ)),
+        ]
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

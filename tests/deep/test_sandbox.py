@@ -130,3 +130,28 @@ def test_the_tree_copy_is_checked_and_restored(tmp_path: Path) -> None:
     assert copy.check(code) == [Path("utils")]
     assert (copy.package / "utils" / "base.py").read_text() == "base = 1\n"  # restored
     assert (package / "utils" / "base.py").read_text() == "base = 1\n"
+
+
+def test_the_invoking_environment_stays_readable_under_a_hidden_folder(tmp_path: Path) -> None:
+    """A built environment reaches torch through links into the invoking environment; when that
+    environment sits under a hidden folder (a clone under /tmp, as a CI runner may make), the
+    fork server must still read it, with bubblewrap and with Landlock alike."""
+    from qaihm_lint.deep.sandbox import SandboxRun
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run2").mkdir()
+    run = SandboxRun(Protection(bwrap="bwrap", landlock_abi=6), 1, root=tmp_path / "run")
+    try:
+        built = str(tmp_path / "env" / "bin" / "python")  # a built environment's interpreter
+        command = run.wrap(built, ["python", "x"])
+        bound = {command[i + 1] for i, word in enumerate(command) if word == "--ro-bind"}
+        site = next(p for p in sys.path if p.endswith("site-packages"))
+        assert any(site == b or site.startswith(b + os.sep) for b in bound), (site, bound)
+        landlock = SandboxRun(Protection(landlock_abi=6), 1, root=tmp_path / "run2")
+        try:
+            reads = landlock.confine(built, [])["read"]
+            assert isinstance(reads, list) and site in reads
+        finally:
+            landlock.close()
+    finally:
+        run.close()
