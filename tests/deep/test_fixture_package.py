@@ -179,7 +179,15 @@ def test_second_run_on_unchanged_tree_runs_nothing(
     assert second.workers_run == len(UNCACHED)
     assert second.jobs_submitted == 0
     assert {o.folder.model_id for o in second.outcomes if not o.cached} == UNCACHED
-    assert second.diagnostics == first_run.diagnostics
+
+    # memory_hog runs again, and which limit stops it first (its address space or the fork
+    # server's count over its process tree) may differ between runs: compare it by code.
+    def settled(result: DeepResult) -> list[object]:
+        return [
+            (d.code, d.model_id) if d.model_id == "memory_hog" else d for d in result.diagnostics
+        ]
+
+    assert settled(second) == settled(first_run)
     cached_only = folders_of(FIXTURE_REPO, *(set(EXPECTED) - UNCACHED))
     third = run_deep_detailed(cached_only, options(cache_dir))
     assert third.workers_run == 0
