@@ -174,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
         "code); `pre-commit` for pre-commit's --from-ref",
     )
     running.add_argument(
+        "--stdin-filename",
+        type=Path,
+        metavar="PATH",
+        help="lint the text on standard input as if it were the file PATH, in PATH's model "
+        "folder (for editors and tools that pipe a buffer); with --fix the fixed text goes to "
+        "standard output and the findings left to standard error. `-` as the PATH argument "
+        "also reads standard input",
+    )
+    running.add_argument(
         "--shard",
         metavar="K/N",
         help="check only the K-th of N parts of the model folders (for a CI matrix; balanced "
@@ -248,7 +257,11 @@ def use_color(tty: bool, environ: Mapping[str, str]) -> bool:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    start = args.paths[0] if args.paths else Path.cwd()
+    # The configuration of the file standard input stands for, as of any PATH: the nearest.
+    given = [p for p in args.paths if str(p) != "-"]
+    if args.stdin_filename is not None:
+        given = [args.stdin_filename.parent]
+    start = given[0] if given else Path.cwd()
     if args.config is not None and not args.config.is_file():
         raise ConfigError(f"{args.config}: config file not found")
     settings = load_settings(args.config, start if start.exists() else Path.cwd())

@@ -30,7 +30,7 @@ from qaihm_lint.config import (
     ConfigError,
     Settings,
 )
-from qaihm_lint.diagnostics import Applicability, Diagnostic, Severity
+from qaihm_lint.diagnostics import Diagnostic
 from qaihm_lint.engine import (
     FixOutcome,
     Plan,
@@ -42,11 +42,12 @@ from qaihm_lint.engine import (
 from qaihm_lint.fixers.apply import (
     WriteError,
     remove_stale_temporaries,
-    unified_diff,
     write_atomic,
 )
-from qaihm_lint.report import DeepCase, ReportContext, renderer, statistics_table, summary
+from qaihm_lint.report import DeepCase
 from qaihm_lint.rule_docs import explain, list_rules, list_rules_json
+from qaihm_lint.run_report import print_diff, report
+from qaihm_lint.stdin_run import run_stdin, stdin_target
 from qaihm_lint.workspace import (
     Workspace,
     WorkspaceError,
@@ -66,29 +67,6 @@ class Terminated(KeyboardInterrupt):
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
-
-
-def _print_diff(outcome: FixOutcome, settings: Settings) -> None:
-    cwd = Path.cwd()
-    for path, data in sorted(outcome.changed.items()):
-        display = Path(os.path.relpath(path, cwd)).as_posix()
-        sys.stdout.write(unified_diff(path, outcome.originals.get(path), data, display))
-    if outcome.changed:
-        warnings = sum(1 for d in outcome.fixed if d.severity is Severity.WARNING)
-        found = summary.describe(outcome.fixed_count - warnings, warnings)
-        print(f"Would fix {found}.", file=sys.stderr)
-        return
-    unsafe = (
-        0
-        if settings.unsafe_fixes
-        else sum(
-            1
-            for d in outcome.result.diagnostics
-            if d.fix is not None and d.fix.applicability is Applicability.UNSAFE
-        )
-    )
-    more = f" ({unsafe} more with `--unsafe-fixes`)" if unsafe else ""
-    print(f"No fixes to make{more}.", file=sys.stderr)
 
 
 def _write_fixes(
@@ -112,18 +90,6 @@ def _write_fixes(
         fixed = findings_gone(outcome.initial, remaining)
         diagnostics = remaining
     return diagnostics, fixed
-
-
-def repository_root(workspace: Workspace) -> Path | None:
-    """The repository the checked package is in: the nearest folder above it with ``.git``,
-    else the folder that holds the package (upstream's layout)."""
-    if not workspace.packages:
-        return None
-    package = workspace.packages[0]
-    for parent in package.root.parents:
-        if (parent / ".git").exists():
-            return parent
-    return package.repo_root
 
 
 def _given(paths: Sequence[Path]) -> Callable[[Path], bool]:
@@ -282,6 +248,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _merge_reports(args.paths, settings)
     shard = _parse_shard(args.shard) if args.shard else None
     plan = make_plan(settings)
+    stdin_path = stdin_target(args)
+    if stdin_path is not None:
+        return run_stdin(stdin_path, plan, sys.stdin.buffer.read())
     # Without PATHs, the current directory, as ruff does: from the repository root,
     # qai_hub_models/ or models/ that is every model folder; from inside a model folder, that
     # folder; from anywhere else in the package (utils/, datasets/), nothing.
@@ -313,7 +282,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if settings.diff:
             # The status says whether there is something to change: findings without a fix
             # are not shown by --diff, so they do not count.
-            _print_diff(outcome, settings)
+            print_diff(outcome, settings)
             return 1 if outcome.changed and not settings.exit_zero else 0
         diagnostics, fixed = _write_fixes(workspace, plan, outcome)
     else:
@@ -332,43 +301,14 @@ def run(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0
-    shown = diagnostics
-    if settings.baseline is not None:
-        shown = baseline.filter_new(diagnostics, settings.baseline)
-
-    context = ReportContext(
-        diagnostics=shown,
-        root=repository_root(workspace),
-        baselined=len(diagnostics) - len(shown),
-        show_fixes=settings.show_fixes and (settings.fix or settings.diff),
-        fixed_findings=fixed,
-        model_ids=[folder.model_id for folder in workspace.folders],
-        shared_checked=len(workspace.shared),
+    return report(
+        workspace,
+        plan,
+        diagnostics,
+        fixed=fixed,
         nothing_checked=nothing_checked,
-        enabled=plan.enabled,
-        fixed=len(fixed),
-        fixed_warnings=sum(1 for d in fixed if d.severity is Severity.WARNING),
-        statistics=settings.statistics,
-        unsafe_fixes=settings.unsafe_fixes,
-        max_warnings=settings.max_warnings,
-        color=settings.color,
         deep_cases=deep_cases,
     )
-    if settings.statistics and settings.output_format in ("sarif", "junit"):
-        print(
-            f"{PROG}: warning: --statistics has no {settings.output_format} form; "
-            "the full report follows",
-            file=sys.stderr,
-        )
-    if settings.statistics and settings.output_format not in ("json", "sarif", "junit"):
-        sys.stdout.write(statistics_table(context))
-    else:
-        sys.stdout.write(renderer(settings.output_format)(context))
-    sys.stdout.flush()
-    if settings.exit_zero:
-        return 0
-    # ESLint's semantics: warnings are shown but fail the run only past --max-warnings.
-    return 1 if context.fails() else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import ast
 import os
 import stat
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,14 +45,16 @@ def lint_with_fixes(
     workspace: Workspace,
     plan: Plan,
     eligible: Callable[[list[Diagnostic]], list[Diagnostic]] | None = None,
+    buffers: Mapping[Path, bytes] | None = None,
 ) -> FixOutcome:
     """Lint, apply the wanted fixes in memory, re-check the changed folders; repeat until
     nothing changes. ``workspace`` itself is left untouched. ``eligible``: the findings of a
-    round whose fixes may be applied (default: all)."""
-    overlay: dict[Path, bytes] = {}
+    round whose fixes may be applied (default: all). ``buffers``: text that stands in for
+    files (stdin, an editor's buffer); their fixes start from it, and are never written here."""
+    overlay: dict[Path, bytes] = dict(buffers or {})
     # What each fixed file held when its first fix was computed: it is written only if it
     # still holds that (cli.py), so an edit made during the run is never lost.
-    bases: dict[Path, bytes | None] = {}
+    bases: dict[Path, bytes | None] = dict(overlay)
     current = workspace.reopened(overlay)
     run = Run(current, plan)
     result = run.assemble(run.check(current.checked()))
@@ -62,7 +64,7 @@ def lint_with_fixes(
         by_path = {folder.path: folder for folder in current.checked()}
         candidates = result.diagnostics if eligible is None else eligible(result.diagnostics)
         changed_folders, _ = apply_round(
-            candidates, overlay, by_path, plan.settings, skipped, bases
+            candidates, overlay, by_path, plan.settings, skipped, bases, frozenset(buffers or ())
         )
         if not changed_folders:
             break
@@ -133,9 +135,11 @@ def apply_round(
     settings: Settings,
     skipped: list[str],
     bases: dict[Path, bytes | None] | None = None,
+    buffers: Collection[Path] = (),
 ) -> tuple[set[Path], int]:
     """Apply this round's fixes to ``overlay``: the folders whose files changed, and how many
-    fixes were applied."""
+    fixes were applied. ``buffers``: files whose text is not the disk's (nothing writes them,
+    so a link or a read-only file on disk does not stop their fixes)."""
     by_file: dict[Path, list[Diagnostic]] = defaultdict(list)
     for diagnostic in diagnostics:
         if _wanted(diagnostic.fix, settings):
@@ -147,7 +151,7 @@ def apply_round(
         if folder is None or not folder.contains(path.parent):
             skipped.append(f"{path}: fix skipped: outside the model folders being checked")
             continue
-        source = _fixable_source(path, overlay, settings, skipped, folder)
+        source = _fixable_source(path, overlay, settings, skipped, folder, path in buffers)
         if source is None:
             continue
         fixes = _accepted_fixes(path, source, candidates, skipped)
@@ -176,8 +180,11 @@ def _fixable_source(
     settings: Settings,
     skipped: list[str],
     folder: ModelFolder | None = None,
+    is_buffer: bool = False,
 ) -> SourceFile | None:
     """The file's current text (pending fixes included), or None with the reason in skipped."""
+    if is_buffer:
+        return _decoded(SourceFile(path, overlay[path]), skipped)
     if path.is_symlink():
         # Writing would replace the link with a file (or write through it, maybe out of the
         # tree): a person decides.
@@ -200,11 +207,14 @@ def _fixable_source(
         except OSError as exc:
             skipped.append(f"{path}: fix skipped: {exc.strerror or exc}")
             return None
-    source = SourceFile(path, data)
+    return _decoded(SourceFile(path, data), skipped)
+
+
+def _decoded(source: SourceFile, skipped: list[str]) -> SourceFile | None:
     try:
         source.text  # noqa: B018 - decoding errors are reported here, once
     except SourceError as exc:
-        skipped.append(f"{path}: fix skipped: the file {exc}")
+        skipped.append(f"{source.path}: fix skipped: the file {exc}")
         return None
     return source
 

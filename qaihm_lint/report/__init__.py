@@ -6,7 +6,7 @@ import importlib
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +81,8 @@ class ReportContext:
     color: bool = False
     # Deep-stage verdicts for junit, passes included.
     deep_cases: list[DeepCase] = field(default_factory=list)
+    # Text that stands in for files on disk (a buffer piped on stdin): excerpts quote it.
+    buffers: Mapping[Path, bytes] = field(default_factory=dict)
     _lines: dict[Path, list[str]] = field(default_factory=dict, repr=False)
 
     def display_path(self, path: Path) -> str:
@@ -105,9 +107,13 @@ class ReportContext:
     def source_line(self, path: Path, row: int) -> str | None:
         if path not in self._lines:
             try:
-                if not path.is_file():  # a named pipe would block the report forever
+                if path in self.buffers:
+                    data = self.buffers[path]
+                elif not path.is_file():  # a named pipe would block the report forever
                     raise FileNotFoundError(path)
-                text = path.read_bytes().decode("utf-8-sig", errors="replace")
+                else:
+                    data = path.read_bytes()
+                text = data.decode("utf-8-sig", errors="replace")
                 self._lines[path] = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
             except OSError:
                 self._lines[path] = []
