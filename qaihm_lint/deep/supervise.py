@@ -27,6 +27,7 @@ from qaihm_lint.deep.common import INSTALL_HINT
 from qaihm_lint.deep.inside.records import (
     CRASH,
     FAIL,
+    OVER_MEMORY,
     STAGES,
     TIMEOUT,
     StageRecord,
@@ -35,6 +36,7 @@ from qaihm_lint.deep.inside.records import (
     WorkerDone,
     WorkerFatal,
     decode_line,
+    out_of_memory,
 )
 from qaihm_lint.deep.processes import ServerPool, WorkerExit, WorkerHandle, WorkerStartError
 from qaihm_lint.deep.progress import Progress
@@ -344,7 +346,9 @@ class WorkerSupervisor:
             last = StageRecord(
                 stage.stage,
                 CRASH,
-                f"the worker was killed: with the processes it started it used {ended.over}. "
+                out_of_memory(self.memory_limit_mb)
+                if ended.over == OVER_MEMORY
+                else f"the worker was killed: with the processes it started it used {ended.over}. "
                 "Load the model in one process, within the memory a CI runner has.",
                 stage.component,
                 cause="memory",

@@ -58,6 +58,9 @@ SWEEP_SECONDS = 5.0  # how long to keep killing what a dead worker left behind
 # log (a model may print without end; the log is truncated, never read whole).
 WATCH_SECONDS = 0.5
 MAX_PROCESSES = 256
+# The "over" of an exit event for a tree past its memory limit (records.OVER_MEMORY: this
+# script runs alone, without the package).
+MEMORY = "memory"
 LOG_LIMIT = 64 * 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 PRIVATE_PACKAGE = "_qaihm_lint_deep"  # this folder, as the worker's modules see it
@@ -351,7 +354,7 @@ class Server:
             if len(tree) > MAX_PROCESSES:
                 running.over = f"more than {MAX_PROCESSES} processes"
             elif limit_mb and _resident(tree) > int(limit_mb) * 1024 * 1024:
-                running.over = f"more than {limit_mb} MiB of memory, its processes together"
+                running.over = MEMORY
             if running.over:
                 self.kill(running)
                 continue

@@ -35,6 +35,23 @@ TIMED_OUT = "timed-out"  # the outcome of every TIMEOUT record
 OUTCOMES = frozenset({DIVERGENCE, TIMED_OUT})
 
 
+# The fork server's word for a worker whose process tree went past its memory limit.
+OVER_MEMORY = "memory"
+
+
+def out_of_memory(limit_mb: int | None) -> str:
+    """The one sentence for a model stopped for memory, whichever limit stopped it: the
+    worker's own address space (a MemoryError inside) or the fork server's count over its
+    whole process tree (a kill from outside). Which comes first can differ between two runs of
+    one model; what it is told must not."""
+    limit = f" of {limit_mb} MiB beyond the interpreter with torch loaded" if limit_mb else ""
+    return (
+        f"The worker ran out of memory (the limit{limit}, for the model and any processes it "
+        "starts together): the model allocates more than a CPU export can afford, or without "
+        "bound. Load it in one process, within the memory a CI runner has."
+    )
+
+
 @dataclass(frozen=True)
 class StageStarted:
     """The worker began ``stage`` (for ``component`` of a collection model)."""

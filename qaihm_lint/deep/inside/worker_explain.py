@@ -12,6 +12,8 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from .records import out_of_memory
+
 _URL = re.compile(r"https?://[^\s'\"<>)\]]+")
 _NETWORK_NAMES = (
     "ConnectionError",
@@ -90,15 +92,7 @@ class Explainer:
                 '`"cuda" if torch.cuda.is_available() else "cpu"` instead of .cuda()/"cuda".'
             )
         if is_memory_error(exc):
-            limit = (
-                f" of {self.memory_limit_mb} MiB beyond the interpreter with torch loaded"
-                if self.memory_limit_mb
-                else ""
-            )
-            return (
-                f"{text}. The worker ran out of memory (address-space limit{limit}): the model "
-                "allocates more than a CPU export can afford, or without bound."
-            )
+            return f"{text}. {out_of_memory(self.memory_limit_mb)}"
         network = network_url(exc)
         if network is not None:
             url = f" {network}" if network else ""
