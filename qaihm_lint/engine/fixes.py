@@ -45,14 +45,17 @@ def lint_with_fixes(
     workspace: Workspace,
     plan: Plan,
     eligible: Callable[[list[Diagnostic]], list[Diagnostic]] | None = None,
+    buffers: Mapping[Path, bytes] | None = None,
 ) -> FixOutcome:
     """Lint, apply the wanted fixes in memory, re-check the changed folders; repeat until
     nothing changes. ``workspace`` itself is left untouched. ``eligible``: the findings of a
-    round whose fixes may be applied (default: all)."""
-    overlay: dict[Path, bytes] = {}
+    round whose fixes may be applied (default: all). ``buffers``: texts that shadow the disk
+    from the start (an editor's unsaved files, for the language server); they are the
+    originals the changes are measured against."""
+    overlay: dict[Path, bytes] = dict(buffers or {})
     # What each fixed file held when its first fix was computed: it is written only if it
     # still holds that (cli.py), so an edit made during the run is never lost.
-    bases: dict[Path, bytes | None] = {}
+    bases: dict[Path, bytes | None] = dict(buffers or {})
     current = workspace.reopened(overlay)
     run = Run(current, plan)
     result = run.assemble(run.check(current.checked()))
