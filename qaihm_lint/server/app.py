@@ -3,9 +3,9 @@ explain command, on pygls' LanguageServer.
 
 Findings are published for every file of a folder that has an open document (the open file and
 the rest of its model folder), computed on the unsaved buffers: at open, after a pause in typing
-(``debounce`` seconds), at save; closing a folder's last document clears its findings. A change
-to the configuration, the baseline, global_requirements.txt or shared code (saved, or reported
-by the editor's file watcher) re-checks the open folders that depend on it.
+(``debounce`` seconds, 0.2 by default), at save; closing a folder's last document clears its
+findings. A change to the configuration, the baseline, global_requirements.txt or shared code
+(saved, or reported by the editor's file watcher) re-checks the open folders that depend on it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from qaihm_lint.workspace import WorkspaceError
 
 logger = logging.getLogger(__name__)
 
-DEBOUNCE_SECONDS = 0.3
+# Typing pauses this long before a re-lint (initializationOptions 'debounce' sets another).
+DEBOUNCE_SECONDS = 0.2
 # Files whose change can change the findings of folders that do not contain them.
 WATCHED = "**/{pyproject.toml,global_requirements.txt,*.py,*.txt,*.yaml,*.yml,*.json}"
 _USER_ERRORS = (ConfigError, UsageError, UnknownSelector, WorkspaceError, BaselineError)
@@ -109,6 +110,7 @@ class QaihmServer(LanguageServer):
         return None
 
     def clear(self, unit: Path) -> None:
+        self.session.findings.pop(unit, None)
         for path in sorted(self.published.pop(unit, set())):
             self.publish(path, [])
 
