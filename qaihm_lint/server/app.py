@@ -198,8 +198,12 @@ def build_server(baseline: Path | None = None) -> QaihmServer:
         document = ls.workspace.get_text_document(params.text_document.uri)
         ls.versions[path] = params.text_document.version
         unit = ls.session.set_buffer(path, document.source)
+        # Its own folder, and the open folders whose classes depend on it (shared code).
+        units = set(ls.session.affected([path]))
         if unit is not None:
-            ls.schedule(unit)
+            units.add(unit)
+        for affected in sorted(units):
+            ls.schedule(affected)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: QaihmServer, params: types.DidSaveTextDocumentParams) -> None:

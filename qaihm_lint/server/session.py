@@ -19,6 +19,7 @@ from qaihm_lint import baseline as baselines
 from qaihm_lint.arguments import UsageError, build_parser, settings_from_args
 from qaihm_lint.changes import restrict_to_changed
 from qaihm_lint.config import ConfigError, Settings
+from qaihm_lint.context import INDEXES
 from qaihm_lint.diagnostics import Applicability, Diagnostic
 from qaihm_lint.engine import lint, lint_with_fixes, make_plan
 from qaihm_lint.engine.fixes import apply_round
@@ -126,6 +127,7 @@ class Session:
         """The unit's findings on the current buffers, by file, as the CLI would show them."""
         unit = self.unit(key)
         settings = self.settings_for(key)
+        self._share_buffers(unit.workspace)
         diagnostics = lint(unit.workspace.reopened(self.buffers), make_plan(settings)).diagnostics
         if settings.baseline is not None:
             diagnostics = baselines.filter_new(diagnostics, settings.baseline)
@@ -134,6 +136,12 @@ class Session:
         for diagnostic in diagnostics:
             by_file[diagnostic.path].append(diagnostic)
         return dict(by_file)
+
+    def _share_buffers(self, workspace: Workspace) -> None:
+        """The package's index (warm, one per process) resolves through the buffers too: an
+        unsaved edit of a shared base class is what a dependant folder inherits from."""
+        for package in workspace.packages:
+            INDEXES.get(package).buffers = self.buffers
 
     def findings_in(self, path: Path) -> list[Diagnostic]:
         unit = self.documents.get(path)
@@ -156,6 +164,7 @@ class Session:
             workspace = discover(units)
         except WorkspaceError:
             return units
+        self._share_buffers(workspace)
         narrowed = restrict_to_changed(workspace, changed)
         hit = {folder.path for folder in narrowed.checked()}
         return [unit for unit in units if unit in hit]

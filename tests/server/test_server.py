@@ -188,7 +188,7 @@ WITHOUT_METHOD = SHARED_BASE.replace(
 )
 
 
-async def test_a_saved_change_in_a_shared_base_rechecks_the_open_dependant(
+async def test_a_change_in_a_shared_base_rechecks_the_open_dependant(
     client: LanguageClient, tree: Tree
 ) -> None:
     tree.write("models/_shared/family/__init__.py", "")
@@ -204,12 +204,22 @@ async def test_a_saved_change_in_a_shared_base_rechecks_the_open_dependant(
         )
     )
     await wait_for(client, model, lambda found: "QAI201" in found)
-    # Opened, edited and saved in this editor.
+    # Opened and edited in this editor: the dependant follows the unsaved base.
     base = Document(client, shared)
     base.change(SHARED_BASE)
-    shared.write_text(SHARED_BASE)
+    await wait_for(client, model, lambda found: "QAI201" not in found)
+    base.change(WITHOUT_METHOD)
+    await wait_for(client, model, lambda found: "QAI201" in found)
+    # Saved as the disk already has it, then closed: the disk's text again.
     client.text_document_did_save(
         types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(base.uri))
+    )
+    base.close()
+    shared.write_text(SHARED_BASE)
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            [types.FileEvent(shared.as_uri(), types.FileChangeType.Changed)]
+        )
     )
     await wait_for(client, model, lambda found: "QAI201" not in found)
 
