@@ -153,7 +153,8 @@ class Session:
         """The open units a change to ``changed`` files (saved, or seen by the editor's file
         watcher) must re-check: every one for the configuration or the baseline; otherwise
         as ``--changed-since`` maps a change (global_requirements.txt: all; a shared module:
-        the folders whose classes depend on it; a folder's own file: that folder)."""
+        the folders whose classes depend on it; a folder's own file: that folder), and a
+        model's requirements or YAML: the open folders of its package (cross-model rules)."""
         changed = [path.absolute() for path in changed]
         units = self.open_units()
         if not units:
@@ -167,6 +168,13 @@ class Session:
         self._share_buffers(workspace)
         narrowed = restrict_to_changed(workspace, changed)
         hit = {folder.path for folder in narrowed.checked()}
+        # The cross-model rules read every model's requirements and YAML: such a file changed
+        # in another folder re-checks the open folders of its package too.
+        data = [p for p in changed if p.suffix != ".py"]
+        for unit in units:
+            package = self.unit(unit).folder.package
+            if package is not None and any(package.models_dir in p.parents for p in data):
+                hit.add(unit)
         return [unit for unit in units if unit in hit]
 
     def _baseline_path(self) -> Path | None:

@@ -18,6 +18,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from qaihm_lint.cli import main
 from qaihm_lint.testing import Tree, build_tree
 
 SERVER = [sys.executable, "-m", "qaihm_lint", "server"]
@@ -30,8 +31,7 @@ def tree(tmp_path: Path) -> Tree:
     return build_tree(tmp_path / "repo")
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
-async def client(lsp_client: LanguageClient, tree: Tree) -> Any:
+async def _start(lsp_client: LanguageClient, tree: Tree, **options: Any) -> None:
     registered: list[types.Registration] = []
     lsp_client.registered = registered  # type: ignore[attr-defined]
 
@@ -46,9 +46,31 @@ async def client(lsp_client: LanguageClient, tree: Tree) -> Any:
             root_uri=tree.root.as_uri(),
             workspace_folders=[types.WorkspaceFolder(tree.root.as_uri(), "repo")],
             # Short, so that the tests wait little for the debounced lint after an edit.
-            initialization_options={"debounce": 0.05},
+            initialization_options={"debounce": 0.05, **options},
         )
     )
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient, tree: Tree) -> Any:
+    await _start(lsp_client, tree)
+    yield
+    await lsp_client.shutdown_session()
+
+
+BASELINE = ".qaihm-lint-baseline.json"
+TORCH_LOAD = 'import torch\n\nweights = torch.load("weights.pt")\n'
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def baselined_client(lsp_client: LanguageClient, tree: Tree) -> Any:
+    """A server given a baseline (as an editor's initialization option) that holds the
+    finding of a ``torch.load`` appended to the example's app.py."""
+    app = tree.model() / "app.py"
+    app.write_text(app.read_text() + TORCH_LOAD)
+    written = main(["--write-baseline", str(tree.root / BASELINE), str(tree.model()), "--no-cache"])
+    assert written == 0
+    await _start(lsp_client, tree, baseline=BASELINE)
     yield
     await lsp_client.shutdown_session()
 

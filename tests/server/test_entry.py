@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from qaihm_lint.cli import main
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 
 def test_server_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,3 +40,25 @@ def test_a_bad_server_argument_is_one_line(capsys: pytest.CaptureFixture[str]) -
     assert main(["server", "--bogus"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--bogus" in err
+
+
+def _blocks(language: str) -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    editors = readme.split("## Editors", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", editors, re.DOTALL)
+
+
+def test_the_readme_editor_snippets_start_this_server() -> None:
+    (helix,) = _blocks("toml")
+    config = tomllib.loads(helix)
+    server = config["language-server"]["qaihm-lint"]
+    assert [server["command"], *server["args"]] == ["qaihm-lint", "server"]
+    assert all("qaihm-lint" in language["language-servers"] for language in config["language"])
+    (vscode,) = _blocks("json")
+    settings = json.loads(vscode)
+    assert [settings["glspc.server.command"], *settings["glspc.server.commandArguments"]] == [
+        "qaihm-lint",
+        "server",
+    ]
+    (neovim,) = _blocks("lua")
+    assert "cmd = { 'qaihm-lint', 'server' }" in neovim

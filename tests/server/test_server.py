@@ -13,12 +13,12 @@ from pytest_lsp import LanguageClient
 
 from qaihm_lint.cli import main
 from qaihm_lint.rule_docs import explain
-from qaihm_lint.testing import Tree, lint_paths
-from tests.server.conftest import Document, apply_edit, codes, wait_for
+from qaihm_lint.rules.requirements import CODE_GEN
+from qaihm_lint.testing import Tree, build_tree, lint_paths
+from tests.server.conftest import TORCH_LOAD, Document, apply_edit, codes, wait_for
 
 pytestmark = pytest.mark.asyncio
 
-TORCH_LOAD = 'import torch\n\nweights = torch.load("weights.pt")\n'
 CUDA = "x = torch.zeros(1).cuda()\n"
 
 
@@ -274,3 +274,39 @@ async def test_closing_the_last_document_of_a_folder_clears_its_findings(
     await wait_for(client, app, lambda found: found == ["QAI502"])
     document.close()
     await wait_for(client, app, lambda found: found == [])
+
+
+async def test_a_baseline_hides_what_it_holds_and_fix_all_leaves_it(
+    baselined_client: LanguageClient, tree: Tree
+) -> None:
+    client = baselined_client
+    app = _app(tree)
+    document = Document(client, app)
+    await wait_for(client, app, lambda found: found == [])
+    document.change(document.text + CUDA)
+    await wait_for(client, app, lambda found: found == ["QAI501"])
+    # The baselined torch.load is not the editor's to fix: no safe fix is offered for all.
+    assert await _actions(client, document, None, ["source.fixAll.qaihm-lint"]) == []
+
+
+async def test_a_cross_model_finding_follows_the_buffer_and_another_folder(
+    client: LanguageClient, tree: Tree
+) -> None:
+    """The package pass (QAI306 compares every folder's requirements) is remembered between
+    edits, and still sees a change in the buffer and in another folder on disk."""
+    build_tree(tree.root, {"requirements.txt": "fvcore==0.1.4\n"}, model_id="second")
+    build_tree(tree.root, {CODE_GEN: "supported_precisions:\n- float\n"}, model_id="published")
+    requirements = tree.write("models/example/requirements.txt", "fvcore==0.1.5\n")
+    document = Document(client, requirements)
+    await wait_for(client, requirements, lambda found: found == ["QAI306"])
+    document.change("fvcore==0.1.4\n")
+    await wait_for(client, requirements, lambda found: found == [])
+    document.change("fvcore==0.1.5\n")
+    await wait_for(client, requirements, lambda found: found == ["QAI306"])
+    other = tree.write("models/second/requirements.txt", "fvcore==0.1.5\n")
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            [types.FileEvent(other.as_uri(), types.FileChangeType.Changed)]
+        )
+    )
+    await wait_for(client, requirements, lambda found: found == [])
