@@ -5,7 +5,7 @@
    misses the cache anyway) against the time from a ``didChange`` of the folder's model.py to
    the ``publishDiagnostics`` of that version, in a warm server (the folder already open).
    The ratio server/CLI is the figure (target < 0.5). The server's debounce is set to 0 here:
-   it is a pause the editor waits for on purpose (0.2 s by default), not work; both figures
+   it is a pause the editor waits for on purpose (0.1 s by default), not work; both figures
    are printed.
 2. Memory: the server's resident set after every model folder of 0.65.0 was opened once
    (a document opened, its diagnostics received, closed again), and its peak (target < 300 MB).

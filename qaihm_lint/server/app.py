@@ -3,7 +3,7 @@ explain command, on pygls' LanguageServer.
 
 Findings are published for every file of a folder that has an open document (the open file and
 the rest of its model folder), computed on the unsaved buffers: at open, after a pause in typing
-(``debounce`` seconds, 0.2 by default), at save; closing a folder's last document clears its
+(``debounce`` seconds, 0.1 by default), at save; closing a folder's last document clears its
 findings. A change to the configuration, the baseline, global_requirements.txt or shared code
 (saved, or reported by the editor's file watcher) re-checks the open folders that depend on it.
 """
@@ -37,14 +37,15 @@ from qaihm_lint.workspace import WorkspaceError
 logger = logging.getLogger(__name__)
 
 # Typing pauses this long before a re-lint (initializationOptions 'debounce' sets another).
-DEBOUNCE_SECONDS = 0.2
+DEBOUNCE_SECONDS = 0.1
 # Files whose change can change the findings of folders that do not contain them.
 WATCHED = "**/{pyproject.toml,global_requirements.txt,*.py,*.txt,*.yaml,*.yml,*.json}"
 _USER_ERRORS = (ConfigError, UsageError, UnknownSelector, WorkspaceError, BaselineError)
 
 
 def _path(uri: str) -> Path | None:
-    path = to_fs_path(uri)
+    """The file of a ``file:`` URI (an untitled buffer is nobody's folder)."""
+    path = to_fs_path(uri) if uri.startswith("file:") else None
     return None if path is None else Path(os.path.realpath(path))
 
 
@@ -57,6 +58,7 @@ class QaihmServer(LanguageServer):
         self.versions: dict[Path, int] = {}
         self.published: dict[Path, set[Path]] = {}  # per unit, the files given findings
         self.pending: dict[Path, asyncio.TimerHandle] = {}
+        self.shown_error = ""  # said once, not at every keystroke until it is fixed
 
     # -- linting and publishing --------------------------------------------------------------
 
@@ -102,6 +104,7 @@ class QaihmServer(LanguageServer):
                 types.MessageType.Error,
             )
             return None
+        self.shown_error = ""
         # The open documents too, when clean: the editor learns that they were checked.
         shown = set(by_file) | {p for p, u in self.session.documents.items() if u == unit}
         for path in sorted(shown | self.published.get(unit, set())):
@@ -126,7 +129,9 @@ class QaihmServer(LanguageServer):
 
     def say(self, message: str, kind: types.MessageType) -> None:
         self.window_log_message(types.LogMessageParams(kind, message))
-        self.window_show_message(types.ShowMessageParams(kind, message))
+        if message != self.shown_error:
+            self.shown_error = message
+            self.window_show_message(types.ShowMessageParams(kind, message))
 
     def recheck(self, changed: list[Path], also: Path | None = None) -> None:
         """Re-lint the open units a change to ``changed`` affects (and ``also``), now."""

@@ -4,6 +4,7 @@ fix-all, suppression, hover, re-checks after a change elsewhere, and malformed b
 from __future__ import annotations
 
 import ast
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,14 @@ from qaihm_lint.cli import main
 from qaihm_lint.rule_docs import explain
 from qaihm_lint.rules.requirements import CODE_GEN
 from qaihm_lint.testing import Tree, build_tree, lint_paths
-from tests.server.conftest import TORCH_LOAD, Document, apply_edit, codes, wait_for
+from tests.server.conftest import (
+    GUARD_SECONDS,
+    TORCH_LOAD,
+    Document,
+    apply_edit,
+    codes,
+    wait_for,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -310,3 +318,32 @@ async def test_a_cross_model_finding_follows_the_buffer_and_another_folder(
         )
     )
     await wait_for(client, requirements, lambda found: found == [])
+
+
+async def test_a_broken_configuration_is_said_once_and_the_server_goes_on(
+    client: LanguageClient, tree: Tree
+) -> None:
+    app = _app(tree)
+    document = Document(client, app)
+    await wait_for(client, app, lambda found: found == [])
+    config = tree.root / "pyproject.toml"
+    config.write_text('[tool.qaihm-lint]\nselect = ["QAI9999"]\n')
+    watched = types.DidChangeWatchedFilesParams(
+        [types.FileEvent(config.as_uri(), types.FileChangeType.Created)]
+    )
+    client.workspace_did_change_watched_files(watched)
+
+    async def said() -> None:
+        while not client.messages:
+            await client.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
+
+    await asyncio.wait_for(said(), GUARD_SECONDS)
+    (message,) = client.messages
+    assert message.type == types.MessageType.Error
+    assert message.message.startswith("qaihm-lint: error: ") and "QAI9999" in message.message
+    assert "\n" not in message.message
+    document.change(document.text + TORCH_LOAD)  # typing on: not said again
+    config.write_text('[tool.qaihm-lint]\nselect = ["QAI5"]\n')
+    client.workspace_did_change_watched_files(watched)
+    await wait_for(client, app, lambda found: found == ["QAI502"])
+    assert len(client.messages) == 1
