@@ -62,3 +62,16 @@ def test_the_readme_editor_snippets_start_this_server() -> None:
     ]
     (neovim,) = _blocks("lua")
     assert "cmd = { 'qaihm-lint', 'server' }" in neovim
+
+
+def test_the_server_sits_on_top_like_the_cli() -> None:
+    """Nothing below imports the server: only the CLI starts it."""
+    package = Path(__file__).resolve().parents[2] / "qaihm_lint"
+    importers = set()
+    for path in package.rglob("*.py"):
+        if "server" in path.relative_to(package).parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"^\s*(from|import) qaihm_lint\.server\b", text, re.MULTILINE):
+            importers.add(path.relative_to(package).as_posix())
+    assert importers == {"cli.py"}
