@@ -9,6 +9,7 @@ publishing). It sits on top, like the CLI: nothing below imports it.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -54,5 +55,11 @@ def serve(argv: Sequence[str]) -> int:
         raise UsageError(EXTRA_MISSING) from exc
     from qaihm_lint.server.app import build_server
 
-    build_server(args.baseline).start_io()
+    # The protocol owns stdout: anything else printed by accident goes to stderr instead of
+    # corrupting a message.
+    protocol_out, sys.stdout = sys.stdout, sys.stderr
+    try:
+        build_server(args.baseline).start_io(sys.stdin.buffer, protocol_out.buffer)
+    finally:
+        sys.stdout = protocol_out
     return 0

@@ -10,6 +10,7 @@ one folder, in this process, never with ``--deep`` and never importing the check
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ class Session:
         as ``--changed-since`` maps a change (global_requirements.txt: all; a shared module:
         the folders whose classes depend on it; a folder's own file: that folder), and a
         model's requirements or YAML: the open folders of its package (cross-model rules)."""
-        changed = [path.absolute() for path in changed]
+        changed = [Path(os.path.realpath(path)) for path in changed]
         units = self.open_units()
         if not units:
             return []
@@ -178,7 +179,7 @@ class Session:
         return [unit for unit in units if unit in hit]
 
     def _baseline_path(self) -> Path | None:
-        return None if self.baseline is None else self.baseline.absolute()
+        return None if self.baseline is None else Path(os.path.realpath(self.baseline))
 
     # -- edits -------------------------------------------------------------------------------
 
