@@ -347,3 +347,22 @@ async def test_a_broken_configuration_is_said_once_and_the_server_goes_on(
     client.workspace_did_change_watched_files(watched)
     await wait_for(client, app, lambda found: found == ["QAI502"])
     assert len(client.messages) == 1
+
+
+async def test_positions_count_utf16_units_and_fixes_land_in_place(
+    client: LanguageClient, tree: Tree
+) -> None:
+    """VS Code counts columns in UTF-16 code units: an emoji before a finding is two."""
+    app = _app(tree)
+    prefix = 'label = "héllo 😀"; weights = '
+    text = app.read_text() + f'import torch\n{prefix}torch.load("w.pt")\n'
+    document = Document(client, app)
+    document.change(text)
+    (diagnostic,) = await wait_for(client, app, lambda found: found == ["QAI502"])
+    assert diagnostic.range.start.character == len(prefix.encode("utf-16-le")) // 2
+    assert diagnostic.range.start.character == len(prefix) + 1
+    quick = await _actions(client, document, diagnostic, [types.CodeActionKind.QuickFix])
+    (fix,) = [a for a in quick if a.title.startswith("Fix QAI502")]
+    assert fix.edit is not None
+    fixed = apply_edit(fix.edit, {document.uri: text})[document.uri]
+    assert f'{prefix}torch.load("w.pt", map_location="cpu")\n' in fixed
