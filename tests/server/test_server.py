@@ -17,6 +17,7 @@ from qaihm_lint.rule_docs import explain
 from qaihm_lint.rules.requirements import CODE_GEN
 from qaihm_lint.testing import Tree, build_tree, lint_paths
 from tests.server.conftest import (
+    BASELINE,
     GUARD_SECONDS,
     TORCH_LOAD,
     Document,
@@ -295,6 +296,16 @@ async def test_a_baseline_hides_what_it_holds_and_fix_all_leaves_it(
     await wait_for(client, app, lambda found: found == ["QAI501"])
     # The baselined torch.load is not the editor's to fix: no safe fix is offered for all.
     assert await _actions(client, document, None, ["source.fixAll.qaihm-lint"]) == []
+    # The baseline is written again with the .cuda() in it: the open folder is re-checked.
+    app.write_text(document.text)
+    baseline = tree.root / BASELINE
+    assert main(["--write-baseline", str(baseline), str(tree.model()), "--no-cache"]) == 0
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            [types.FileEvent(baseline.as_uri(), types.FileChangeType.Changed)]
+        )
+    )
+    await wait_for(client, app, lambda found: found == [])
 
 
 async def test_a_cross_model_finding_follows_the_buffer_and_another_folder(
@@ -366,3 +377,20 @@ async def test_positions_count_utf16_units_and_fixes_land_in_place(
     assert fix.edit is not None
     fixed = apply_edit(fix.edit, {document.uri: text})[document.uri]
     assert f'{prefix}torch.load("w.pt", map_location="cpu")\n' in fixed
+
+
+async def test_a_change_to_global_requirements_rechecks_the_open_folders(
+    client: LanguageClient, tree: Tree
+) -> None:
+    build_tree(tree.root, {CODE_GEN: "supported_precisions:\n- float\n"}, model_id="published")
+    requirements = tree.write("models/example/requirements.txt", "numpy==2.0.0\n")
+    Document(client, tree.model() / "model.py")
+    await wait_for(client, tree.model() / "model.py", lambda found: found == [])
+    assert codes(client, requirements) == []  # the folder is clean: nothing published there
+    shared = tree.write("global_requirements.txt", "numpy>=1.26,<2\n")
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            [types.FileEvent(shared.as_uri(), types.FileChangeType.Changed)]
+        )
+    )
+    await wait_for(client, requirements, lambda found: found == ["QAI302"])
