@@ -3,6 +3,7 @@ was checked, with their suppressions (and QAI001 for their codes)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,16 +98,16 @@ def _checked_only(found: list[Diagnostic], checked: list[ModelFolder]) -> list[D
 
 # The last package pass over pending contents, per package: its key, what each file it read
 # looked like, and its findings (before suppressions). One entry per package, replaced.
-_MEMORY: dict[Path, tuple[str, dict[Path, object], list[Diagnostic]]] = {}
+_MEMORY: dict[Path, tuple[str, dict[Path, bytes | None], list[Diagnostic]]] = {}
 
 
-def _stamp(path: Path, overlay: Mapping[Path, bytes]) -> object:
-    """What tells that a file changed: the pending content itself, or the file's modification
-    time and size on disk (None: absent)."""
-    if path in overlay:
-        return overlay[path]
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+def _stamp(path: Path, overlay: Mapping[Path, bytes]) -> bytes | None:
+    """The digest of the file's pending or saved content (None: absent or not a file). By
+    content, as the disk cache keys it: a rewrite within one timestamp tick still counts."""
+    data = overlay.get(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+    return hashlib.blake2b(data, digest_size=16).digest()
