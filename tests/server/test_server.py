@@ -12,6 +12,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from qaihm_lint.cache import CACHE_DIR
 from qaihm_lint.cli import main
 from qaihm_lint.rule_docs import explain
 from qaihm_lint.rules.requirements import CODE_GEN
@@ -29,6 +30,7 @@ from tests.server.conftest import (
 pytestmark = pytest.mark.asyncio
 
 CUDA = "x = torch.zeros(1).cuda()\n"
+IMPORTED = '\nimport pathlib\n\npathlib.Path(__file__).with_name("IMPORTED").write_text("run")\n'
 
 
 def _app(tree: Tree) -> Path:
@@ -40,8 +42,12 @@ async def test_open_publishes_the_folder_findings_as_the_cli_reports_them(
 ) -> None:
     app = _app(tree)
     app.write_text(app.read_text() + TORCH_LOAD)
-    Document(client, tree.model() / "model.py")  # another file of the folder
+    model = tree.model() / "model.py"
+    # Code that would leave a mark if it were ever imported or run.
+    model.write_text(model.read_text() + IMPORTED)
+    Document(client, model)  # another file of the folder
     shown = await wait_for(client, app, lambda found: "QAI502" in found)
+    assert not (tree.model() / "IMPORTED").exists()
     (cli,) = [d for d in lint_paths([tree.model()]) if d.code == "QAI502"]
     (diagnostic,) = [d for d in shown if d.code == "QAI502"]
     assert diagnostic.message == cli.message
@@ -90,6 +96,7 @@ async def _actions(
 async def test_quick_fixes_and_fix_all_edit_the_buffer(client: LanguageClient, tree: Tree) -> None:
     app = _app(tree)
     on_disk = app.read_text()
+    files = sorted(p for p in tree.root.rglob("*") if p.is_file())
     document = Document(client, app)
     document.change(on_disk + TORCH_LOAD + CUDA)
     shown = await wait_for(client, app, lambda found: found == ["QAI501", "QAI502"])
@@ -123,7 +130,10 @@ async def test_quick_fixes_and_fix_all_edit_the_buffer(client: LanguageClient, t
     assert 'map_location="cpu"' in result and ".cuda()" in result
     document.change(result)
     await wait_for(client, app, lambda found: found == ["QAI501"])
+    # Nothing written: not the file, not a cache (the editor applies the edits).
     assert app.read_text() == on_disk
+    assert not (tree.root / CACHE_DIR).exists()
+    assert sorted(p for p in tree.root.rglob("*") if p.is_file()) == files
 
 
 async def test_the_suppression_action_writes_what_add_noqa_writes(
