@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,8 +88,11 @@ def _line_edit(line: str, row: int, codes: set[str]) -> Edit:
     return Edit(Location(row, len(stripped) + 1), Location(row, len(line) + 1), "  " + comment)
 
 
-def add_suppressions(diagnostics: Iterable[Diagnostic]) -> Added:
-    """The new contents of every file that gets a suppression (not written yet)."""
+def add_suppressions(
+    diagnostics: Iterable[Diagnostic], contents: Mapping[Path, bytes] | None = None
+) -> Added:
+    """The new contents of every file that gets a suppression (not written yet). ``contents``:
+    texts that shadow the disk (an editor's unsaved buffers, for the language server)."""
     outcome = Added()
     by_path: dict[Path, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     for d in diagnostics:
@@ -100,7 +103,7 @@ def add_suppressions(diagnostics: Iterable[Diagnostic]) -> Added:
             continue
         by_path[d.path][d.start.row].append(d.code)
     for path, rows in sorted(by_path.items()):
-        _add_to_file(path, rows, outcome)
+        _add_to_file(path, rows, outcome, (contents or {}).get(path))
     return outcome
 
 
@@ -112,15 +115,17 @@ def _unsafe_rows(path: Path, source: SourceFile) -> set[int] | None:
     return {r for r, line in enumerate(source.lines, start=1) if line.rstrip().endswith("\\")}
 
 
-def _add_to_file(path: Path, rows: dict[int, list[str]], outcome: Added) -> None:
+def _add_to_file(
+    path: Path, rows: dict[int, list[str]], outcome: Added, data: bytes | None = None
+) -> None:
     def leave(codes: list[str], row: int | None, reason: str) -> None:
         where = f"{path}:{row}" if row is not None else str(path)
         outcome.left.append(f"{where}: {', '.join(sorted(set(codes)))} not suppressed: {reason}")
 
     everything = [code for codes in rows.values() for code in codes]
-    if path.is_symlink() or not path.is_file():
+    if data is None and (path.is_symlink() or not path.is_file()):
         return leave(everything, None, "not a regular file")
-    source = SourceFile(path)
+    source = SourceFile(path, data)
     try:
         text = source.text
         unsafe = _unsafe_rows(path, source)

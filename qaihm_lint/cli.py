@@ -233,6 +233,11 @@ def _say_framework(workspace: Workspace) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["server"]:  # the language server (qaihm_lint/server/, the [server] extra)
+        from qaihm_lint.server import serve
+
+        return serve(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_rules:

@@ -169,7 +169,10 @@ def test_readme_configuration_example_is_a_valid_configuration() -> None:
         import tomli as tomllib
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    (block,) = re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL)
+    # The configuration's block (the README's Editors section has a Helix languages.toml too).
+    (block,) = [
+        b for b in re.findall(r"```toml\n(.*?)```", readme, flags=re.DOTALL) if "[tool." in b
+    ]
     settings = settings_from_table(tomllib.loads(block)["tool"]["qaihm-lint"], None)
     assert settings.max_warnings == 0 and settings.per_model_ignores
 

@@ -50,7 +50,8 @@ def lint_with_fixes(
     """Lint, apply the wanted fixes in memory, re-check the changed folders; repeat until
     nothing changes. ``workspace`` itself is left untouched. ``eligible``: the findings of a
     round whose fixes may be applied (default: all). ``buffers``: text that stands in for
-    files (stdin, an editor's buffer); their fixes start from it, and are never written here."""
+    files (stdin, an editor's unsaved buffers): the fixes start from it, changes are measured
+    against it, and nothing here writes it."""
     overlay: dict[Path, bytes] = dict(buffers or {})
     # What each fixed file held when its first fix was computed: it is written only if it
     # still holds that (cli.py), so an edit made during the run is never lost.

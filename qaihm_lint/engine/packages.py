@@ -3,6 +3,7 @@ was checked, with their suppressions (and QAI001 for their codes)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,12 +57,18 @@ def _package_findings(
     overlay = checked[0].overlay
     paths = package.model_folders()
     key = package_key(plan, package.root, paths)
-    # With pending fixes (--diff) the findings describe files that are not on disk: not cached.
+    # With pending fixes (--diff) the findings describe files that are not on disk: not cached
+    # on disk, only in this process (the language server re-lints one folder per edit).
     cache = cache if not overlay else None
     if cache is not None:
         cached = cache.get(package.root, key)
         if cached is not None:
             return cached
+    remembered = _MEMORY.get(package.root) if overlay else None
+    if remembered is not None and remembered[0] == key:
+        _, stamps, found = remembered
+        if all(_stamp(path, overlay) == stamp for path, stamp in stamps.items()):
+            return _checked_only(found, checked)
     layout = checked[0].layout
     # Fresh folder objects, so that every file the rules look at is recorded below.
     all_folders = [ModelFolder(path, layout, package, overlay) for path in paths]
@@ -79,5 +86,28 @@ def _package_findings(
             raw.extend(rule.diagnostics)
     if cache is not None:
         cache.put(package.root, key, raw, sorted(reads))
+    if overlay:
+        _MEMORY[package.root] = (key, {path: _stamp(path, overlay) for path in reads}, raw)
+    return _checked_only(raw, checked)
+
+
+def _checked_only(found: list[Diagnostic], checked: list[ModelFolder]) -> list[Diagnostic]:
     wanted = {folder.model_id for folder in checked}
-    return [d for d in raw if d.model_id is None or d.model_id in wanted]
+    return [d for d in found if d.model_id is None or d.model_id in wanted]
+
+
+# The last package pass over pending contents, per package: its key, what each file it read
+# looked like, and its findings (before suppressions). One entry per package, replaced.
+_MEMORY: dict[Path, tuple[str, dict[Path, bytes | None], list[Diagnostic]]] = {}
+
+
+def _stamp(path: Path, overlay: Mapping[Path, bytes]) -> bytes | None:
+    """The digest of the file's pending or saved content (None: absent or not a file). By
+    content, as the disk cache keys it: a rewrite within one timestamp tick still counts."""
+    data = overlay.get(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+    return hashlib.blake2b(data, digest_size=16).digest()

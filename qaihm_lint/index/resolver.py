@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from qaihm_lint.index.model import Binding, ClassInfo, MethodInfo, ModuleInfo, Symbol
@@ -28,7 +29,10 @@ class Resolver:
         self.package_root = package_root
         self._modules: dict[str, ModuleInfo | None] = {}
         self._mros: dict[str, Mro] = {}
-        self._stamps: dict[str, tuple[int, int]] = {}
+        self._stamps: dict[str, object] = {}
+        # Texts that shadow the disk: the language server's unsaved buffers (a base class
+        # being edited in _shared/ is resolved as the editor holds it).
+        self.buffers: Mapping[Path, bytes] = {}
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -67,8 +71,9 @@ class Resolver:
         path, is_package = found
         if path.name in _GENERATED:
             return None
+        data = self.buffers.get(path)
         try:
-            data = path.read_bytes()
+            data = path.read_bytes() if data is None else data
         except OSError:
             return None
         if GENERATED_MARKER.encode() in data[:2048]:
@@ -78,11 +83,7 @@ class Resolver:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        try:
-            stat = path.stat()
-            self._stamps[str(path)] = (stat.st_mtime_ns, stat.st_size)
-        except OSError:
-            pass
+        self._stamps[str(path)] = self._stamp(path)
         return summarise(name, str(path), tree, digest, is_package, keep_nodes=False)
 
     def definition(self, owner: ClassInfo, method: MethodInfo) -> ast.stmt | None:
@@ -94,7 +95,7 @@ class Resolver:
         module = self.module(owner.module)
         if module is None:
             return None
-        again = _with_nodes(module)
+        again = _with_nodes(module, self.buffers.get(Path(module.path)))
         if again is None:
             return None
         for cls in [*again.classes.values(), *again.nested_classes]:
@@ -113,16 +114,22 @@ class Resolver:
         """``module``, re-read when its file changed since it was summarised (a long-lived
         process, or a test that edits a shared base between runs): one stat per call."""
         info = self._modules.get(name)
-        if info is not None:
-            try:
-                stat = os.stat(info.path)
-                stamp = (stat.st_mtime_ns, stat.st_size)
-            except OSError:
-                stamp = None
-            if stamp != self._stamps.get(info.path):
-                del self._modules[name]
-                self._mros.clear()
+        if info is not None and self._stamp(Path(info.path)) != self._stamps.get(info.path):
+            del self._modules[name]
+            self._mros.clear()
         return self.module(name)
+
+    def _stamp(self, path: Path) -> object:
+        """What tells that a module's text changed: its buffer's digest, or its file's
+        modification time and size."""
+        data = self.buffers.get(path)
+        if data is not None:
+            return hashlib.blake2b(data, digest_size=16).hexdigest()
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
 
     def in_package(self, name: str) -> bool:
         return name == PACKAGE_NAME or name.startswith(PACKAGE_NAME + ".")
@@ -284,13 +291,13 @@ _WITH_NODES: dict[tuple[str, str], ModuleInfo | None] = {}
 _WITH_NODES_LIMIT = 32
 
 
-def _with_nodes(module: ModuleInfo) -> ModuleInfo | None:
+def _with_nodes(module: ModuleInfo, data: bytes | None = None) -> ModuleInfo | None:
     key = (module.path, module.digest)
     if key not in _WITH_NODES:
         if len(_WITH_NODES) >= _WITH_NODES_LIMIT:
             _WITH_NODES.clear()
         try:
-            data = Path(module.path).read_bytes()
+            data = Path(module.path).read_bytes() if data is None else data
             tree = ast.parse(data, filename=module.path)
         except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
             return None  # not kept: the next ask may find the file readable again
