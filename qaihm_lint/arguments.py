@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Lint and fix the model folders of Qualcomm AI Hub Models.",
         epilog="Exit status: 0 no errors (warnings pass unless past --max-warnings), 1 errors "
-        "left (--diff: something to change), 2 usage or internal error.",
+        "left (--diff: something to change), 2 usage or internal error. `qaihm-lint server` "
+        "starts the language server for editors (the [server] extra; `qaihm-lint server "
+        "--help`); a folder named server is `./server`.",
     )
     parser.add_argument(
         "paths",
