@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qaihm_lint.workspace import ModelFolder, Workspace, WorkspaceError, discover
+from qaihm_lint.workspace import Workspace, WorkspaceError, discover
 
 
 @dataclass(frozen=True)
@@ -27,28 +27,35 @@ class BufferWorkspace:
         return {self.path: self.data}
 
 
-def buffer_workspace(path: Path, data: bytes, exclude: Iterable[str] = ()) -> BufferWorkspace:
-    """The workspace that checks ``data`` as the file ``path``: the one model folder (or
-    shared folder) ``path`` is in, with ``data`` shadowing the file on disk."""
+def owning_workspace(path: Path, exclude: Iterable[str] = ()) -> Workspace:
+    """The workspace of the one folder that holds the file ``path`` (which need not exist
+    yet): its model folder, or the shared folder it is in; empty when there is none. Raises
+    WorkspaceError when the file's folder does not exist, or is neither in a package nor a
+    model folder."""
     parent = path.parent
     if not os.path.isdir(parent):
         raise WorkspaceError(f"{path}: its folder {parent} does not exist")
-    # The folder is resolved as discovery resolves it; the file itself may not exist yet (a
-    # new buffer) or be a link, so only its folder is resolved.
-    resolved = parent.resolve() / path.name
     found = discover([path if os.path.lexists(path) else parent], exclude)
-    overlay = {resolved: data}
-
-    def holds(folder: ModelFolder) -> bool:
-        return folder.path in resolved.parents
-
+    # Folders are resolved as discovery resolves them; the file itself may not exist yet or
+    # be a link, so only its folder is resolved.
+    resolved = parent.resolve() / path.name
     # The innermost folder that holds the file: a model folder nested in shared code is the
     # model's.
     holders = sorted(
-        (f for f in found.checked() if holds(f)), key=lambda f: len(f.path.parts), reverse=True
+        (f for f in found.checked() if f.path in resolved.parents),
+        key=lambda f: len(f.path.parts),
+        reverse=True,
     )
     if not holders:
-        return BufferWorkspace(resolved, data, Workspace(found.packages, [], [], []))
-    owner = holders[0].reopened(overlay)
+        return Workspace(found.packages, [], [], [])
+    owner = holders[0]
     folders, shared = ([], [owner]) if owner.shared else ([owner], [])
-    return BufferWorkspace(resolved, data, Workspace(found.packages, folders, [], shared))
+    return Workspace(found.packages, folders, [], shared)
+
+
+def buffer_workspace(path: Path, data: bytes, exclude: Iterable[str] = ()) -> BufferWorkspace:
+    """The workspace that checks ``data`` as the file ``path``: the one model folder (or
+    shared folder) ``path`` is in, with ``data`` shadowing the file on disk."""
+    resolved = path.parent.resolve() / path.name if os.path.isdir(path.parent) else path
+    owning = owning_workspace(path, exclude)
+    return BufferWorkspace(resolved, data, owning.reopened({resolved: data}))

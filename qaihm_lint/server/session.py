@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qaihm_lint import baseline as baselines
 from qaihm_lint.arguments import UsageError, build_parser, settings_from_args
+from qaihm_lint.buffers import owning_workspace
 from qaihm_lint.changes import restrict_to_changed
 from qaihm_lint.config import ConfigError, Settings
 from qaihm_lint.context import INDEXES
@@ -104,16 +105,12 @@ class Session:
         except (ConfigError, UsageError, UnknownSelector):
             exclude = ()  # the lint says what is wrong with the configuration
         try:
-            workspace = discover([existing], exclude)
+            owning = owning_workspace(path, exclude)
         except WorkspaceError:
             return None
-        if workspace.folders:
-            unit = Unit(workspace.folders[0].path, Workspace(workspace.packages, workspace.folders))
-        else:
-            shared = [f for f in workspace.shared if f.path == path.parent]
-            if not shared:
-                return None
-            unit = Unit(shared[0].path, Workspace(workspace.packages, [], [], shared))
+        if not owning.checked():
+            return None
+        unit = Unit(owning.checked()[0].path, owning)
         self._units.setdefault(unit.path, unit)
         return unit.path
 
