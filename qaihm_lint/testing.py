@@ -86,6 +86,19 @@ MANIFEST_MODEL_PY = (
     )
 )
 
+# A base model class in shared code (``models/_shared/family/model.py``) that a model inherits
+# from_pretrained and get_output_names from.
+SHARED_BASE_PY = (
+    "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
+    "class SharedBase(BaseModel):\n"
+    "    @classmethod\n"
+    "    def from_pretrained(cls):\n"
+    "        return cls()\n\n"
+    "    @staticmethod\n"
+    "    def get_output_names():\n"
+    "        return ['y']\n"
+)
+
 APP_PY = """\
 from collections.abc import Callable
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from qaihm_lint import __version__
-from qaihm_lint.testing import INFO_YAML, Tree, build_tree
+from qaihm_lint.testing import INFO_YAML, SHARED_BASE_PY, Tree, build_tree
 from tests.conftest import RunCli
 
 
@@ -433,16 +433,7 @@ def test_package_findings_are_cached_and_invalidated(tree: Tree, run_cli: RunCli
 def test_cached_folder_is_rechecked_when_its_shared_base_changes(
     tree: Tree, run_cli: RunCli
 ) -> None:
-    base = (
-        "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
-        "class SharedBase(BaseModel):\n"
-        "    @classmethod\n"
-        "    def from_pretrained(cls):\n"
-        "        return cls()\n\n"
-        "    @staticmethod\n"
-        "    def get_output_names():\n"
-        "        return ['y']\n"
-    )
+    base = SHARED_BASE_PY
     tree.write("models/_shared/family/__init__.py", "")
     shared = tree.write("models/_shared/family/model.py", base)
     tree.write(

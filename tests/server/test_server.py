@@ -16,7 +16,7 @@ from qaihm_lint.cache import CACHE_DIR
 from qaihm_lint.cli import main
 from qaihm_lint.rule_docs import explain
 from qaihm_lint.rules.requirements import CODE_GEN
-from qaihm_lint.testing import Tree, build_tree, lint_paths
+from qaihm_lint.testing import SHARED_BASE_PY, Tree, build_tree, lint_paths
 from tests.server.conftest import (
     BASELINE,
     GUARD_SECONDS,
@@ -35,6 +35,13 @@ IMPORTED = '\nimport pathlib\n\npathlib.Path(__file__).with_name("IMPORTED").wri
 
 def _app(tree: Tree) -> Path:
     return tree.model() / "app.py"
+
+
+def _file_event(client: LanguageClient, path: Path, kind: types.FileChangeType) -> None:
+    """What the editor's file watcher sends when ``path`` changes on disk."""
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams([types.FileEvent(path.as_uri(), kind)])
+    )
 
 
 async def test_open_publishes_the_folder_findings_as_the_cli_reports_them(
@@ -184,16 +191,6 @@ async def test_hover_and_the_explain_command_give_the_explain_text(
     assert text == explain("QAI502")
 
 
-SHARED_BASE = (
-    "from qai_hub_models.utils.base_model import BaseModel\n\n\n"
-    "class SharedBase(BaseModel):\n"
-    "    @classmethod\n"
-    "    def from_pretrained(cls):\n"
-    "        return cls()\n\n"
-    "    @staticmethod\n"
-    "    def get_output_names():\n"
-    "        return ['y']\n"
-)
 DEPENDANT = (
     "from qai_hub_models.models._shared.family.model import SharedBase\n\n"
     "MODEL_ASSET_VERSION = 1\n\n\n"
@@ -202,7 +199,7 @@ DEPENDANT = (
     "    def get_input_spec():\n"
     "        return {}\n"
 )
-WITHOUT_METHOD = SHARED_BASE.replace(
+WITHOUT_METHOD = SHARED_BASE_PY.replace(
     "\n    @staticmethod\n    def get_output_names():\n        return ['y']\n", ""
 )
 
@@ -211,21 +208,17 @@ async def test_a_change_in_a_shared_base_rechecks_the_open_dependant(
     client: LanguageClient, tree: Tree
 ) -> None:
     tree.write("models/_shared/family/__init__.py", "")
-    shared = tree.write("models/_shared/family/model.py", SHARED_BASE)
+    shared = tree.write("models/_shared/family/model.py", SHARED_BASE_PY)
     model = tree.write("models/example/model.py", DEPENDANT)
     Document(client, model)
     await wait_for(client, model, lambda found: "QAI201" not in found)
     # Edited elsewhere (another editor, git checkout): the editor's file watcher reports it.
     shared.write_text(WITHOUT_METHOD)
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            [types.FileEvent(shared.as_uri(), types.FileChangeType.Changed)]
-        )
-    )
+    _file_event(client, shared, types.FileChangeType.Changed)
     await wait_for(client, model, lambda found: "QAI201" in found)
     # Opened and edited in this editor: the dependant follows the unsaved base.
     base = Document(client, shared)
-    base.change(SHARED_BASE)
+    base.change(SHARED_BASE_PY)
     await wait_for(client, model, lambda found: "QAI201" not in found)
     base.change(WITHOUT_METHOD)
     await wait_for(client, model, lambda found: "QAI201" in found)
@@ -234,12 +227,8 @@ async def test_a_change_in_a_shared_base_rechecks_the_open_dependant(
         types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(base.uri))
     )
     base.close()
-    shared.write_text(SHARED_BASE)
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            [types.FileEvent(shared.as_uri(), types.FileChangeType.Changed)]
-        )
-    )
+    shared.write_text(SHARED_BASE_PY)
+    _file_event(client, shared, types.FileChangeType.Changed)
     await wait_for(client, model, lambda found: "QAI201" not in found)
 
 
@@ -252,18 +241,10 @@ async def test_a_configuration_change_rechecks_the_open_folders(
     await wait_for(client, app, lambda found: found == ["QAI502"])
     config = tree.root / "pyproject.toml"
     config.write_text('[tool.qaihm-lint.per-model-ignores]\n"example" = ["QAI502"]\n')
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            [types.FileEvent(config.as_uri(), types.FileChangeType.Created)]
-        )
-    )
+    _file_event(client, config, types.FileChangeType.Created)
     await wait_for(client, app, lambda found: found == [])
     config.unlink()
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            [types.FileEvent(config.as_uri(), types.FileChangeType.Deleted)]
-        )
-    )
+    _file_event(client, config, types.FileChangeType.Deleted)
     await wait_for(client, app, lambda found: found == ["QAI502"])
 
 
@@ -310,11 +291,7 @@ async def test_a_baseline_hides_what_it_holds_and_fix_all_leaves_it(
     app.write_text(document.text)
     baseline = tree.root / BASELINE
     assert main(["--write-baseline", str(baseline), str(tree.model()), "--no-cache"]) == 0
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            [types.FileEvent(baseline.as_uri(), types.FileChangeType.Changed)]
-        )
-    )
+    _file_event(client, baseline, types.FileChangeType.Changed)
     await wait_for(client, app, lambda found: found == [])
 
 
@@ -333,11 +310,7 @@ async def test_a_cross_model_finding_follows_the_buffer_and_another_folder(
     document.change("fvcore==0.1.5\n")
     await wait_for(client, requirements, lambda found: found == ["QAI306"])
     other = tree.write("models/second/requirements.txt", "fvcore==0.1.5\n")
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            [types.FileEvent(other.as_uri(), types.FileChangeType.Changed)]
-        )
-    )
+    _file_event(client, other, types.FileChangeType.Changed)
     await wait_for(client, requirements, lambda found: found == [])
 
 
@@ -398,9 +371,5 @@ async def test_a_change_to_global_requirements_rechecks_the_open_folders(
     await wait_for(client, tree.model() / "model.py", lambda found: found == [])
     assert codes(client, requirements) == []  # the folder is clean: nothing published there
     shared = tree.write("global_requirements.txt", "numpy>=1.26,<2\n")
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams(
-            [types.FileEvent(shared.as_uri(), types.FileChangeType.Changed)]
-        )
-    )
+    _file_event(client, shared, types.FileChangeType.Changed)
     await wait_for(client, requirements, lambda found: found == ["QAI302"])
