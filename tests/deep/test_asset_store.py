@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qaihm_lint.deep import DeepOptions, run_deep_detailed
-from qaihm_lint.deep.sandbox import shared_folders, worker_environment
+from qaihm_lint.deep.sandbox import landlock_abi, shared_folders, worker_environment
 from tests.deep.builders import add_model
 from tests.deep.conftest import MEMORY_LIMIT_MB, STAGE_TIMEOUT, folders_of
 
@@ -43,10 +43,13 @@ def test_the_store_variable_is_passed_and_only_its_store_is_shared(tmp_path: Pat
 
 @pytest.mark.deep
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["auto", "landlock"])
 def test_a_clone_in_the_asset_store_loads_in_the_sandbox(
-    fixture_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fixture_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     pytest.importorskip("torch")
+    if mode == "landlock" and not landlock_abi():
+        pytest.skip("Landlock is not available in this kernel")  # auto still runs
     store = tmp_path / "store"  # under /tmp: hidden by bubblewrap unless bound back
     version = store / ".qaihm" / "models" / "uses_store" / "v1"
     clone = version / "author_repo_git"
@@ -71,6 +74,7 @@ def test_a_clone_in_the_asset_store_loads_in_the_sandbox(
         progress=False,
         memory_limit_mb=MEMORY_LIMIT_MB,
         python=sys.executable,
+        sandbox=mode,
     )
     result = run_deep_detailed(folders_of(fixture_copy, "uses_store"), options)
     assert [d.message for d in result.diagnostics] == []
