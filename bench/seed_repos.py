@@ -80,6 +80,10 @@ def clones_answered(report: dict[str, Any]) -> Iterator[None]:
     clone made (url, commit, where, and the files the mirror could not provide)."""
     known = mirrors()
     made: list[dict[str, Any]] = report.setdefault("repositories", [])
+    try:
+        import git  # GitPython: upstream clones with it, so environments that clone have it
+    except ImportError:
+        known = {}
     if not known:
         yield
         return
@@ -89,8 +93,6 @@ def clones_answered(report: dict[str, Any]) -> Iterator[None]:
         if found is None:
             raise RuntimeError(f"no mirror of {url} in ${MIRRORS_VARIABLE}")
         return found
-
-    import git
 
     original_clone = git.Repo.clone_from.__func__  # type: ignore[attr-defined]
 
