@@ -8,7 +8,9 @@ For each release (default 0.46.1, info.yaml layout, and 0.65.0, manifest layout)
    ``--deep`` builds them, timed and measured (disk use, symlinked torch not counted);
 3. ``seed_weights.py`` runs in each environment and saves random weights of the right shapes
    where the models' own loaders look (torch hub checkpoints, Hugging Face snapshots,
-   ultralytics' weights folder), so nothing is downloaded;
+   ultralytics' weights folder, the package's asset store), so nothing is downloaded; external
+   repositories (SourceAsRoot, ``external_repos``) are cloned into the asset store as upstream
+   clones them, from the network or, with ``--repo-mirror URL=PATH``, from a local mirror;
 4. ``--deep --no-compile`` runs on the models (load, trace, ONNX), then again to show that an
    unchanged model is served from the cache.
 
@@ -18,6 +20,7 @@ second run. ``tests/real/`` runs it as a pytest tier (``pytest -m real``).
 
 Usage: python bench/real_models.py [--versions 0.46.1 0.65.0] [--models resnet18 ...]
                                    [--wheels DIR] [--work DIR] [--env-dir DIR] [--json FILE]
+                                   [--repo-mirror URL=PATH ...]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -38,11 +42,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
 SEEDER = HERE / "seed_weights.py"
+MIRRORS_VARIABLE = "QAIHM_REPO_MIRRORS"  # URL=PATH entries, as --repo-mirror takes them
+# Bare mirrors laid out as <owner>+<name>/repo (what this project's fetch tooling leaves), used
+# for https://github.com/<owner>/<name> when neither --repo-mirror nor $QAIHM_REPO_MIRRORS is set.
+MIRROR_DIR = Path(os.environ.get("QAIHM_MIRROR_DIR", "/work/.mirror"))
 DEFAULT_WHEELS = Path(os.environ.get("QAIHM_WHEELS", "/work/main/bench/.cache/wheels"))
 DEFAULT_WORK = Path(os.environ.get("QAIHM_REAL_WORK", "/tmp/qaihm-lint-real-models"))
 VERSIONS = ("0.46.1", "0.65.0")
 # Families: torchvision classifiers, a torchvision segmentation model, two detectors with box
-# outputs (ultralytics, Hugging Face DETR with a timm backbone), Hugging Face transformers.
+# outputs (ultralytics, Hugging Face DETR with a timm backbone), Hugging Face transformers, and
+# a segmentation model built from an external repository (0.46.1: SourceAsRoot, 0.65.0:
+# external_repos) with its weights in the package's asset store.
 MODELS = (
     "resnet18",
     "squeezenet1_1",
@@ -54,6 +64,7 @@ MODELS = (
     "detr_resnet50",
     "beit",
     "mobile_vit",
+    "ddrnet23_slim",
 )
 STAGES = frozenset({"load", "trace", "onnx"})
 
@@ -110,13 +121,38 @@ def seed_environment(work: Path) -> dict[str, str]:
     seeds = work / "seeds"
     ultralytics = seeds / "ultralytics"
     ultralytics.mkdir(parents=True, exist_ok=True)  # it must exist to count as writable
+    store = seeds / "qaihm"
+    (store / ".qaihm").mkdir(parents=True, exist_ok=True)  # the package's asset store
     return {
         "TORCH_HOME": str(seeds / "torch"),
         "HF_HOME": str(seeds / "hf"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "YOLO_CONFIG_DIR": str(ultralytics),
+        "QAIHM_STORE_ROOT": str(store),
     }
+
+
+def default_mirrors() -> list[str]:
+    """``$QAIHM_REPO_MIRRORS``, else the mirrors found in MIRROR_DIR."""
+    if MIRRORS_VARIABLE in os.environ:
+        return os.environ[MIRRORS_VARIABLE].split()
+    if not MIRROR_DIR.is_dir():
+        return []
+    found = []
+    for folder in sorted(MIRROR_DIR.iterdir()):
+        owner, plus, name = folder.name.partition("+")
+        if plus and (folder / "repo").is_dir():
+            found.append(f"https://github.com/{owner}/{name}={folder / 'repo'}")
+    return found
+
+
+def mirror_entry(text: str) -> str:
+    """One --repo-mirror argument, checked: URL=PATH with PATH a git repository."""
+    url, separator, path = text.rpartition("=")
+    if not separator or "://" not in url or not Path(path).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected URL=PATH, PATH a git repository")
+    return f"{url}={Path(path).resolve()}"
 
 
 @contextmanager
@@ -144,7 +180,12 @@ def _size_mb(folder: Path) -> float:
 
 
 def check_tree(
-    version: str, models: Sequence[str], wheels: Path, work: Path, env_dir: Path
+    version: str,
+    models: Sequence[str],
+    wheels: Path,
+    work: Path,
+    env_dir: Path,
+    mirrors: Sequence[str] | None = None,
 ) -> TreeReport:
     from qaihm_lint.deep import DeepOptions, run_deep_detailed
     from qaihm_lint.deep.base_env import base_interpreter
@@ -160,6 +201,11 @@ def check_tree(
     ]
     report = TreeReport(version, folders[0].layout.value if folders else "?")
     seeds = seed_environment(work)
+    # Seeding imports the models, and 0.65.0's write their external_repos links into the tree
+    # they are imported from: a throwaway copy, so that the checked tree stays as unpacked.
+    seed_tree = work / "seed-trees" / version
+    shutil.rmtree(seed_tree, ignore_errors=True)
+    shutil.copytree(root, seed_tree, symlinks=True)
     plan = plan_environments(folders, base_interpreter())
     store = EnvStore(env_dir, plan.base)
     for spec in plan.specs():
@@ -180,9 +226,11 @@ def check_tree(
             env={
                 **os.environ,
                 **seeds,
-                "PYTHONPATH": str(root),
+                "PYTHONPATH": str(seed_tree),
                 "CUDA_VISIBLE_DEVICES": "",
                 "PYTHONDONTWRITEBYTECODE": "1",  # the checked tree stays as unpacked
+                "QAIHM_CI": "1",  # clones without asking, as upstream's CI and the workers do
+                MIRRORS_VARIABLE: " ".join(default_mirrors() if mirrors is None else mirrors),
             },
             cwd=work,
             check=False,
@@ -190,7 +238,13 @@ def check_tree(
         )
         for line in completed.stdout.splitlines():
             if line.startswith("{"):
-                report.seeding.append(json.loads(line))
+                seeded = json.loads(line)
+                report.seeding.append(seeded)
+                problem = seeded.get("error") or (
+                    seeded.get("offline_load") != "ok" and seeded.get("offline_load")
+                )
+                if problem:
+                    report.findings.append(f"seeding {seeded['model']}: {problem}")
         if completed.returncode != 0:
             report.findings.append(f"seeding in {spec.short} failed: {completed.stderr[-500:]}")
     assert all(isinstance(choice, EnvSpec) for choice in plan.by_model.values())
@@ -253,10 +307,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--env-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--repo-mirror",
+        action="append",
+        type=mirror_entry,
+        metavar="URL=PATH",
+        help="clone the external repository URL from the git repository PATH (repeatable; "
+        f"default ${MIRRORS_VARIABLE}, else the mirrors under {MIRROR_DIR})",
+    )
     args = parser.parse_args(argv)
     env_dir = args.env_dir or args.work / "envs"
     reports = [
-        check_tree(version, args.models, args.wheels, args.work, env_dir)
+        check_tree(version, args.models, args.wheels, args.work, env_dir, args.repo_mirror)
         for version in args.versions
     ]
     for report in reports:

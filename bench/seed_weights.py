@@ -17,10 +17,20 @@ How each kind of loader is served (nothing here is upstream code; it calls the m
   default processor config are saved as a snapshot under ``$HF_HOME/hub/models--org--name``,
   which ``HF_HUB_OFFLINE=1`` resolves;
 - ultralytics (``YOLO("yolov8n.pt")``): the model built from the bundled ``yolov8n.yaml``
-  is saved into ultralytics' weights folder.
+  is saved into ultralytics' weights folder;
+- the package's own asset store (``CachedWebModelAsset.from_asset_store(...).fetch()``, under
+  ``$QAIHM_STORE_ROOT/.qaihm``): the download of a checkpoint is answered with its path, the
+  ``torch.load`` of it with an empty state dict, and the module the loader then fills saves its
+  own (calibrated) state there, with the key prefix the real file has (``ASSET_KEY_PREFIX``);
+- external repositories (``SourceAsRoot`` clones, ``external_repos``): cloned from local mirrors
+  by ``seed_repos.py`` when ``$QAIHM_REPO_MIRRORS`` names them, upstream's own patching after.
 
-It then loads every model again without any patch, as the deep worker will, and prints one
-JSON line per model: what was seeded, and whether the unpatched load worked.
+Every model is seeded from ``torch.manual_seed($QAIHM_SEED)`` (default 0), so the weights are
+the same on every machine. It then loads every model again without any patch, as the deep
+worker will, and prints one
+JSON line per model: what was seeded, whether the unpatched load worked, and how many of the
+seeded tensors that load really used (a checkpoint of which none is used means its keys are not
+what the loader expects: the model would run on fresh random weights each time).
 """
 
 from __future__ import annotations
@@ -43,6 +53,11 @@ HF_CONFIGS: dict[str, dict[str, Any]] = {
     "facebook/detr-resnet-50": {"num_labels": 91, "use_pretrained_backbone": False},
 }
 SNAPSHOT = "0" * 39 + "1"  # the revision refs/main names
+# Checkpoints of the asset store whose keys carry a prefix that upstream's loader strips:
+# DDRNet23s_imagenet.pth was saved from the DDRNet repository's training wrapper (its network
+# is the wrapper's ``model``), and ddrnet23_slim's loader keeps ``k[6:]`` of each key.
+ASSET_KEY_PREFIX = {"DDRNet23s_imagenet.pth": "model."}
+WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".pkl")
 
 
 class _Pending(dict[str, Any]):
@@ -54,7 +69,9 @@ class _Pending(dict[str, Any]):
 
 
 @contextlib.contextmanager
-def _torch_hub_answered(seeded: list[str], captured: list[tuple[Any, Path]]) -> Iterator[None]:
+def _torch_hub_answered(
+    seeded: list[str], captured: list[tuple[Any, Path]], awaiting: list[Path]
+) -> Iterator[None]:
     import torch
 
     original_load = torch.nn.Module.load_state_dict
@@ -69,6 +86,10 @@ def _torch_hub_answered(seeded: list[str], captured: list[tuple[Any, Path]]) -> 
         return _Pending(target)
 
     def load_state_dict(self: Any, state_dict: Any, *args: Any, **kw: Any) -> Any:
+        if awaiting and not isinstance(state_dict, _Pending):
+            # An asset-store checkpoint was loaded as an empty dict: the loader's own
+            # filtering left this module's fresh state, which is what the file will hold.
+            state_dict = _Pending(awaiting.pop(0))
         if isinstance(state_dict, _Pending):
             # Saved once calibrated (``_calibrate``). The state dict is taken now, as the
             # loader asks for it: its tensors share storage with the module, so calibration
@@ -95,6 +116,44 @@ def _torch_hub_answered(seeded: list[str], captured: list[tuple[Any, Path]]) -> 
         torch.nn.Module.load_state_dict = original_load  # type: ignore[method-assign]
         for module, function in patched:
             module.load_state_dict_from_url = function
+
+
+@contextlib.contextmanager
+def _asset_store_answered(awaiting: list[Path]) -> Iterator[None]:
+    """Checkpoint downloads of the package's asset store answered with their path, and the
+    ``torch.load`` of such a missing file with an empty ``_Pending`` (``awaiting`` then names
+    it until a module's ``load_state_dict`` takes its place)."""
+    import torch
+
+    try:
+        loaders = importlib.import_module("qai_hub_models.utils.asset_loaders")
+    except ImportError:
+        yield
+        return
+    original_download = loaders.download_file
+    original_load = torch.load
+    asked: set[Path] = set()
+
+    def download_file(url: str, dst_path: Any, *args: Any, **kw: Any) -> Any:
+        if Path(dst_path).suffix in WEIGHT_SUFFIXES:
+            asked.add(Path(dst_path).absolute())
+            return dst_path  # the caller checks that it got the path it asked for
+        return original_download(url, dst_path, *args, **kw)
+
+    def load(f: Any, *args: Any, **kw: Any) -> Any:
+        path = Path(f).absolute() if isinstance(f, (str, os.PathLike)) else None
+        if path is not None and path in asked and not path.exists():
+            awaiting.append(path)
+            return _Pending(path)
+        return original_load(f, *args, **kw)
+
+    loaders.download_file = download_file
+    torch.load = load
+    try:
+        yield
+    finally:
+        loaders.download_file = original_download
+        torch.load = original_load
 
 
 @contextlib.contextmanager
@@ -198,15 +257,61 @@ def _seed_ultralytics(module: Any, seeded: list[str]) -> None:
     seeded.append(str(target))
 
 
+def _in_use(instance: Any, captured: list[tuple[dict[str, Any], Path]]) -> dict[str, str]:
+    """Per seeded checkpoint: how many of its random tensors the loaded model holds, equal (a
+    tensor counts where the model has one of the same name, or ending in ``.<name>``). Constant
+    tensors (BatchNorm's initial ones and zeros, counters) are left out: a fresh module has
+    them too, loaded or not."""
+    import torch
+
+    state = instance.state_dict() if hasattr(instance, "state_dict") else {}
+    counts = {}
+    for everything, target in captured:
+        saved = {
+            key: tensor
+            for key, tensor in everything.items()
+            if isinstance(tensor, torch.Tensor)
+            and tensor.numel() > 1
+            and not bool((tensor == tensor.flatten()[0]).all())
+        }
+        used = sum(
+            any(
+                (name == key or name.endswith("." + key))
+                and isinstance(value, torch.Tensor)
+                and value.shape == tensor.shape
+                and torch.equal(value, tensor)
+                for name, value in state.items()
+            )
+            for key, tensor in saved.items()
+        )
+        counts[target.name] = f"{used}/{len(saved)}"
+    return counts
+
+
 def seed(model_id: str) -> dict[str, Any]:
+    import seed_repos
+    import torch
+
+    # The same random weights on every machine and every run: a tier that passes here passes
+    # in CI (random class heads leave near-ties that decide argmax outputs such as yolov8_det's
+    # class_idx, and how many of those there are varies from one draw to the next).
+    torch.manual_seed(int(os.environ.get("QAIHM_SEED", "0")))
+
     seeded: list[str] = []
     result: dict[str, Any] = {"model": model_id, "seeded": seeded}
+    captured: list[tuple[Any, Path]] = []
     try:
-        module = importlib.import_module(f"qai_hub_models.models.{model_id}")
-        _seed_ultralytics(module, seeded)
-        captured: list[tuple[Any, Path]] = []
-        with _torch_hub_answered(seeded, captured), _hugging_face_answered(seeded):
-            instance = module.Model.from_pretrained()
+        with seed_repos.clones_answered(result):
+            # 0.65.0's external_repos clone on import, 0.46.1's SourceAsRoot in from_pretrained.
+            module = importlib.import_module(f"qai_hub_models.models.{model_id}")
+            _seed_ultralytics(module, seeded)
+            awaiting: list[Path] = []
+            with (
+                _torch_hub_answered(seeded, captured, awaiting),
+                _asset_store_answered(awaiting),
+                _hugging_face_answered(seeded),
+            ):
+                instance = module.Model.from_pretrained()
         if captured:
             import torch
 
@@ -220,16 +325,22 @@ def seed(model_id: str) -> dict[str, Any]:
             instance.eval()
             for state, target in captured:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(state, target)
+                prefix = ASSET_KEY_PREFIX.get(target.name, "")
+                torch.save({prefix + key: value for key, value in state.items()}, target)
     except Exception as exc:
         result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result["traceback"] = traceback.format_exc(limit=-6)
         return result
     try:
-        module.Model.from_pretrained()  # as the worker will: no patch
+        loaded = module.Model.from_pretrained()  # as the worker will: no patch
         result["offline_load"] = "ok"
     except Exception as exc:
         result["offline_load"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return result
+    result["weights_in_use"] = _in_use(loaded, captured)
+    unused = [name for name, count in result["weights_in_use"].items() if count.startswith("0/")]
+    if unused:
+        result["error"] = f"none of the seeded tensors of {', '.join(unused)} is loaded"
     return result
 
 

@@ -50,6 +50,9 @@ PASSED = frozenset(
         "HF_HUB_OFFLINE",
         "HF_DATASETS_OFFLINE",
         "TRANSFORMERS_OFFLINE",
+        # The package's own asset store is $QAIHM_STORE_ROOT/.qaihm (weights, SourceAsRoot and
+        # external_repos clones): shared with the worker (``shared_folders``).
+        "QAIHM_STORE_ROOT",
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
         "OPENBLAS_NUM_THREADS",
@@ -57,6 +60,7 @@ PASSED = frozenset(
         "PYTHONPATH",
     }
 )
+STORE_VARIABLE = "QAIHM_STORE_ROOT"
 # Names more variables to pass (comma-separated); folders they name are shared with the
 # worker read-write. For harnesses and asset folders the user chooses to share, never a secret.
 PASS_VARIABLE = "QAIHM_LINT_PASS_ENV"
@@ -300,13 +304,19 @@ def extra_names(env: Mapping[str, str]) -> frozenset[str]:
 
 
 def shared_folders(env: Mapping[str, str]) -> list[Path]:
-    """The folders the variables of PASS_VARIABLE name (and an explicit YOLO_CONFIG_DIR, where
-    ultralytics keeps its weights and writes its settings), shared read-write with workers."""
+    """The folders the variables of PASS_VARIABLE name, an explicit YOLO_CONFIG_DIR (where
+    ultralytics keeps its weights and writes its settings) and the asset store of an explicit
+    QAIHM_STORE_ROOT (only its ``.qaihm``, never the root, which may well be the home: upstream
+    downloads and clones into it, and some loaders edit their clone when they load), shared
+    read-write with workers."""
     found = []
     for name in sorted(extra_names(env) | {"YOLO_CONFIG_DIR"}):
         for part in env.get(name, "").split(os.pathsep):
             if part and os.path.isabs(part) and os.path.isdir(part):
                 found.append(Path(part))
+    store = env.get(STORE_VARIABLE, "")
+    if store and os.path.isabs(store) and os.path.isdir(os.path.join(store, ".qaihm")):
+        found.append(Path(store) / ".qaihm")
     return found
 
 

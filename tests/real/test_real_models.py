@@ -3,8 +3,10 @@
 Not part of the default run (pyproject's ``-m "not real"``): it unpacks published wheels of
 qai-hub-models (``$QAIHM_WHEELS``, default the lead's ``bench/.cache/wheels``), builds their
 global environments (minutes each, cached under ``$QAIHM_REAL_WORK``) and seeds random weights
-where the models' loaders look (``bench/seed_weights.py``). Without the wheels it fails, saying
-where it looked: a tier that was asked for does not skip to green.
+where the models' loaders look (``bench/seed_weights.py``), external repositories included
+(cloned as upstream clones them, from ``$QAIHM_REPO_MIRRORS`` when there is no network).
+Without the wheels it fails, saying where it looked: a tier that was asked for does not skip
+to green.
 
 What it proves, per tree: the environments build from what the tree declares (issue 21 items
 1-3); every chosen model passes import, from_pretrained, input_spec, forward, trace and onnx
