@@ -244,15 +244,35 @@ def bwrap_command(
     ]
     if network:
         command.append("--share-net")
-    for path in _outermost(hidden):
+    hidden_roots = _outermost(hidden)
+    for path in hidden_roots:
         if path.is_dir():
             command += ["--tmpfs", str(path)]
+    readable, writable = list(readable), list(writable)
     for path in _outermost(readable):
         if path.exists():
             command += ["--ro-bind", str(path), str(path)]
     for path in _outermost(writable):
         command += ["--bind", str(path), str(path)]
+    for flag, paths in (("--ro-bind", readable), ("--bind", writable)):
+        for real, link in _hidden_links(paths, hidden_roots):
+            command += [flag, str(real), str(link)]
     return [*command, "--", *argv]
+
+
+def _hidden_links(paths: Iterable[Path], hidden: list[Path]) -> list[tuple[Path, Path]]:
+    """(real folder, link path) for each of ``paths`` reached through a symbolic link that
+    lies in a hidden folder (an environment under /tmp/link whose files are elsewhere): the
+    folder is bound where its real path is, and the empty folder that hides the link would
+    leave every path through the link dangling, so it is bound at the link's path too."""
+    found = []
+    for path in paths:
+        link, real = Path(os.path.abspath(path)), Path(os.path.realpath(path))
+        if link == real or not real.exists():
+            continue
+        if any(root == link or root in link.parents for root in hidden):
+            found.append((real, link))
+    return found
 
 
 def _outermost(paths: Iterable[Path]) -> list[Path]:

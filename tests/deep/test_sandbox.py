@@ -15,6 +15,7 @@ from qaihm_lint.deep.inside.confine import readable_outside
 from qaihm_lint.deep.sandbox import (
     Protection,
     bwrap_command,
+    detect,
     remove_abandoned_runs,
     worker_environment,
 )
@@ -64,6 +65,38 @@ def test_bwrap_hides_then_binds_back(tmp_path: Path) -> None:
     assert "--share-net" not in command and "--unshare-all" in command
     assert command[-3:] == ["--", "python", "x"]
     assert Protection(bwrap="bwrap", landlock_abi=6).describe().count("no network") == 1
+
+
+def test_a_folder_reached_through_a_link_in_a_hidden_folder_stays_reachable(
+    tmp_path: Path,
+) -> None:
+    """An environment given as /tmp/link (its files elsewhere): the hidden /tmp would leave the
+    link's paths dangling inside the sandbox, so the folder is bound at the link's path too."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    real = tmp_path / "real" / "env"
+    (real / "bin").mkdir(parents=True)
+    (real / "bin" / "marker").write_text("reached\n")
+    link = hidden / "env"
+    link.symlink_to(real)
+    command = bwrap_command(
+        "bwrap",
+        ["cat", str(link / "bin" / "marker")],
+        hidden=[hidden],
+        readable=[link],
+        writable=[],
+        network=False,
+    )
+    text = " ".join(command)
+    assert text.index(f"--tmpfs {hidden}") < text.index(f"--ro-bind {real} {link}")
+    protection = detect("bwrap")
+    if protection.bwrap is None:
+        if os.environ.get("QAIHM_REQUIRE_SANDBOX") == "1":
+            pytest.fail("QAIHM_REQUIRE_SANDBOX=1 but bubblewrap is not available")
+        return  # the command line is checked above; running it needs bubblewrap
+    command[0] = protection.bwrap
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.stdout == "reached\n", done.stderr
 
 
 def test_landlock_reads_allow_everything_but_what_is_hidden(tmp_path: Path) -> None:
