@@ -16,20 +16,27 @@ tolerance); and a second run is served from the cache.
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from bench import real_models
+from qaihm_lint.deep.cache import KEY_VARIABLE
 
 pytestmark = [pytest.mark.real, pytest.mark.deep, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("version", real_models.VERSIONS)
-def test_real_models_pass_every_local_stage(version: str) -> None:
-    pytest.importorskip("uv")
+def test_real_models_pass_every_local_stage(version: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if importlib.util.find_spec("uv") is None:
+        pytest.fail("the real tier needs the [deep] extra (uv builds the environments)")
     wheels = real_models.DEFAULT_WHEELS
     if not any(wheels.glob(f"qai_hub_models-{version}-*.whl")):
         pytest.fail(f"no qai_hub_models {version} wheel in {wheels}: set QAIHM_WHEELS")
     work = real_models.DEFAULT_WORK
+    # The deep cache's key is kept with the work folder, not the session's (tests/conftest.py),
+    # so that a later session (a CI job with a cached work folder) is served from this one's.
+    monkeypatch.setenv(KEY_VARIABLE, str(work / "deep-cache.key"))
     report = real_models.check_tree(version, real_models.MODELS, wheels, work, work / "envs")
     print(real_models.markdown(report))
     assert not report.findings, report.findings
