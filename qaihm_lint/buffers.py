@@ -56,6 +56,6 @@ def owning_workspace(path: Path, exclude: Iterable[str] = ()) -> Workspace:
 def buffer_workspace(path: Path, data: bytes, exclude: Iterable[str] = ()) -> BufferWorkspace:
     """The workspace that checks ``data`` as the file ``path``: the one model folder (or
     shared folder) ``path`` is in, with ``data`` shadowing the file on disk."""
-    resolved = path.parent.resolve() / path.name if os.path.isdir(path.parent) else path
     owning = owning_workspace(path, exclude)
+    resolved = path.parent.resolve() / path.name
     return BufferWorkspace(resolved, data, owning.reopened({resolved: data}))

@@ -198,17 +198,19 @@ class Session:
         if key is None or diagnostic.fix is None:
             return Changes({}, {}, [])
         unsafe = diagnostic.fix.applicability is Applicability.UNSAFE
-        settings = self.settings_for(key).with_overrides(fix=True, diff=True, unsafe_fixes=unsafe)
+        settings = self.settings_for(key).with_overrides(fix=True, unsafe_fixes=unsafe)
         overlay = dict(self.buffers)
         folder = self.unit(key).workspace.reopened(self.buffers).checked()[0]
         notes: list[str] = []
-        apply_round([diagnostic], overlay, {folder.path: folder}, settings, notes)
+        # The open documents are buffers: fixed in memory whatever their file on disk is.
+        buffers = frozenset(self.buffers)
+        apply_round([diagnostic], overlay, {folder.path: folder}, settings, notes, None, buffers)
         return self._changes({p: d for p, d in overlay.items() if d != self.buffers.get(p)}, notes)
 
     def fix_all(self, key: Path) -> Changes:
         """The unit's files after every safe fix, in rounds until nothing changes (--fix on
         the buffers; baselined findings are left as they are, as on the command line)."""
-        settings = self.settings_for(key).with_overrides(fix=True, diff=True, unsafe_fixes=False)
+        settings = self.settings_for(key).with_overrides(fix=True, unsafe_fixes=False)
         eligible: Callable[[list[Diagnostic]], list[Diagnostic]] | None = None
         if settings.baseline is not None:
             accepted = settings.baseline

@@ -276,6 +276,27 @@ async def test_closing_the_last_document_of_a_folder_clears_its_findings(
     await wait_for(client, app, lambda found: found == [])
 
 
+async def test_an_open_read_only_file_is_still_fixed_in_its_buffer(
+    client: LanguageClient, tree: Tree
+) -> None:
+    """The editor's buffer is what is fixed: a read-only file under it does not stop the fix
+    (the editor decides how to save), as with --stdin-filename."""
+    app = _app(tree)
+    app.chmod(0o444)
+    try:
+        document = Document(client, app)
+        document.change(document.text + TORCH_LOAD)
+        await wait_for(client, app, lambda found: found == ["QAI502"])
+        (finding,) = client.diagnostics[document.uri]
+        quick = await _actions(client, document, finding, [types.CodeActionKind.QuickFix])
+        (fix,) = [a for a in quick if a.title.startswith("Fix QAI502")]
+        assert fix.edit is not None
+        fixed = apply_edit(fix.edit, {document.uri: document.text})[document.uri]
+        assert 'map_location="cpu"' in fixed
+    finally:
+        app.chmod(0o644)
+
+
 async def test_a_baseline_hides_what_it_holds_and_fix_all_leaves_it(
     baselined_client: LanguageClient, tree: Tree
 ) -> None:
